@@ -1,0 +1,53 @@
+//! The background thread: seals rolled segments, releases truncated space
+//! and, under `SyncPolicy::Interval`, syncs periodically. It holds only a
+//! weak reference, so dropping the log ends it.
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use crate::options::SyncPolicy;
+use crate::state::{Job, Shared};
+
+pub(crate) fn start(shared: &Arc<Shared>) {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let weak = Arc::downgrade(shared);
+    let interval = match shared.opts.sync_policy {
+        SyncPolicy::Interval(d) => Some(d),
+        _ => None,
+    };
+    let spawned = std::thread::Builder::new()
+        .name("logstore-bg".into())
+        .spawn(move || run(weak, rx, interval));
+    // Without a thread, jobs run on the caller's thread instead.
+    if let Ok(handle) = spawned {
+        *shared.jobs.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        *shared.bg_thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+    }
+}
+
+fn run(weak: Weak<Shared>, rx: mpsc::Receiver<Job>, interval: Option<Duration>) {
+    let mut last_sync = Instant::now();
+    loop {
+        let wait = interval.map_or(Duration::from_secs(3600), |d| {
+            d.saturating_sub(last_sync.elapsed())
+                .max(Duration::from_millis(1))
+        });
+        let msg = rx.recv_timeout(wait);
+        let Some(shared) = weak.upgrade() else { return };
+        match msg {
+            Ok(job) => shared.run_job(job),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        if let Some(d) = interval {
+            if last_sync.elapsed() >= d {
+                last_sync = Instant::now();
+                // A failure poisons the log; appenders see it.
+                let st = shared.lock_state();
+                let next = st.next;
+                drop(shared.sync_through(st, next));
+            }
+        }
+    }
+}

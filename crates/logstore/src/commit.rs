@@ -1,0 +1,135 @@
+//! Appending: framing records into the write buffer (or straight from the
+//! caller's buffer for large records), rolling segments, and making records
+//! durable according to the sync policy.
+
+use std::io::IoSlice;
+use std::ops::Range;
+use std::sync::atomic::Ordering;
+
+use crate::error::{Error, Result};
+use crate::frame;
+use crate::options::SyncPolicy;
+use crate::segment::SEGMENT_HEADER_LEN;
+use crate::state::{Shared, State};
+
+/// Records at least this long are written from the caller's buffer with a
+/// vectored write instead of being copied into the write buffer.
+pub(crate) const LARGE_RECORD: usize = 64 << 10;
+
+/// What to restore if writing a batch fails half-way.
+struct Undo {
+    next: u64,
+    offsets: usize,
+    buf: usize,
+}
+
+impl Shared {
+    /// Checks records before anything is written.
+    fn validate(&self, records: &[&[u8]]) -> Result<u64> {
+        let max = self.opts.max_record_size;
+        let mut total = 0;
+        for (i, r) in records.iter().enumerate() {
+            let which = if records.len() == 1 {
+                "record".to_string()
+            } else {
+                format!("record {i} of the batch")
+            };
+            if r.is_empty() {
+                return Err(Error::invalid(format!(
+                    "{which} is empty; records are 1 byte or more"
+                )));
+            }
+            if r.len() > max {
+                return Err(Error::invalid(format!(
+                    "{which} is {} bytes, more than max_record_size ({max} bytes)",
+                    r.len()
+                )));
+            }
+            total += frame::frame_len(r.len());
+        }
+        Ok(total)
+    }
+
+    /// Appends `records` as one atomic batch; returns their positions.
+    pub(crate) fn append_records(&self, records: &[&[u8]]) -> Result<Range<u64>> {
+        let total = self.validate(records)?;
+        let mut st = self.lock_state();
+        self.check_writable(&st)?;
+        if records.is_empty() {
+            return Ok(st.next..st.next);
+        }
+        let end = st.active.written + st.buf.len() as u64;
+        if end > SEGMENT_HEADER_LEN as u64 && end + total > self.opts.segment_size {
+            self.roll(&mut st)?;
+        }
+        let start = st.next;
+        let undo = Undo {
+            next: st.next,
+            offsets: st.active.offsets.len(),
+            buf: st.buf.len(),
+        };
+        if let Err(e) = self.frame_all(&mut st, records) {
+            st.next = undo.next;
+            st.active.offsets.truncate(undo.offsets);
+            st.buf.truncate(undo.buf);
+            return Err(e);
+        }
+        st.unsynced_bytes += total;
+        let end_pos = st.next;
+        if self.tail_waiters.load(Ordering::SeqCst) > 0 {
+            self.appended_cv.notify_all();
+        }
+        self.settle(st, end_pos)?;
+        Ok(start..end_pos)
+    }
+
+    fn frame_all(&self, st: &mut State, records: &[&[u8]]) -> Result<()> {
+        for (i, r) in records.iter().enumerate() {
+            let continues = i + 1 < records.len();
+            let pos = st.next;
+            let offset = st.active.written + st.buf.len() as u64;
+            if r.len() >= LARGE_RECORD {
+                let header = frame::encode_header(pos, r, continues);
+                let bufs = [
+                    IoSlice::new(&st.buf),
+                    IoSlice::new(&header),
+                    IoSlice::new(r),
+                ];
+                if let Err(e) = st.active.file.write_all_at(&bufs, st.active.written) {
+                    let err = Error::io("write", &st.active.path, e);
+                    self.poison(st, &err);
+                    return Err(err);
+                }
+                st.active.written += st.buf.len() as u64 + frame::frame_len(r.len());
+                st.buf.clear();
+            } else {
+                frame::encode_into(&mut st.buf, pos, r, continues);
+            }
+            st.active.offsets.push(offset);
+            st.next += 1;
+        }
+        Ok(())
+    }
+
+    /// Applies the sync policy after an append ending at `end_pos`.
+    fn settle(&self, mut st: std::sync::MutexGuard<'_, State>, end_pos: u64) -> Result<()> {
+        match self.opts.sync_policy {
+            SyncPolicy::Always => {
+                drop(self.sync_through(st, end_pos)?);
+            }
+            SyncPolicy::Never | SyncPolicy::Interval(_) => {
+                if st.buf.len() > self.opts.write_buffer {
+                    self.flush_locked(&mut st)?;
+                }
+            }
+            SyncPolicy::Bytes(limit) => {
+                if st.unsynced_bytes >= limit {
+                    drop(self.sync_through(st, end_pos)?);
+                } else if st.buf.len() > self.opts.write_buffer {
+                    self.flush_locked(&mut st)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

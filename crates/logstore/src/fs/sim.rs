@@ -1,0 +1,731 @@
+//! A simulated, in-memory file system for crash and fault testing.
+//!
+//! [`SimFs`] keeps what was *written* apart from what is *durable* (synced),
+//! for file contents and for directory entries alike. It can cut the power
+//! after a chosen number of mutating calls, then [`SimFs::restart`] builds the
+//! state a machine would find after rebooting: every unsynced change is
+//! dropped, or (with [`CrashMode::Scramble`]) each unsynced 4 KiB sector is
+//! independently kept, dropped or garbled and each unsynced directory change
+//! independently kept or lost. It can also fail the Nth call of a given kind,
+//! once or persistently, with `EIO` or `ENOSPC`, and make short writes.
+//!
+//! Use it through [`crate::Options::simulated`]:
+//!
+//! ```
+//! use logstore::{Log, Options, SyncPolicy};
+//! use logstore::sim::{CrashMode, SimFs};
+//!
+//! let fs = SimFs::new();
+//! let opts = Options::default().simulated(&fs);
+//! let log = Log::open("/log", opts.clone()).unwrap();
+//! log.append(b"durable").unwrap();
+//! fs.cut_power_now();
+//! drop(log);
+//! fs.restart(CrashMode::DropUnsynced);
+//! let log = Log::open("/log", opts).unwrap();
+//! assert_eq!(log.read(0).unwrap(), b"durable");
+//! ```
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::io::{self, IoSlice};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{DirListing, Fs, FsFile, FsLock, OpenMode};
+
+const SECTOR: u64 = 4096;
+
+/// The kinds of call a fault can be aimed at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// Opening or creating a file.
+    Open,
+    /// Reading from a file.
+    Read,
+    /// Writing to a file.
+    Write,
+    /// Syncing a file's data.
+    Sync,
+    /// Syncing a directory.
+    SyncDir,
+    /// Renaming a file.
+    Rename,
+    /// Removing a file.
+    Remove,
+    /// Changing a file's length.
+    SetLen,
+    /// Punching a hole.
+    PunchHole,
+}
+
+/// The error an injected fault returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultError {
+    /// `EIO`: an I/O error.
+    Io,
+    /// `ENOSPC`: no space left on the device.
+    NoSpace,
+}
+
+/// What happens to unsynced changes when the power is cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashMode {
+    /// Every unsynced change is lost.
+    DropUnsynced,
+    /// Every unsynced change survives (as if the disk cache was flushed).
+    KeepUnsynced,
+    /// Each unsynced 4 KiB sector is kept, dropped or filled with garbage,
+    /// and each unsynced directory change kept or lost, chosen by a
+    /// pseudo-random generator seeded with the given value.
+    Scramble(u64),
+}
+
+#[derive(Clone, Debug)]
+struct Fault {
+    op: Op,
+    /// Fail the call with this 1-based ordinal among calls of `op`.
+    nth: u64,
+    persistent: bool,
+    error: FaultError,
+    short_write: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+struct FileData {
+    data: Vec<u8>,
+    durable: Vec<u8>,
+    /// Ranges written or zeroed since the last sync, in order.
+    unsynced: Vec<(u64, u64)>,
+    /// Bytes released by hole punching (for the allocation figure).
+    holes: Vec<(u64, u64)>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct DirData {
+    entries: BTreeMap<String, u64>,
+    durable: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    files: HashMap<u64, FileData>,
+    dirs: BTreeMap<PathBuf, DirData>,
+    next_id: u64,
+    generation: u64,
+    locks: HashSet<PathBuf>,
+    file_mode: u32,
+    mutations: u64,
+    power_cut_after: Option<u64>,
+    powered_off: bool,
+    calls: HashMap<Op, u64>,
+    faults: Vec<Fault>,
+}
+
+/// A simulated file system; cheap to clone (clones share the same state).
+#[derive(Clone, Default)]
+pub struct SimFs {
+    state: Arc<Mutex<State>>,
+}
+
+impl fmt::Debug for SimFs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.lock();
+        f.debug_struct("SimFs")
+            .field("files", &st.files.len())
+            .field("mutations", &st.mutations)
+            .field("powered_off", &st.powered_off)
+            .finish()
+    }
+}
+
+fn errno(e: FaultError) -> io::Error {
+    match e {
+        FaultError::Io => io::Error::from_raw_os_error(rustix::io::Errno::IO.raw_os_error()),
+        FaultError::NoSpace => {
+            io::Error::from_raw_os_error(rustix::io::Errno::NOSPC.raw_os_error())
+        }
+    }
+}
+
+fn powered_off() -> io::Error {
+    io::Error::other("simulated power loss: the machine is off")
+}
+
+fn not_found(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{}: no such file", path.display()),
+    )
+}
+
+/// A small deterministic generator (splitmix64) so scrambles are repeatable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl SimFs {
+    /// A new, empty file system with its power on.
+    pub fn new() -> Self {
+        let fs = SimFs::default();
+        {
+            let mut st = fs.lock();
+            st.file_mode = 0o600;
+            st.dirs.insert(PathBuf::from("/"), DirData::default());
+        }
+        fs
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock can only come from a bug in this
+        // module; keep going with the state as it is.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Cuts the power after `n` more mutating calls (writes, syncs,
+    /// creations, renames, removals, length changes, hole punches) have
+    /// succeeded; every later call fails.
+    pub fn cut_power_after(&self, n: u64) {
+        let mut st = self.lock();
+        st.power_cut_after = Some(st.mutations + n);
+        if n == 0 {
+            st.powered_off = true;
+        }
+    }
+
+    /// Cuts the power now.
+    pub fn cut_power_now(&self) {
+        self.cut_power_after(0);
+    }
+
+    /// Whether the power has been cut.
+    pub fn is_powered_off(&self) -> bool {
+        self.lock().powered_off
+    }
+
+    /// Mutating calls made so far (the clock of [`SimFs::cut_power_after`]).
+    pub fn mutations(&self) -> u64 {
+        self.lock().mutations
+    }
+
+    /// Reboots: applies `mode` to every unsynced change, invalidates every
+    /// handle and lock from before, clears faults and turns the power on.
+    pub fn restart(&self, mode: CrashMode) {
+        let mut st = self.lock();
+        let mut rng = Rng(match mode {
+            CrashMode::Scramble(seed) => seed,
+            _ => 0,
+        });
+        for file in st.files.values_mut() {
+            settle_file(file, mode, &mut rng);
+        }
+        for dir in st.dirs.values_mut() {
+            settle_dir(dir, mode, &mut rng);
+        }
+        st.generation += 1;
+        st.locks.clear();
+        st.faults.clear();
+        st.power_cut_after = None;
+        st.powered_off = false;
+    }
+
+    /// Fails the `nth` (1-based, counted from now) call of kind `op` with
+    /// `error`; with `persistent`, every later call of that kind fails too.
+    pub fn fail(&self, op: Op, nth: u64, error: FaultError, persistent: bool) {
+        let mut st = self.lock();
+        let base = st.calls.get(&op).copied().unwrap_or(0);
+        st.faults.push(Fault {
+            op,
+            nth: base + nth,
+            persistent,
+            error,
+            short_write: false,
+        });
+    }
+
+    /// Makes the `nth` write from now a short one: half of it reaches the
+    /// file, then it fails with `ENOSPC`.
+    pub fn short_write(&self, nth: u64) {
+        let mut st = self.lock();
+        let base = st.calls.get(&Op::Write).copied().unwrap_or(0);
+        st.faults.push(Fault {
+            op: Op::Write,
+            nth: base + nth,
+            persistent: false,
+            error: FaultError::NoSpace,
+            short_write: true,
+        });
+    }
+
+    /// Removes every pending fault.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Returns the current (written, not necessarily durable) contents of
+    /// a file, if it exists.
+    pub fn file_contents(&self, path: impl AsRef<Path>) -> Option<Vec<u8>> {
+        let st = self.lock();
+        let id = lookup(&st, path.as_ref()).ok()?;
+        Some(st.files.get(&id)?.data.clone())
+    }
+
+    /// Replaces a file's contents, written and durable, creating it if
+    /// needed (the directory must exist): for planting damage in tests.
+    pub fn set_file_contents(&self, path: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
+        let path = path.as_ref();
+        let mut st = self.lock();
+        let id = match lookup(&st, path) {
+            Ok(id) => id,
+            Err(_) => create_entry(&mut st, path, true)?,
+        };
+        let file = st.files.get_mut(&id).expect("entry points at a file");
+        file.data = bytes.to_vec();
+        file.durable = bytes.to_vec();
+        file.unsynced.clear();
+        Ok(())
+    }
+
+    /// Removes a file, durably: for planting damage in tests.
+    pub fn delete_file(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        let path = path.as_ref();
+        let mut st = self.lock();
+        let (dir, name) = split(path)?;
+        let d = st.dirs.get_mut(&dir).ok_or_else(|| not_found(path))?;
+        d.entries.remove(&name).ok_or_else(|| not_found(path))?;
+        d.durable.remove(&name);
+        Ok(())
+    }
+
+    /// Names of the files in a directory, sorted.
+    pub fn list(&self, dir: impl AsRef<Path>) -> Vec<String> {
+        let st = self.lock();
+        st.dirs
+            .get(dir.as_ref())
+            .map(|d| d.entries.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Counts a call of kind `op`; fails it if a fault or the power says so.
+    /// Returns `Some(half)` for a short write.
+    fn enter(&self, st: &mut State, op: Op, generation: u64) -> io::Result<bool> {
+        if generation != st.generation || st.powered_off {
+            return Err(powered_off());
+        }
+        let n = st.calls.entry(op).or_insert(0);
+        *n += 1;
+        let n = *n;
+        let hit = st
+            .faults
+            .iter()
+            .find(|f| f.op == op && (f.nth == n || (f.persistent && n > f.nth)))
+            .cloned();
+        if let Some(f) = hit {
+            if f.short_write {
+                return Ok(true);
+            }
+            return Err(errno(f.error));
+        }
+        if op != Op::Read && op != Op::Open {
+            if let Some(limit) = st.power_cut_after {
+                if st.mutations >= limit {
+                    st.powered_off = true;
+                    return Err(powered_off());
+                }
+            }
+            st.mutations += 1;
+        }
+        Ok(false)
+    }
+}
+
+fn settle_file(file: &mut FileData, mode: CrashMode, rng: &mut Rng) {
+    match mode {
+        CrashMode::DropUnsynced => file.data = file.durable.clone(),
+        CrashMode::KeepUnsynced => file.durable = file.data.clone(),
+        CrashMode::Scramble(_) => {
+            // Start from the durable bytes and replay each unsynced sector
+            // by chance: the written bytes, nothing, or garbage. The final
+            // length is either the written or the durable one.
+            let mut out = file.durable.clone();
+            let keep_len = rng.next().is_multiple_of(2);
+            let len = if keep_len {
+                file.data.len()
+            } else {
+                file.durable.len()
+            };
+            out.resize(len.max(out.len()), 0);
+            for &(start, end) in &file.unsynced {
+                let mut s = start - start % SECTOR;
+                while s < end {
+                    let e = (s + SECTOR)
+                        .min(out.len() as u64)
+                        .min(file.data.len() as u64);
+                    if s < e {
+                        let (s_, e_) = (s as usize, e as usize);
+                        match rng.next() % 3 {
+                            0 => out[s_..e_].copy_from_slice(&file.data[s_..e_]),
+                            1 => {}
+                            _ => {
+                                for b in &mut out[s_..e_] {
+                                    *b = rng.next() as u8;
+                                }
+                            }
+                        }
+                    }
+                    s += SECTOR;
+                }
+            }
+            out.truncate(len);
+            file.data = out.clone();
+            file.durable = out;
+        }
+    }
+    file.unsynced.clear();
+}
+
+fn settle_dir(dir: &mut DirData, mode: CrashMode, rng: &mut Rng) {
+    match mode {
+        CrashMode::DropUnsynced => dir.entries = dir.durable.clone(),
+        CrashMode::KeepUnsynced => dir.durable = dir.entries.clone(),
+        CrashMode::Scramble(_) => {
+            let names: HashSet<String> = dir
+                .entries
+                .keys()
+                .chain(dir.durable.keys())
+                .cloned()
+                .collect();
+            let mut out = BTreeMap::new();
+            for name in names {
+                let now = dir.entries.get(&name);
+                let before = dir.durable.get(&name);
+                let pick = if now == before || rng.next().is_multiple_of(2) {
+                    now
+                } else {
+                    before
+                };
+                if let Some(&id) = pick {
+                    out.insert(name, id);
+                }
+            }
+            dir.entries = out.clone();
+            dir.durable = out;
+        }
+    }
+}
+
+fn split(path: &Path) -> io::Result<(PathBuf, String)> {
+    let parent = path.parent().ok_or_else(|| not_found(path))?;
+    let name = path.file_name().ok_or_else(|| not_found(path))?;
+    Ok((parent.to_path_buf(), name.to_string_lossy().into_owned()))
+}
+
+fn lookup(st: &State, path: &Path) -> io::Result<u64> {
+    let (dir, name) = split(path)?;
+    st.dirs
+        .get(&dir)
+        .and_then(|d| d.entries.get(&name))
+        .copied()
+        .ok_or_else(|| not_found(path))
+}
+
+fn create_entry(st: &mut State, path: &Path, exclusive: bool) -> io::Result<u64> {
+    let (dir, name) = split(path)?;
+    if let Some(&id) = st.dirs.get(&dir).and_then(|d| d.entries.get(&name)) {
+        if exclusive {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{}: file exists", path.display()),
+            ));
+        }
+        return Ok(id);
+    }
+    let id = st.next_id;
+    st.next_id += 1;
+    st.files.insert(id, FileData::default());
+    st.dirs
+        .get_mut(&dir)
+        .ok_or_else(|| not_found(&dir))?
+        .entries
+        .insert(name, id);
+    Ok(id)
+}
+
+impl Fs for SimFs {
+    fn create_dir_all(&self, path: &Path, _mode: u32) -> io::Result<()> {
+        let mut st = self.lock();
+        if st.powered_off {
+            return Err(powered_off());
+        }
+        // Directories themselves are always durable in the simulation.
+        for dir in path.ancestors() {
+            st.dirs.entry(dir.to_path_buf()).or_default();
+        }
+        Ok(())
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        self.lock().dirs.contains_key(path)
+    }
+
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn FsFile>> {
+        let mut st = self.lock();
+        let generation = st.generation;
+        self.enter(&mut st, Op::Open, generation)?;
+        let id = match mode {
+            OpenMode::CreateNew => {
+                let id = create_entry(&mut st, path, true)?;
+                st.mutations += 1;
+                id
+            }
+            OpenMode::Read | OpenMode::ReadWrite => lookup(&st, path)?,
+        };
+        Ok(Arc::new(SimFile {
+            fs: self.clone(),
+            id,
+            generation,
+            writable: mode != OpenMode::Read,
+        }))
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        let mut st = self.lock();
+        let generation = st.generation;
+        self.enter(&mut st, Op::Remove, generation)?;
+        let (dir, name) = split(path)?;
+        st.dirs
+            .get_mut(&dir)
+            .and_then(|d| d.entries.remove(&name))
+            .map(|_| ())
+            .ok_or_else(|| not_found(path))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut st = self.lock();
+        let generation = st.generation;
+        self.enter(&mut st, Op::Rename, generation)?;
+        let id = lookup(&st, from)?;
+        let (fdir, fname) = split(from)?;
+        let (tdir, tname) = split(to)?;
+        if !st.dirs.contains_key(&tdir) {
+            return Err(not_found(&tdir));
+        }
+        st.dirs
+            .get_mut(&fdir)
+            .expect("looked up")
+            .entries
+            .remove(&fname);
+        st.dirs
+            .get_mut(&tdir)
+            .expect("checked")
+            .entries
+            .insert(tname, id);
+        Ok(())
+    }
+
+    fn list_dir(&self, path: &Path) -> io::Result<DirListing> {
+        let st = self.lock();
+        if st.powered_off {
+            return Err(powered_off());
+        }
+        let dir = st.dirs.get(path).ok_or_else(|| not_found(path))?;
+        let mut listing = DirListing {
+            files: dir.entries.keys().cloned().collect(),
+            ..DirListing::default()
+        };
+        for sub in st.dirs.keys() {
+            if sub.parent() == Some(path) {
+                if let Some(name) = sub.file_name() {
+                    listing.others.push(name.to_string_lossy().into_owned());
+                }
+            }
+        }
+        Ok(listing)
+    }
+
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        let mut st = self.lock();
+        let generation = st.generation;
+        self.enter(&mut st, Op::SyncDir, generation)?;
+        let dir = st.dirs.get_mut(path).ok_or_else(|| not_found(path))?;
+        dir.durable = dir.entries.clone();
+        Ok(())
+    }
+
+    fn try_lock(&self, path: &Path) -> io::Result<Option<Box<dyn FsLock>>> {
+        let mut st = self.lock();
+        if st.powered_off {
+            return Err(powered_off());
+        }
+        if !st.locks.insert(path.to_path_buf()) {
+            return Ok(None);
+        }
+        let generation = st.generation;
+        Ok(Some(Box::new(SimLock {
+            fs: self.clone(),
+            path: path.to_path_buf(),
+            generation,
+        })))
+    }
+
+    fn set_file_mode(&self, mode: u32) {
+        self.lock().file_mode = mode;
+    }
+}
+
+#[derive(Debug)]
+struct SimLock {
+    fs: SimFs,
+    path: PathBuf,
+    generation: u64,
+}
+
+impl FsLock for SimLock {}
+
+impl Drop for SimLock {
+    fn drop(&mut self) {
+        let mut st = self.fs.lock();
+        if st.generation == self.generation {
+            st.locks.remove(&self.path);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SimFile {
+    fs: SimFs,
+    id: u64,
+    generation: u64,
+    writable: bool,
+}
+
+impl SimFile {
+    fn with<R>(
+        &self,
+        op: Op,
+        f: impl FnOnce(&mut FileData, bool) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let mut st = self.fs.lock();
+        let short = self.fs.enter(&mut st, op, self.generation)?;
+        if op != Op::Read && !self.writable {
+            return Err(io::Error::from_raw_os_error(
+                rustix::io::Errno::BADF.raw_os_error(),
+            ));
+        }
+        let file = st
+            .files
+            .get_mut(&self.id)
+            .ok_or_else(|| io::Error::other("simulated file vanished"))?;
+        f(file, short)
+    }
+}
+
+impl FsFile for SimFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.with(Op::Read, |file, _| {
+            let len = file.data.len() as u64;
+            if offset >= len {
+                return Ok(0);
+            }
+            let n = (len - offset).min(buf.len() as u64) as usize;
+            buf[..n].copy_from_slice(&file.data[offset as usize..offset as usize + n]);
+            Ok(n)
+        })
+    }
+
+    fn write_all_at(&self, bufs: &[IoSlice<'_>], offset: u64) -> io::Result<()> {
+        self.with(Op::Write, |file, short| {
+            let total: usize = bufs.iter().map(|b| b.len()).sum();
+            let limit = if short { total / 2 } else { total };
+            let end = offset as usize + limit;
+            if file.data.len() < end {
+                file.data.resize(end, 0);
+            }
+            let mut at = offset as usize;
+            let mut left = limit;
+            for b in bufs {
+                let n = b.len().min(left);
+                file.data[at..at + n].copy_from_slice(&b[..n]);
+                at += n;
+                left -= n;
+            }
+            file.unsynced.push((offset, end as u64));
+            if short {
+                return Err(errno(FaultError::NoSpace));
+            }
+            Ok(())
+        })
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.with(Op::Sync, |file, _| {
+            file.durable = file.data.clone();
+            file.unsynced.clear();
+            Ok(())
+        })
+    }
+
+    fn sync_all(&self) -> io::Result<()> {
+        self.sync_data()
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.with(Op::SetLen, |file, _| {
+            let old = file.data.len() as u64;
+            file.data.resize(len as usize, 0);
+            if len > old {
+                file.unsynced.push((old, len));
+            }
+            Ok(())
+        })
+    }
+
+    fn len(&self) -> io::Result<u64> {
+        self.with(Op::Read, |file, _| Ok(file.data.len() as u64))
+    }
+
+    fn allocated_bytes(&self) -> io::Result<u64> {
+        self.with(Op::Read, |file, _| {
+            let len = file.data.len() as u64;
+            let holes: u64 = file
+                .holes
+                .iter()
+                .map(|&(s, e)| e.min(len).saturating_sub(s))
+                .sum();
+            let rounded = len.div_ceil(SECTOR) * SECTOR;
+            Ok(rounded.saturating_sub(holes))
+        })
+    }
+
+    fn punch_hole(&self, offset: u64, len: u64) -> io::Result<bool> {
+        self.with(Op::PunchHole, |file, _| {
+            // Like ext4: only whole blocks are released; partial blocks at
+            // either end are zeroed.
+            let end = (offset + len).min(file.data.len() as u64);
+            if offset >= end {
+                return Ok(true);
+            }
+            for b in &mut file.data[offset as usize..end as usize] {
+                *b = 0;
+            }
+            // Punching a hole is a metadata change the file system persists
+            // at once on ext4 without a journal only with a later sync; keep
+            // it in the unsynced set so a crash may undo it.
+            file.unsynced.push((offset, end));
+            let first_block = offset.div_ceil(SECTOR) * SECTOR;
+            let last_block = end / SECTOR * SECTOR;
+            if first_block < last_block {
+                file.holes.push((first_block, last_block));
+            }
+            Ok(true)
+        })
+    }
+}

@@ -1,0 +1,213 @@
+//! Position → byte offset.
+//!
+//! The active segment keeps its record offsets in memory. A sealed segment
+//! has an index file (`<first>.idx`, docs/FORMAT.md) holding the offset of
+//! each of its records; it is loaded on demand into a bounded cache, and
+//! rebuilt from the segment if missing or damaged. Memory for the index is
+//! thus bounded by the cache budget plus the active segment, whatever the
+//! size of the log.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::header::{FileHeader, LogId, HEADER_LEN, INDEX_MAGIC};
+
+/// The header fields of an index file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct IndexHeader {
+    /// First position of the segment (as in its name).
+    pub first: u64,
+    /// Position of the first offset listed (`first`, unless the segment's
+    /// front was truncated before the index was rebuilt).
+    pub base: u64,
+    /// Number of offsets listed.
+    pub count: u64,
+    body_crc: u32,
+}
+
+impl IndexHeader {
+    /// Position after the segment's last record.
+    pub(crate) fn end_position(&self) -> u64 {
+        self.base + self.count
+    }
+
+    /// Bytes of the body that follows the header.
+    pub(crate) fn body_len(&self) -> u64 {
+        self.count * 8 + 8
+    }
+}
+
+/// Serializes an index file: header, one u64 offset per record, then the
+/// segment's data end.
+pub(crate) fn encode(
+    log_id: &LogId,
+    first: u64,
+    base: u64,
+    offsets: &[u64],
+    data_end: u64,
+) -> Vec<u8> {
+    let mut body = Vec::with_capacity(offsets.len() * 8 + 8);
+    for o in offsets {
+        body.extend_from_slice(&o.to_le_bytes());
+    }
+    body.extend_from_slice(&data_end.to_le_bytes());
+    let header = FileHeader {
+        magic: INDEX_MAGIC,
+        log_id: *log_id,
+        fields: [first, base, offsets.len() as u64],
+        extra: crc32c::crc32c(&body),
+    };
+    let mut out = header.encode().to_vec();
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Checks an index file's header against its segment.
+pub(crate) fn decode_header(
+    bytes: &[u8; HEADER_LEN],
+    log_id: &LogId,
+    first: u64,
+) -> Result<IndexHeader, String> {
+    let h = FileHeader::decode(bytes, INDEX_MAGIC, Some(log_id)).map_err(|e| e.to_string())?;
+    let [f, base, count] = h.fields;
+    if f != first {
+        return Err(format!("index is for segment {f}, not {first}"));
+    }
+    if base < first || count > (1 << 40) || base.checked_add(count).is_none() {
+        return Err(format!(
+            "index header is inconsistent (base {base}, count {count})"
+        ));
+    }
+    Ok(IndexHeader {
+        first,
+        base,
+        count,
+        body_crc: h.extra,
+    })
+}
+
+/// Decodes and checks the body; `data_end` is the segment file's length.
+pub(crate) fn decode_body(h: &IndexHeader, body: &[u8], data_end: u64) -> Result<Vec<u64>, String> {
+    if body.len() as u64 != h.body_len() {
+        return Err(format!(
+            "index body is {} bytes, header says {} records",
+            body.len(),
+            h.count
+        ));
+    }
+    if crc32c::crc32c(body) != h.body_crc {
+        return Err("index checksum mismatch".into());
+    }
+    let mut words = body
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")));
+    let offsets: Vec<u64> = words.by_ref().take(h.count as usize).collect();
+    let end = words.next().unwrap_or(0);
+    if end != data_end {
+        return Err(format!(
+            "index says the segment ends at byte {end}, the file has {data_end} bytes"
+        ));
+    }
+    let min_gap = crate::frame::frame_len(1);
+    let mut at_least = HEADER_LEN as u64;
+    for &o in &offsets {
+        if o < at_least || o + min_gap > data_end {
+            return Err(format!("index offset {o} out of order or past the data"));
+        }
+        at_least = o + min_gap;
+    }
+    if h.base == h.first && offsets.first().is_some_and(|&o| o != HEADER_LEN as u64) {
+        return Err("index does not start at the first record".into());
+    }
+    Ok(offsets)
+}
+
+/// A bounded cache of loaded sealed-segment indexes, keyed by the segment's
+/// first position, evicting the least recently loaded.
+#[derive(Debug)]
+pub(crate) struct IndexCache {
+    map: HashMap<u64, Arc<[u64]>>,
+    order: VecDeque<u64>,
+    bytes: usize,
+    budget: usize,
+}
+
+impl IndexCache {
+    pub(crate) fn new(budget: usize) -> Self {
+        IndexCache {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+            budget,
+        }
+    }
+
+    pub(crate) fn get(&self, first: u64) -> Option<Arc<[u64]>> {
+        self.map.get(&first).cloned()
+    }
+
+    pub(crate) fn insert(&mut self, first: u64, offsets: Arc<[u64]>) {
+        let size = offsets.len() * 8;
+        if self.map.insert(first, offsets).is_none() {
+            self.order.push_back(first);
+            self.bytes += size;
+        }
+        while self.bytes > self.budget && self.order.len() > 1 {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(v) = self.map.remove(&old) {
+                self.bytes -= v.len() * 8;
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, first: u64) {
+        if let Some(v) = self.map.remove(&first) {
+            self.bytes -= v.len() * 8;
+            self.order.retain(|&f| f != first);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let offsets = [64, 100, 200];
+        let bytes = encode(&[3; 16], 10, 10, &offsets, 300);
+        let h = decode_header(bytes[..64].try_into().unwrap(), &[3; 16], 10).unwrap();
+        assert_eq!((h.base, h.count, h.end_position()), (10, 3, 13));
+        assert_eq!(decode_body(&h, &bytes[64..], 300).unwrap(), offsets);
+    }
+
+    #[test]
+    fn damage_is_detected() {
+        let bytes = encode(&[3; 16], 10, 10, &[64, 100, 200], 300);
+        let h = decode_header(bytes[..64].try_into().unwrap(), &[3; 16], 10).unwrap();
+        let mut body = bytes[64..].to_vec();
+        body[9] ^= 1;
+        assert!(decode_body(&h, &body, 300).is_err());
+        assert!(decode_body(&h, &bytes[64..80], 300).is_err());
+        assert!(decode_body(&h, &bytes[64..], 301).is_err());
+        assert!(decode_header(bytes[..64].try_into().unwrap(), &[3; 16], 11).is_err());
+        let disorder = encode(&[3; 16], 10, 10, &[64, 200, 100], 300);
+        let h = decode_header(disorder[..64].try_into().unwrap(), &[3; 16], 10).unwrap();
+        assert!(decode_body(&h, &disorder[64..], 300).is_err());
+    }
+
+    #[test]
+    fn cache_stays_within_budget() {
+        let mut c = IndexCache::new(64);
+        for i in 0..10u64 {
+            c.insert(i, vec![0u64; 4].into());
+        }
+        assert!(c.bytes <= 64);
+        assert!(c.get(9).is_some());
+        assert!(c.get(0).is_none());
+        c.remove(9);
+        assert!(c.get(9).is_none());
+    }
+}

@@ -1,0 +1,475 @@
+//! The public handle.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::fs::OpenMode;
+use crate::options::Options;
+use crate::reader::{out_of_range, scan_start, truncated, Iter};
+use crate::recovery::{self, RecoveryReport};
+use crate::segment::scan;
+use crate::state::Shared;
+
+/// An open log: an ordered sequence of records, each at a `u64` position.
+///
+/// `Log` is `Send + Sync`; share it between threads with an `Arc`. See the
+/// crate documentation for the durability guarantees.
+#[derive(Debug)]
+pub struct Log {
+    shared: Arc<Shared>,
+}
+
+/// Figures about a log, from [`Log::stats`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// The oldest position kept.
+    pub first_position: u64,
+    /// The position the next append will get.
+    pub next_position: u64,
+    /// Records kept (`next_position - first_position`).
+    pub records: u64,
+    /// Bytes of the kept records' frames (headers included).
+    pub retained_bytes: u64,
+    /// Bytes the log's files occupy on disk (allocated blocks): segments,
+    /// indexes and the meta file.
+    pub disk_bytes: u64,
+    /// One entry per segment file, oldest first.
+    pub segments: Vec<SegmentStats>,
+}
+
+/// One segment's figures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SegmentStats {
+    /// The segment file.
+    pub path: PathBuf,
+    /// First kept position in it.
+    pub first_position: u64,
+    /// Position after its last record.
+    pub end_position: u64,
+    /// Bytes of its kept records' frames.
+    pub retained_bytes: u64,
+    /// Bytes the segment file (and its index, if any) occupy on disk.
+    pub disk_bytes: u64,
+}
+
+/// What [`Log::verify`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// Segments read.
+    pub segments: u64,
+    /// Records whose checksum, length and position were checked.
+    pub records: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Each problem found: the segment file, the byte offset, and what.
+    pub problems: Vec<Problem>,
+}
+
+/// One problem found by [`Log::verify`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Problem {
+    /// The damaged file.
+    pub path: PathBuf,
+    /// Byte offset of the damage.
+    pub offset: u64,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl Log {
+    /// Opens the log in `dir`, creating it if `options` allow (the default).
+    ///
+    /// Opening recovers from a crash: a torn tail is cut off and reported
+    /// in [`Log::recovery_report`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::Locked`] if another handle holds the directory for
+    /// writing; [`ErrorKind::Corruption`] if files are damaged outside the
+    /// unsealed tail (unless [`crate::Recovery::Tolerant`]);
+    /// [`ErrorKind::InvalidArgument`] for bad options; [`ErrorKind::Io`].
+    /// Nothing is changed on disk when opening fails, except a directory
+    /// created for a new log.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Log> {
+        Ok(Log {
+            shared: recovery::open(dir.as_ref(), options)?,
+        })
+    }
+
+    /// The directory of the log.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Appends one record (1 byte to `max_record_size`) and returns its
+    /// position. Under [`crate::SyncPolicy::Always`] it returns once the
+    /// record is durable.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for an empty or oversize record
+    /// (nothing is written); [`ErrorKind::Poisoned`] after an earlier write
+    /// or sync failure; [`ErrorKind::Io`] if this write or sync fails (the
+    /// log is then poisoned: the record may or may not be found after
+    /// reopening, and no later write is accepted until then).
+    pub fn append(&self, record: &[u8]) -> Result<u64> {
+        Ok(self.shared.append_records(&[record])?.start)
+    }
+
+    /// Appends records as one batch: consecutive positions, and after a
+    /// crash either all of them are found or none.
+    ///
+    /// # Errors
+    /// As [`Log::append`]; one bad record refuses the whole batch.
+    pub fn append_batch<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<Range<u64>> {
+        let refs: Vec<&[u8]> = records.iter().map(|r| r.as_ref()).collect();
+        self.shared.append_records(&refs)
+    }
+
+    /// The position the next append will get.
+    pub fn next_position(&self) -> u64 {
+        self.shared.lock_state().next
+    }
+
+    /// The oldest position kept (equal to `next_position` when empty).
+    pub fn first_position(&self) -> u64 {
+        self.shared.lock_state().first
+    }
+
+    /// Drops every record before `position`, durably, without copying
+    /// anything. `position` may be past the end: the log is then empty and
+    /// the next append gets `position`. Disk space is given back on a
+    /// background thread unless [`Options::background_reclaim`] is off; see
+    /// [`Log::wait_reclaimed`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] if the new first position could not be made
+    /// durable (the log is then poisoned); nothing was dropped unless the
+    /// error came after the meta file was renamed into place.
+    pub fn truncate_front(&self, position: u64) -> Result<()> {
+        self.shared.truncate_front(position)
+    }
+
+    /// Drops the records at `position` and after, durably: the next append
+    /// gets `position`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::OutOfRange`] if `position` is before the first position
+    /// (nothing changes); [`ErrorKind::Io`] (the log is then poisoned).
+    pub fn truncate_back(&self, position: u64) -> Result<()> {
+        self.shared.truncate_back(position)
+    }
+
+    /// Reads the record at `position` (an index lookup and one read).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Truncated`] before the first position,
+    /// [`ErrorKind::OutOfRange`] at or after the next position,
+    /// [`ErrorKind::Corruption`] if the stored record fails its checks.
+    pub fn read(&self, position: u64) -> Result<Vec<u8>> {
+        self.shared.read_record(position)
+    }
+
+    /// Calls `f(position, record)` for each record from `from` on, in
+    /// order, until the end of the log or until `f` returns `false`.
+    /// Returns how many records were passed to `f`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Truncated`] if `from` (or, while replaying, the next
+    /// record) is before the first position; [`ErrorKind::OutOfRange`] if
+    /// `from` is past the next position; [`ErrorKind::Corruption`].
+    pub fn replay(&self, from: u64, mut f: impl FnMut(u64, &[u8]) -> bool) -> Result<u64> {
+        self.check_start(from)?;
+        let mut n = 0;
+        Iter::new(self.shared.clone(), from).for_each_ref(|p, r| {
+            n += 1;
+            f(p, r)
+        })?;
+        Ok(n)
+    }
+
+    fn check_start(&self, from: u64) -> Result<()> {
+        let st = self.shared.lock_state();
+        if from < st.first {
+            return Err(truncated(from, st.first));
+        }
+        if from > st.next {
+            return Err(out_of_range(from, st.first, st.next));
+        }
+        Ok(())
+    }
+
+    /// An iterator over `(position, record)` from `from` on. It follows
+    /// appends made after its creation; [`Iter::next_timeout`] waits for
+    /// them.
+    pub fn iter(&self, from: u64) -> Iter {
+        Iter::new(self.shared.clone(), from)
+    }
+
+    /// Blocks until a record exists at `position` or `timeout` passes
+    /// (`None`: no limit). Returns whether it exists. On a read-only handle
+    /// this polls the files.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Closed`] if the log is closed while waiting.
+    pub fn wait_for(&self, position: u64, timeout: Option<Duration>) -> Result<bool> {
+        self.shared.wait_for(position, timeout)
+    }
+
+    /// Writes buffered records to the operating system (see
+    /// [`Options::write_buffer`]), without syncing.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] (the log is then poisoned).
+    pub fn flush(&self) -> Result<()> {
+        let mut st = self.shared.lock_state();
+        self.shared.check_writable(&st)?;
+        self.shared.flush_locked(&mut st)
+    }
+
+    /// Makes every record appended so far durable.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] if the sync fails: the log is then poisoned, and
+    /// the records since the last successful sync may be lost in a crash.
+    pub fn sync(&self) -> Result<()> {
+        let st = self.shared.lock_state();
+        self.shared.check_writable(&st)?;
+        let next = st.next;
+        self.shared.sync_through(st, next).map(drop)
+    }
+
+    /// Waits until the space released by earlier truncations has been given
+    /// back to the file system.
+    pub fn wait_reclaimed(&self) {
+        self.shared.wait_jobs();
+    }
+
+    /// Flushes, syncs and closes the log, releasing the directory lock
+    /// (once readers created from it are dropped too). Later calls fail
+    /// with [`ErrorKind::Closed`].
+    ///
+    /// # Errors
+    /// As [`Log::sync`]; the log is closed in any case.
+    pub fn close(&self) -> Result<()> {
+        let result = if self.shared.opts.read_only {
+            Ok(())
+        } else {
+            self.sync()
+        };
+        {
+            let mut st = self.shared.lock_state();
+            st.closed = true;
+        }
+        self.shared.appended_cv.notify_all();
+        self.shared.synced_cv.notify_all();
+        self.shared.stop_background();
+        self.shared
+            .lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match result {
+            Err(e) if e.kind() == ErrorKind::Closed => Ok(()),
+            other => other,
+        }
+    }
+
+    /// What opening the log found and did.
+    pub fn recovery_report(&self) -> RecoveryReport {
+        self.shared
+            .report
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the directory so a read-only handle sees what the writer
+    /// did since (appends, truncations). Does nothing on a writer.
+    ///
+    /// # Errors
+    /// As [`Log::open`].
+    pub fn refresh(&self) -> Result<()> {
+        self.shared.refresh()
+    }
+
+    /// Figures about the log and its files.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] if a file cannot be examined.
+    pub fn stats(&self) -> Result<Stats> {
+        let sh = &self.shared;
+        let st = sh.lock_state();
+        let mut segments = Vec::new();
+        let files = st
+            .sealed
+            .iter()
+            .map(|s| {
+                (
+                    s.first,
+                    s.base,
+                    s.end,
+                    s.data_end,
+                    s.path.clone(),
+                    s.file.clone(),
+                )
+            })
+            .chain(std::iter::once((
+                st.active.first,
+                st.active.base,
+                st.next,
+                st.active.written + st.buf.len() as u64,
+                st.active.path.clone(),
+                st.active.file.clone(),
+            )));
+        for (first, base, end, data_end, path, file) in files {
+            let live_from = if st.meta.first_segment == first && st.meta.first > first {
+                st.meta.first_offset
+            } else {
+                crate::segment::SEGMENT_HEADER_LEN as u64
+            };
+            let mut disk = file
+                .allocated_bytes()
+                .map_err(|e| Error::io("stat", &path, e))?;
+            if let Ok(idx) = sh.fs.open(&sh.index_path(first), OpenMode::Read) {
+                disk += idx.allocated_bytes().unwrap_or(0);
+            }
+            segments.push(SegmentStats {
+                path,
+                first_position: st.first.max(base),
+                end_position: end,
+                retained_bytes: data_end.saturating_sub(live_from),
+                disk_bytes: disk,
+            });
+        }
+        let meta_disk = sh
+            .fs
+            .open(&sh.dir.join(crate::meta::META_NAME), OpenMode::Read)
+            .and_then(|f| f.allocated_bytes())
+            .unwrap_or(0);
+        Ok(Stats {
+            first_position: st.first,
+            next_position: st.next,
+            records: st.next - st.first,
+            retained_bytes: segments.iter().map(|s| s.retained_bytes).sum(),
+            disk_bytes: segments.iter().map(|s| s.disk_bytes).sum::<u64>() + meta_disk,
+            segments,
+        })
+    }
+
+    /// Reads every kept record of every segment and checks its checksum,
+    /// length, position and index entry. `progress(done, total)` is called
+    /// with bytes as it goes.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] if a file cannot be read; damage is reported in
+    /// the [`VerifyReport`], not as an error.
+    pub fn verify(&self, mut progress: impl FnMut(u64, u64)) -> Result<VerifyReport> {
+        let sh = &self.shared;
+        let (segs, meta, active) = {
+            let st = sh.lock_state();
+            let mut st = st;
+            if !sh.opts.read_only {
+                sh.flush_locked(&mut st)?;
+            }
+            (
+                st.sealed.clone(),
+                st.meta,
+                (
+                    st.active.first,
+                    st.active.base,
+                    st.next,
+                    st.active.written,
+                    st.active.path.clone(),
+                    st.active.file.clone(),
+                ),
+            )
+        };
+        let mut items: Vec<_> = segs
+            .iter()
+            .map(|s| {
+                (
+                    s.first,
+                    s.base,
+                    s.end,
+                    s.data_end,
+                    s.path.clone(),
+                    s.file.clone(),
+                    Some(s.clone()),
+                )
+            })
+            .collect();
+        items.push((
+            active.0, active.1, active.2, active.3, active.4, active.5, None,
+        ));
+        let total: u64 = items.iter().map(|i| i.3).sum();
+        let mut report = VerifyReport::default();
+        let mut done = 0;
+        for (first, base, end, data_end, path, file, sealed) in items {
+            let (off, pos) = scan_start(&meta, first, base);
+            let s = scan::scan(&file, off, pos, data_end, sh.opts.max_record_size)
+                .map_err(|e| Error::io("read", &path, e))?;
+            report.segments += 1;
+            report.records += s.offsets.len() as u64;
+            report.bytes += data_end;
+            if let Some(d) = &s.damage {
+                report.problems.push(Problem {
+                    path: path.clone(),
+                    offset: d.offset,
+                    what: d.reason.clone(),
+                });
+            } else if s.next_position != end {
+                report.problems.push(Problem {
+                    path: path.clone(),
+                    offset: data_end,
+                    what: format!(
+                        "segment ends at position {}, expected {end}",
+                        s.next_position
+                    ),
+                });
+            } else if let Some(seg) = sealed {
+                if let Err(e) = sh.load_index(&seg, &meta).and_then(|ix| {
+                    let skip = (pos - base) as usize;
+                    if ix.get(skip..) == Some(&s.offsets[..]) {
+                        Ok(())
+                    } else {
+                        Err(Error::corruption(
+                            &sh.index_path(first),
+                            0,
+                            "index disagrees with its segment",
+                        ))
+                    }
+                }) {
+                    report.problems.push(Problem {
+                        path: e.path().map_or(path.clone(), Path::to_path_buf),
+                        offset: e.offset().unwrap_or(0),
+                        what: e.message().to_string(),
+                    });
+                }
+            }
+            done += data_end;
+            progress(done, total);
+        }
+        Ok(report)
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        // Best effort: buffered records reach the OS. Durability is for
+        // `sync` and `close`, which report errors.
+        if !self.shared.opts.read_only {
+            let mut st = self.shared.lock_state();
+            if st.poisoned.is_none() && !st.closed {
+                let _ = self.shared.flush_locked(&mut st);
+            }
+        }
+        self.shared.stop_background();
+        self.shared.appended_cv.notify_all();
+    }
+}

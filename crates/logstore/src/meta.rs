@@ -1,0 +1,87 @@
+//! The meta file `logstore.meta`: the log's identity and the durable first
+//! position (docs/FORMAT.md). It is replaced atomically: written to a
+//! temporary file, synced, renamed over the old one, and the directory
+//! synced.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::fs::{read_exact_at, Fs, OpenMode};
+use crate::header::{FileHeader, LogId, HEADER_LEN, META_MAGIC};
+use std::io::IoSlice;
+
+pub(crate) const META_NAME: &str = "logstore.meta";
+const META_TMP: &str = "logstore.meta.tmp";
+
+/// What the meta file records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Meta {
+    pub log_id: LogId,
+    /// Records before this position are gone, whatever the segments hold.
+    pub first: u64,
+    /// The segment holding `first` when it was set (its first position)...
+    pub first_segment: u64,
+    /// ...and the byte offset of `first`'s frame in it. Scans of that
+    /// segment start here, since the bytes before it may be punched out.
+    pub first_offset: u64,
+}
+
+impl Meta {
+    fn encode(&self) -> [u8; HEADER_LEN] {
+        FileHeader {
+            magic: META_MAGIC,
+            log_id: self.log_id,
+            fields: [self.first, self.first_segment, self.first_offset],
+            extra: 0,
+        }
+        .encode()
+    }
+}
+
+/// Reads the meta file of the log in `dir`; `Ok(None)` if there is none.
+pub(crate) fn read(fs: &dyn Fs, dir: &Path) -> Result<Option<Meta>> {
+    let path = dir.join(META_NAME);
+    let file = match fs.open(&path, OpenMode::Read) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("open", &path, e)),
+    };
+    let mut b = [0u8; HEADER_LEN];
+    read_exact_at(&*file, &mut b, 0).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => {
+            Error::corruption(&path, 0, "meta file is shorter than its header")
+        }
+        _ => Error::io("read", &path, e),
+    })?;
+    let h = FileHeader::decode(&b, META_MAGIC, None)
+        .map_err(|e| Error::corruption(&path, 0, format!("bad meta file: {e}")))?;
+    let [first, first_segment, first_offset] = h.fields;
+    Ok(Some(Meta {
+        log_id: h.log_id,
+        first,
+        first_segment,
+        first_offset,
+    }))
+}
+
+/// Durably replaces the meta file.
+pub(crate) fn write(fs: &dyn Fs, dir: &Path, meta: &Meta) -> Result<()> {
+    let tmp = dir.join(META_TMP);
+    let path = dir.join(META_NAME);
+    match fs.remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("remove", &tmp, e)),
+    }
+    let file = fs
+        .open(&tmp, OpenMode::CreateNew)
+        .map_err(|e| Error::io("create", &tmp, e))?;
+    file.write_all_at(&[IoSlice::new(&meta.encode())], 0)
+        .map_err(|e| Error::io("write", &tmp, e))?;
+    file.sync_data()
+        .map_err(|e| Error::io("fdatasync", &tmp, e))?;
+    drop(file);
+    fs.rename(&tmp, &path)
+        .map_err(|e| Error::io("rename", &path, e))?;
+    fs.sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))
+}

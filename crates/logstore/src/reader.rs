@@ -1,0 +1,542 @@
+//! Reading records: one by position, or a run of them in order.
+
+use std::io::IoSlice;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::frame::{self, HeaderCheck, HEADER_LEN};
+use crate::fs::{read_exact_at, FsFile, OpenMode};
+use crate::header::HEADER_LEN as FILE_HEADER_LEN;
+use crate::index;
+use crate::meta::Meta;
+use crate::segment::scan::{self, ChunkReader};
+use crate::state::{Sealed, Shared};
+
+/// Where a record's frame is.
+pub(crate) enum Location {
+    /// In a file: `[offset, offset + len)`, with the file's readable end.
+    File {
+        file: Arc<dyn FsFile>,
+        path: std::path::PathBuf,
+        offset: u64,
+        len: u64,
+        /// Positions below this can be read sequentially from this file.
+        run_end: u64,
+        /// Byte offset where those positions end.
+        run_end_offset: u64,
+    },
+    /// Still in the write buffer: the copied record.
+    Buffered(Vec<u8>),
+}
+
+pub(crate) fn truncated(pos: u64, first: u64) -> Error {
+    Error::new(
+        ErrorKind::Truncated,
+        format!("position {pos} was truncated away (first position is {first})"),
+    )
+    .at_position(pos)
+}
+
+pub(crate) fn out_of_range(pos: u64, first: u64, next: u64) -> Error {
+    Error::new(
+        ErrorKind::OutOfRange,
+        format!("position {pos} is not in the log (it holds {first}..{next})"),
+    )
+    .at_position(pos)
+}
+
+impl Shared {
+    /// Writes the index file of a sealed segment: to a temporary name, then
+    /// renamed, so that a reader never sees half of one.
+    pub(crate) fn write_index(&self, seg: &Sealed, meta: &Meta) -> Result<()> {
+        let offsets = self.load_index(seg, meta)?;
+        let bytes = index::encode(&self.log_id, seg.first, seg.base, &offsets, seg.data_end);
+        let path = self.index_path(seg.first);
+        let tmp = path.with_extension("idx.tmp");
+        let _ = self.fs.remove_file(&tmp);
+        let file = self
+            .fs
+            .open(&tmp, OpenMode::CreateNew)
+            .map_err(|e| Error::io("create", &tmp, e))?;
+        file.write_all_at(&[IoSlice::new(&bytes)], 0)
+            .map_err(|e| Error::io("write", &tmp, e))?;
+        drop(file);
+        self.fs
+            .rename(&tmp, &path)
+            .map_err(|e| Error::io("rename", &path, e))
+    }
+
+    /// The record offsets of a sealed segment: from the cache, its index
+    /// file, or failing those a scan of the segment.
+    pub(crate) fn load_index(&self, seg: &Sealed, meta: &Meta) -> Result<Arc<[u64]>> {
+        if let Some(v) = self
+            .index_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(seg.first)
+        {
+            return Ok(v);
+        }
+        let offsets: Arc<[u64]> = match self.read_index_file(seg) {
+            Some(v) => v.into(),
+            None => self.rebuild_index(seg, meta)?.into(),
+        };
+        self.index_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(seg.first, offsets.clone());
+        Ok(offsets)
+    }
+
+    fn read_index_file(&self, seg: &Sealed) -> Option<Vec<u64>> {
+        let path = self.index_path(seg.first);
+        let file = self.fs.open(&path, OpenMode::Read).ok()?;
+        let mut h = [0u8; FILE_HEADER_LEN];
+        read_exact_at(&*file, &mut h, 0).ok()?;
+        let header = index::decode_header(&h, &self.log_id, seg.first).ok()?;
+        if header.base != seg.base || header.end_position() != seg.end {
+            return None;
+        }
+        let mut body = vec![0u8; header.body_len() as usize];
+        read_exact_at(&*file, &mut body, FILE_HEADER_LEN as u64).ok()?;
+        index::decode_body(&header, &body, seg.data_end).ok()
+    }
+
+    fn rebuild_index(&self, seg: &Sealed, meta: &Meta) -> Result<Vec<u64>> {
+        let (offset, position) = scan_start(meta, seg.first, seg.base);
+        let s = scan::scan(
+            &seg.file,
+            offset,
+            position,
+            seg.data_end,
+            self.opts.max_record_size,
+        )
+        .map_err(|e| Error::io("read", &seg.path, e))?;
+        if let Some(d) = s.damage {
+            return Err(Error::corruption(&seg.path, d.offset, d.reason));
+        }
+        if s.next_position != seg.end {
+            return Err(Error::corruption(
+                &seg.path,
+                seg.data_end,
+                format!(
+                    "segment ends at position {}, the next segment starts at {}",
+                    s.next_position, seg.end
+                ),
+            ));
+        }
+        Ok(s.offsets)
+    }
+
+    /// Finds where position `pos` is.
+    pub(crate) fn locate(&self, pos: u64) -> Result<Location> {
+        let (sealed, meta) = {
+            let st = self.lock_state();
+            if pos < st.first {
+                return Err(truncated(pos, st.first));
+            }
+            if pos >= st.next {
+                return Err(out_of_range(pos, st.first, st.next));
+            }
+            let a = &st.active;
+            if pos >= a.base {
+                let i = (pos - a.base) as usize;
+                let offset = a.offsets[i];
+                let end = a
+                    .offsets
+                    .get(i + 1)
+                    .copied()
+                    .unwrap_or(a.written + st.buf.len() as u64);
+                if offset >= a.written {
+                    let from = (offset - a.written) as usize;
+                    let to = (end - a.written) as usize;
+                    return Ok(Location::Buffered(st.buf[from..to].to_vec()));
+                }
+                let in_file = a.offsets.partition_point(|&o| o < a.written);
+                let run_end = a.base + in_file as u64;
+                return Ok(Location::File {
+                    file: a.file.clone(),
+                    path: a.path.clone(),
+                    offset,
+                    len: end - offset,
+                    run_end,
+                    run_end_offset: a.written,
+                });
+            }
+            let i = st.sealed.partition_point(|s| s.end <= pos);
+            match st.sealed.get(i) {
+                Some(s) if s.base <= pos => (s.clone(), st.meta),
+                _ => return Err(truncated(pos, st.first)),
+            }
+        };
+        let offsets = self.load_index(&sealed, &meta)?;
+        let i = (pos - sealed.base) as usize;
+        let offset = *offsets.get(i).ok_or_else(|| {
+            Error::corruption(&sealed.path, 0, "index has fewer records than the segment")
+        })?;
+        let end = offsets.get(i + 1).copied().unwrap_or(sealed.data_end);
+        Ok(Location::File {
+            file: sealed.file.clone(),
+            path: sealed.path.clone(),
+            offset,
+            len: end - offset,
+            run_end: sealed.end,
+            run_end_offset: sealed.data_end,
+        })
+    }
+
+    /// Reads one record, checking its frame.
+    pub(crate) fn read_record(&self, pos: u64) -> Result<Vec<u8>> {
+        let mut retried = false;
+        loop {
+            let (frame, path, offset) = match self.locate(pos)? {
+                Location::Buffered(frame) => (frame, None, 0),
+                Location::File {
+                    file,
+                    path,
+                    offset,
+                    len,
+                    ..
+                } => {
+                    if len > frame::frame_len(self.opts.max_record_size) {
+                        return Err(Error::corruption(
+                            &path,
+                            offset,
+                            "record longer than the limit",
+                        ));
+                    }
+                    let mut buf = vec![0u8; len as usize];
+                    match read_exact_at(&*file, &mut buf, offset) {
+                        Ok(()) => (buf, Some(path), offset),
+                        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                            (Vec::new(), Some(path), offset)
+                        }
+                        Err(e) => return Err(Error::io("read", &path, e)),
+                    }
+                }
+            };
+            match check_frame(&frame, pos, self.opts.max_record_size) {
+                Ok(()) => {
+                    let mut frame = frame;
+                    frame.drain(..HEADER_LEN);
+                    return Ok(frame);
+                }
+                Err(why) => {
+                    // A concurrent truncation may have punched or cut the
+                    // bytes under us: that is not corruption.
+                    let first = self.first_hint.load(Ordering::Acquire);
+                    if pos < first {
+                        return Err(truncated(pos, first));
+                    }
+                    if !retried {
+                        retried = true;
+                        if self.opts.read_only {
+                            self.refresh()?;
+                        }
+                        continue;
+                    }
+                    let path = path.unwrap_or_else(|| self.dir.clone());
+                    return Err(Error::corruption(&path, offset, why).at_position(pos));
+                }
+            }
+        }
+    }
+
+    /// Waits until position `pos` exists (or the timeout passes).
+    pub(crate) fn wait_for(&self, pos: u64, timeout: Option<Duration>) -> Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        if self.opts.read_only {
+            return self.poll_for(pos, deadline);
+        }
+        let mut st = self.lock_state();
+        self.tail_waiters.fetch_add(1, Ordering::SeqCst);
+        let result = loop {
+            if st.next > pos {
+                break Ok(true);
+            }
+            if st.closed {
+                break Err(Error::new(ErrorKind::Closed, "log is closed").with_path(&self.dir));
+            }
+            match deadline {
+                None => st = self.appended_cv.wait(st).unwrap_or_else(|p| p.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break Ok(false);
+                    }
+                    st = self
+                        .appended_cv
+                        .wait_timeout(st, d - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+            }
+        };
+        self.tail_waiters.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    fn poll_for(&self, pos: u64, deadline: Option<Instant>) -> Result<bool> {
+        loop {
+            if self.lock_state().next > pos {
+                return Ok(true);
+            }
+            self.refresh()?;
+            if self.lock_state().next > pos {
+                return Ok(true);
+            }
+            let nap = Duration::from_millis(10);
+            match deadline {
+                Some(d) if Instant::now() + nap > d => {
+                    return Ok(self.lock_state().next > pos);
+                }
+                _ => std::thread::sleep(nap),
+            }
+        }
+    }
+}
+
+/// Where a scan of the segment starting at `first` begins: at the recorded
+/// first-record offset if the log's front was truncated into it (the bytes
+/// before may be punched out), else at its first record.
+pub(crate) fn scan_start(m: &Meta, first: u64, base: u64) -> (u64, u64) {
+    if m.first_segment == first && m.first > first && base >= m.first {
+        (m.first_offset, m.first)
+    } else {
+        (FILE_HEADER_LEN as u64, first)
+    }
+}
+
+/// Checks that `frame` is a whole, intact frame of the record at `pos`.
+fn check_frame(frame: &[u8], pos: u64, max_len: usize) -> std::result::Result<(), String> {
+    let raw: [u8; HEADER_LEN] = frame
+        .get(..HEADER_LEN)
+        .and_then(|h| h.try_into().ok())
+        .ok_or("record frame is cut short")?;
+    let h = match frame::decode_header(&raw, max_len) {
+        HeaderCheck::Valid(h) => h,
+        HeaderCheck::Zero => return Err("zero bytes where a record should be".into()),
+        HeaderCheck::BadLength(n) => return Err(format!("bad record length {n}")),
+    };
+    if frame.len() != HEADER_LEN + h.len as usize {
+        return Err(format!(
+            "record length {} does not match the index ({} bytes)",
+            h.len,
+            frame.len() - HEADER_LEN
+        ));
+    }
+    if !frame::checksum_ok(&raw, &h, &frame[HEADER_LEN..]) {
+        return Err("record checksum mismatch".into());
+    }
+    if h.position != pos {
+        return Err(format!(
+            "record has position {}, expected {pos}",
+            h.position
+        ));
+    }
+    Ok(())
+}
+
+/// An iterator over records from a position on, yielding
+/// `(position, record)`. It sees records appended after it was created,
+/// and returns a [`ErrorKind::Truncated`] error if `truncate_front` passes
+/// it. Create one with [`crate::Log::iter`].
+pub struct Iter {
+    shared: Arc<Shared>,
+    next: u64,
+    run: Option<Run>,
+    failed: bool,
+}
+
+/// A stretch of consecutive records in one file.
+struct Run {
+    reader: ChunkReader,
+    path: std::path::PathBuf,
+    offset: u64,
+    end: u64,
+    end_offset: u64,
+}
+
+impl std::fmt::Debug for Iter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Iter")
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Iter {
+    pub(crate) fn new(shared: Arc<Shared>, from: u64) -> Self {
+        Iter {
+            shared,
+            next: from,
+            run: None,
+            failed: false,
+        }
+    }
+
+    /// The position the next record will have.
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+
+    /// Like `next`, but when the iterator has reached the end of the log it
+    /// waits up to `timeout` for the next record to be appended. `None`
+    /// means the time ran out (or the iterator already failed).
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<(u64, Vec<u8>)>> {
+        if self.failed {
+            return None;
+        }
+        match self.shared.wait_for(self.next, Some(timeout)) {
+            Ok(true) => self.next(),
+            Ok(false) => None,
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// Calls `f` with each record (borrowed, without a copy) until the end
+    /// of the log or until `f` returns `false`.
+    pub(crate) fn for_each_ref(&mut self, mut f: impl FnMut(u64, &[u8]) -> bool) -> Result<()> {
+        loop {
+            let more = self.step(&mut |p, r| f(p, r))?;
+            match more {
+                Step::Record(true) => continue,
+                Step::Record(false) | Step::End => return Ok(()),
+            }
+        }
+    }
+
+    fn step(&mut self, f: &mut dyn FnMut(u64, &[u8]) -> bool) -> Result<Step> {
+        let mut retried = false;
+        loop {
+            let pos = self.next;
+            let first = self.shared.first_hint.load(Ordering::Acquire);
+            if pos < first {
+                return Err(truncated(pos, first));
+            }
+            if self.run.as_ref().is_none_or(|r| pos >= r.end) {
+                self.run = None;
+                match self.shared.locate(pos) {
+                    Ok(Location::Buffered(frame)) => {
+                        check_frame(&frame, pos, self.shared.opts.max_record_size)
+                            .map_err(|why| Error::corruption(&self.shared.dir, 0, why))?;
+                        self.next += 1;
+                        return Ok(Step::Record(f(pos, &frame[HEADER_LEN..])));
+                    }
+                    Ok(Location::File {
+                        file,
+                        path,
+                        offset,
+                        run_end,
+                        run_end_offset,
+                        ..
+                    }) => {
+                        self.run = Some(Run {
+                            reader: ChunkReader::new(file, 256 << 10),
+                            path,
+                            offset,
+                            end: run_end,
+                            end_offset: run_end_offset,
+                        });
+                    }
+                    Err(e) if e.kind() == ErrorKind::OutOfRange => return Ok(Step::End),
+                    Err(e) => return Err(e),
+                }
+            }
+            let max = self.shared.opts.max_record_size;
+            let run = self.run.as_mut().expect("run set above");
+            if let Some(h) = read_frame(run, max)?.filter(|h| h.position == pos) {
+                let total = frame::frame_len(h.len as usize);
+                let frame = run
+                    .reader
+                    .get(run.offset, total as usize)
+                    .map_err(|e| Error::io("read", &run.path, e))?
+                    .expect("read_frame checked the length");
+                let keep = f(pos, &frame[HEADER_LEN..]);
+                run.offset += total;
+                self.next += 1;
+                return Ok(Step::Record(keep));
+            }
+            let first = self.shared.first_hint.load(Ordering::Acquire);
+            if pos < first {
+                return Err(truncated(pos, first));
+            }
+            let (path, offset) = (run.path.clone(), run.offset);
+            self.run = None;
+            if retried {
+                return Err(Error::corruption(&path, offset, "bad record frame").at_position(pos));
+            }
+            // The bytes may have changed under us (truncate_back, or a
+            // read-only view racing the writer): look the position up again.
+            retried = true;
+            if self.shared.opts.read_only {
+                self.shared.refresh()?;
+            }
+        }
+    }
+}
+
+enum Step {
+    /// A record was passed to the callback, which returned this.
+    Record(bool),
+    End,
+}
+
+/// Reads and checks the frame at `run.offset`; `None` if it is not a
+/// whole, valid frame.
+fn read_frame(run: &mut Run, max: usize) -> Result<Option<frame::Header>> {
+    if run.offset + HEADER_LEN as u64 > run.end_offset {
+        return Ok(None);
+    }
+    let raw: [u8; HEADER_LEN] = match run
+        .reader
+        .get(run.offset, HEADER_LEN)
+        .map_err(|e| Error::io("read", &run.path, e))?
+    {
+        Some(b) => b.try_into().expect("header length"),
+        None => return Ok(None),
+    };
+    let h = match frame::decode_header(&raw, max) {
+        HeaderCheck::Valid(h) => h,
+        _ => return Ok(None),
+    };
+    let total = frame::frame_len(h.len as usize);
+    if run.offset + total > run.end_offset {
+        return Ok(None);
+    }
+    let Some(bytes) = run
+        .reader
+        .get(run.offset, total as usize)
+        .map_err(|e| Error::io("read", &run.path, e))?
+    else {
+        return Ok(None);
+    };
+    Ok(frame::checksum_ok(&raw, &h, &bytes[HEADER_LEN..]).then_some(h))
+}
+
+impl Iterator for Iter {
+    type Item = Result<(u64, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let mut out = None;
+        match self.step(&mut |p, r| {
+            out = Some((p, r.to_vec()));
+            true
+        }) {
+            Ok(Step::Record(_)) => out.map(Ok),
+            Ok(Step::End) => None,
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}

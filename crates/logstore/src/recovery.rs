@@ -1,0 +1,817 @@
+//! Opening a log: find its files, check them, cut a torn tail, and build
+//! the in-memory state. The cost is proportional to the unsealed tail (the
+//! segments without a valid index), plus one small read per sealed segment.
+//!
+//! Steps, each a function below:
+//! 1. `prepare_dir`: create the directory if asked, take the writer lock.
+//! 2. `list`: sort the directory's files into ours and unknown ones.
+//! 3. `meta::read` (or create a new log).
+//! 4. `drop_dead_segments`: remove segments wholly before the first position.
+//! 5. `open_segments`: check each segment header and index header.
+//! 6. `check_sealed` / `scan_tail`: trust indexed segments, scan the rest,
+//!    cut a torn tail.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::fs::{read_exact_at, Fs, FsFile, FsLock, OpenMode};
+use crate::header::{new_log_id, HEADER_LEN};
+use crate::index::{self, IndexCache};
+use crate::meta::{self, Meta, META_NAME};
+use crate::options::{Options, Recovery};
+use crate::segment::{self, scan};
+use crate::state::{Active, Job, Sealed, Shared, State};
+
+/// Name of the writer's lock file.
+pub(crate) const LOCK_NAME: &str = "logstore.lock";
+
+/// What opening a log found and did. See [`crate::Log::recovery_report`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryReport {
+    /// An incomplete tail that was cut off (the expected result of a crash
+    /// during appends that were not yet durable).
+    pub torn_tail: Option<Cut>,
+    /// In [`Recovery::Tolerant`] mode: damage that was cut away with
+    /// everything after it.
+    pub dropped: Option<Cut>,
+    /// Files in the directory that are not logstore's; left untouched.
+    pub unknown_files: Vec<PathBuf>,
+    /// Segments removed because they held only truncated records.
+    pub removed_segments: Vec<PathBuf>,
+    /// Segment indexes that were missing or damaged and were rebuilt.
+    pub rebuilt_indexes: Vec<PathBuf>,
+}
+
+/// Where a log was cut at open, and what was lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Cut {
+    /// The segment file where the cut was made.
+    pub segment: PathBuf,
+    /// Byte offset of the cut in that file.
+    pub offset: u64,
+    /// The first position no longer in the log (the new next position).
+    pub from_position: u64,
+    /// Bytes removed, in that segment and any later ones.
+    pub bytes: u64,
+    /// Later segment files removed whole.
+    pub removed_segments: Vec<PathBuf>,
+    /// What was wrong at the cut.
+    pub reason: String,
+}
+
+/// Sorted listing of a log directory.
+#[derive(Default)]
+struct Listing {
+    segments: Vec<u64>,
+    indexes: Vec<u64>,
+    temporary: Vec<String>,
+    unknown: Vec<String>,
+}
+
+/// One segment file, opened and its header checked.
+struct SegFile {
+    first: u64,
+    path: PathBuf,
+    file: Arc<dyn FsFile>,
+    len: u64,
+    /// The index header, if there is a usable one.
+    index: Option<index::IndexHeader>,
+}
+
+struct Opener<'a> {
+    dir: &'a Path,
+    fs: &'a Arc<dyn Fs>,
+    opts: &'a Options,
+    meta: Meta,
+    writable: bool,
+    report: RecoveryReport,
+}
+
+/// Opens (or creates) the log in `dir`.
+pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
+    opts.validate()?;
+    let fs = opts.fs.clone();
+    fs.set_file_mode(opts.file_mode);
+    let writable = !opts.read_only;
+    let lock = prepare_dir(&*fs, dir, &opts)?;
+    let listing = list(&*fs, dir)?;
+    let meta = match meta::read(&*fs, dir)? {
+        Some(m) => m,
+        None => create_meta(&*fs, dir, &opts, &listing)?,
+    };
+    let mut o = Opener {
+        dir,
+        fs: &fs,
+        opts: &opts,
+        meta,
+        writable,
+        report: RecoveryReport::default(),
+    };
+    o.report.unknown_files = listing.unknown.iter().map(|n| dir.join(n)).collect();
+    o.remove_leftovers(&listing)?;
+    let firsts = o.drop_dead_segments(listing.segments)?;
+    let files = o.open_segments(&firsts)?;
+    let (sealed, active, reseal) = o.build(files)?;
+    let first = o
+        .meta
+        .first
+        .max(sealed.first().map_or(active.base, |s| s.base));
+    let next = active.end_position();
+    let state = State {
+        first,
+        next,
+        meta: o.meta,
+        sealed,
+        active,
+        buf: Vec::new(),
+        synced: next,
+        unsynced: reseal.clone(),
+        unsynced_bytes: 0,
+        syncing: false,
+        epoch: 0,
+        poisoned: None,
+        closed: false,
+    };
+    let shared = Arc::new(Shared {
+        dir: dir.to_path_buf(),
+        fs: fs.clone(),
+        log_id: o.meta.log_id,
+        state: Mutex::new(state),
+        synced_cv: Condvar::new(),
+        appended_cv: Condvar::new(),
+        tail_waiters: AtomicUsize::new(0),
+        first_hint: AtomicU64::new(first),
+        index_cache: Mutex::new(IndexCache::new(opts.index_cache_bytes)),
+        jobs: Mutex::new(None),
+        bg_thread: Mutex::new(None),
+        pending_jobs: Mutex::new(0),
+        jobs_cv: Condvar::new(),
+        report: Mutex::new(o.report),
+        lock: Mutex::new(lock),
+        opts,
+    });
+    if writable {
+        crate::background::start(&shared);
+        for seg in reseal {
+            shared.submit(Job::Seal(seg));
+        }
+    }
+    Ok(shared)
+}
+
+fn prepare_dir(fs: &dyn Fs, dir: &Path, opts: &Options) -> Result<Option<Box<dyn FsLock>>> {
+    if !fs.is_dir(dir) {
+        if !opts.create || opts.read_only {
+            return Err(Error::io(
+                "open log directory",
+                dir,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+            ));
+        }
+        fs.create_dir_all(dir, opts.dir_mode)
+            .map_err(|e| Error::io("create directory", dir, e))?;
+    }
+    if opts.read_only {
+        return Ok(None);
+    }
+    let path = dir.join(LOCK_NAME);
+    match fs.try_lock(&path) {
+        Ok(Some(lock)) => Ok(Some(lock)),
+        Ok(None) => Err(Error::new(
+            ErrorKind::Locked,
+            "log is locked by another writer (in this or another process)",
+        )
+        .with_path(dir)),
+        Err(e) => Err(Error::io("lock", &path, e)),
+    }
+}
+
+fn list(fs: &dyn Fs, dir: &Path) -> Result<Listing> {
+    let raw = fs
+        .list_dir(dir)
+        .map_err(|e| Error::io("list directory", dir, e))?;
+    if let Some(link) = raw.symlinks.iter().find(|n| {
+        segment::parse_segment_name(n).is_some()
+            || segment::parse_index_name(n).is_some()
+            || *n == META_NAME
+    }) {
+        return Err(Error::corruption(
+            &dir.join(link),
+            0,
+            "refusing a symbolic link in place of a log file",
+        ));
+    }
+    let mut l = Listing::default();
+    for name in raw.files {
+        if let Some(first) = segment::parse_segment_name(&name) {
+            l.segments.push(first);
+        } else if let Some(first) = segment::parse_index_name(&name) {
+            l.indexes.push(first);
+        } else if name.ends_with(".idx.tmp") || name == "logstore.meta.tmp" {
+            l.temporary.push(name);
+        } else if name != META_NAME && name != LOCK_NAME {
+            l.unknown.push(name);
+        }
+    }
+    l.unknown.extend(raw.symlinks);
+    l.unknown.extend(raw.others);
+    l.unknown.sort();
+    l.segments.sort_unstable();
+    Ok(l)
+}
+
+fn create_meta(fs: &dyn Fs, dir: &Path, opts: &Options, l: &Listing) -> Result<Meta> {
+    let path = dir.join(META_NAME);
+    if let Some(&first) = l.segments.first() {
+        return Err(Error::corruption(
+            &path,
+            0,
+            format!(
+                "meta file is missing but segments exist (first: {})",
+                segment::segment_name(first)
+            ),
+        ));
+    }
+    if opts.read_only || !opts.create {
+        return Err(Error::io(
+            "open log",
+            &path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no log in this directory"),
+        ));
+    }
+    let m = Meta {
+        log_id: new_log_id(),
+        first: 0,
+        first_segment: 0,
+        first_offset: HEADER_LEN as u64,
+    };
+    meta::write(fs, dir, &m)?;
+    Ok(m)
+}
+
+impl Opener<'_> {
+    fn path(&self, first: u64) -> PathBuf {
+        self.dir.join(segment::segment_name(first))
+    }
+
+    fn index_path(&self, first: u64) -> PathBuf {
+        self.dir.join(segment::index_name(first))
+    }
+
+    fn remove(&self, path: &Path) -> Result<()> {
+        match self.fs.remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("remove", path, e)),
+        }
+    }
+
+    /// Removes our temporary files and indexes without a segment.
+    fn remove_leftovers(&self, l: &Listing) -> Result<()> {
+        if !self.writable {
+            return Ok(());
+        }
+        for name in &l.temporary {
+            self.remove(&self.dir.join(name))?;
+        }
+        for &first in &l.indexes {
+            if l.segments.binary_search(&first).is_err() {
+                self.remove(&self.index_path(first))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes segments whose every record is before the first position
+    /// (left by a crash before a truncation's background removal).
+    fn drop_dead_segments(&mut self, mut firsts: Vec<u64>) -> Result<Vec<u64>> {
+        let mut dead = Vec::new();
+        while firsts.len() >= 2 && firsts[1] <= self.meta.first {
+            dead.push(firsts.remove(0));
+        }
+        for first in dead {
+            let path = self.path(first);
+            if self.writable {
+                self.remove(&path)?;
+                self.remove(&self.index_path(first))?;
+            }
+            self.report.removed_segments.push(path);
+        }
+        Ok(firsts)
+    }
+
+    fn open_segments(&mut self, firsts: &[u64]) -> Result<Vec<SegFile>> {
+        let mode = if self.writable {
+            OpenMode::ReadWrite
+        } else {
+            OpenMode::Read
+        };
+        let mut files = Vec::with_capacity(firsts.len());
+        for (i, &first) in firsts.iter().enumerate() {
+            let path = self.path(first);
+            let file = self
+                .fs
+                .open(&path, mode)
+                .map_err(|e| Error::io("open", &path, e))?;
+            let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
+            let is_last = i + 1 == firsts.len();
+            if let Err(why) = self.check_header(&*file, first, len) {
+                if is_last && self.is_unwritten_header(&*file, len)? {
+                    // Created but its header never became durable: a crash
+                    // during a segment roll. Nothing in it was acknowledged.
+                    self.cut_whole_segment(&path, first, len, why)?;
+                    continue;
+                }
+                match self.opts.recovery {
+                    Recovery::Strict => return Err(Error::corruption(&path, 0, why)),
+                    Recovery::Tolerant => {
+                        self.drop_from(&path, first, 0, len, &firsts[i + 1..], why)?;
+                        if self.writable {
+                            self.remove(&path)?;
+                        }
+                        break;
+                    }
+                }
+            }
+            let index = if is_last {
+                None
+            } else {
+                self.read_index_header(first, len)
+            };
+            files.push(SegFile {
+                first,
+                path,
+                file,
+                len,
+                index,
+            });
+        }
+        Ok(files)
+    }
+
+    fn check_header(
+        &self,
+        file: &dyn FsFile,
+        first: u64,
+        len: u64,
+    ) -> std::result::Result<(), String> {
+        if len < HEADER_LEN as u64 {
+            return Err(format!("segment is {len} bytes, shorter than its header"));
+        }
+        let mut h = [0u8; HEADER_LEN];
+        read_exact_at(file, &mut h, 0).map_err(|e| format!("cannot read segment header: {e}"))?;
+        segment::check_segment_header(&h, &self.meta.log_id, first)
+    }
+
+    fn is_unwritten_header(&self, file: &dyn FsFile, len: u64) -> Result<bool> {
+        let n = len.min(HEADER_LEN as u64) as usize;
+        let mut h = vec![0u8; n];
+        read_exact_at(file, &mut h, 0).map_err(|e| Error::io("read", self.dir, e))?;
+        Ok(len <= HEADER_LEN as u64 && h.iter().all(|&b| b == 0)
+            || len < HEADER_LEN as u64 && h.iter().all(|&b| b == 0))
+    }
+
+    fn cut_whole_segment(&mut self, path: &Path, first: u64, len: u64, why: String) -> Result<()> {
+        if self.writable {
+            self.remove(path)?;
+            self.fs
+                .sync_dir(self.dir)
+                .map_err(|e| Error::io("fsync", self.dir, e))?;
+        }
+        self.report.torn_tail = Some(Cut {
+            segment: path.to_path_buf(),
+            offset: 0,
+            from_position: first,
+            bytes: len,
+            removed_segments: vec![path.to_path_buf()],
+            reason: why,
+        });
+        Ok(())
+    }
+
+    /// Reads and checks an index header; `None` if it is missing or does
+    /// not match the segment.
+    fn read_index_header(&self, first: u64, seg_len: u64) -> Option<index::IndexHeader> {
+        let file = self.fs.open(&self.index_path(first), OpenMode::Read).ok()?;
+        let mut h = [0u8; HEADER_LEN];
+        read_exact_at(&*file, &mut h, 0).ok()?;
+        let header = index::decode_header(&h, &self.meta.log_id, first).ok()?;
+        let mut end = [0u8; 8];
+        read_exact_at(&*file, &mut end, HEADER_LEN as u64 + header.count * 8).ok()?;
+        (u64::from_le_bytes(end) == seg_len).then_some(header)
+    }
+
+    /// Where scanning the segment `first` starts (offset, position).
+    fn scan_start(&self, first: u64) -> (u64, u64) {
+        let m = &self.meta;
+        if m.first_segment == first && m.first > first {
+            (m.first_offset, m.first)
+        } else {
+            (HEADER_LEN as u64, first)
+        }
+    }
+
+    /// Turns the checked files into sealed segments and the active one.
+    /// Returns also the sealed segments that may not be durable yet.
+    #[allow(clippy::type_complexity)]
+    fn build(
+        &mut self,
+        files: Vec<SegFile>,
+    ) -> Result<(Vec<Arc<Sealed>>, Active, Vec<Arc<Sealed>>)> {
+        // The unsealed tail: the longest run of segments at the end
+        // without a usable index (the last segment always belongs to it).
+        let tail_from = files
+            .iter()
+            .rposition(|f| f.index.is_some())
+            .map_or(0, |i| i + 1)
+            .min(files.len().saturating_sub(1));
+        let tolerant = self.opts.recovery == Recovery::Tolerant;
+        let mut sealed = Vec::new();
+        let mut reseal = Vec::new();
+        let mut active = None;
+        let mut expected: Option<u64> = None;
+        let mut files = files.into_iter().enumerate().peekable();
+        while let Some((i, f)) = files.next() {
+            if let Some(exp) = expected.filter(|&e| e != f.first) {
+                let rest: Vec<u64> = std::iter::once(f.first)
+                    .chain(files.by_ref().map(|(_, n)| n.first))
+                    .collect();
+                self.gap(exp, &rest)?;
+                break;
+            }
+            let is_last = files.peek().is_none();
+            if i < tail_from && f.index.is_some() && !tolerant {
+                let seg = self.check_sealed(f);
+                expected = Some(seg.end);
+                sealed.push(seg);
+                continue;
+            }
+            let (off, pos) = self.scan_start(f.first);
+            let s = scan::scan(&f.file, off, pos, f.len, self.opts.max_record_size)
+                .map_err(|e| Error::io("read", &f.path, e))?;
+            if let Some(d) = &s.damage {
+                // Damage in the unsealed tail is a torn write; anywhere
+                // else it is corruption.
+                let torn = i >= tail_from;
+                if !torn && !tolerant {
+                    return Err(Error::corruption(&f.path, d.offset, d.reason.clone()));
+                }
+                let rest: Vec<u64> = files.by_ref().map(|(_, n)| n.first).collect();
+                self.cut(&f, s.end, s.next_position, &rest, d.reason.clone(), torn)?;
+            }
+            if s.damage.is_some() || is_last {
+                active = Some(Active {
+                    first: f.first,
+                    base: pos,
+                    offsets: s.offsets,
+                    written: s.end,
+                    path: f.path,
+                    file: f.file,
+                });
+                break;
+            }
+            if f.index.is_none() {
+                self.report.rebuilt_indexes.push(self.index_path(f.first));
+            }
+            let seg = Arc::new(Sealed {
+                first: f.first,
+                base: pos,
+                end: s.next_position,
+                data_end: f.len,
+                path: f.path,
+                file: f.file,
+            });
+            expected = Some(seg.end);
+            reseal.push(seg.clone());
+            sealed.push(seg);
+        }
+        let active = match active {
+            Some(a) => a,
+            None => self.last_sealed_becomes_active(&mut sealed)?,
+        };
+        let active = self.ensure_live_active(active, &mut sealed)?;
+        self.check_front(&sealed, &active)?;
+        Ok((sealed, active, reseal))
+    }
+
+    /// A sealed segment with an index: trusted without reading its records
+    /// (they are checked when read, and by `verify`).
+    fn check_sealed(&mut self, f: SegFile) -> Arc<Sealed> {
+        let h = f.index.expect("sealed segments have an index");
+        Arc::new(Sealed {
+            first: f.first,
+            base: h.base,
+            end: h.end_position(),
+            data_end: f.len,
+            path: f.path,
+            file: f.file,
+        })
+    }
+
+    /// Positions are missing between segments.
+    fn gap(&mut self, expected: u64, rest: &[u64]) -> Result<()> {
+        let path = self.path(rest[0]);
+        let why = format!(
+            "segment missing: positions {expected}..{} are in no file",
+            rest[0]
+        );
+        match self.opts.recovery {
+            Recovery::Strict => Err(Error::corruption(&path, 0, why)),
+            Recovery::Tolerant => {
+                let len = self
+                    .fs
+                    .open(&path, OpenMode::Read)
+                    .and_then(|f| f.len())
+                    .unwrap_or(0);
+                self.drop_from(&path, expected, 0, len, &rest[1..], why)?;
+                if self.writable {
+                    self.remove(&path)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Records the tolerant-mode cut and removes what follows it.
+    fn drop_from(
+        &mut self,
+        path: &Path,
+        position: u64,
+        offset: u64,
+        len: u64,
+        later: &[u64],
+        why: String,
+    ) -> Result<()> {
+        let mut removed = Vec::new();
+        let mut bytes = len.saturating_sub(offset);
+        for &first in later {
+            let p = self.path(first);
+            bytes += self
+                .fs
+                .open(&p, OpenMode::Read)
+                .and_then(|f| f.len())
+                .unwrap_or(0);
+            if self.writable {
+                self.remove(&p)?;
+                self.remove(&self.index_path(first))?;
+            }
+            removed.push(p);
+        }
+        self.report.dropped = Some(Cut {
+            segment: path.to_path_buf(),
+            offset,
+            from_position: position,
+            bytes,
+            removed_segments: removed,
+            reason: why,
+        });
+        Ok(())
+    }
+
+    /// Cuts the log at byte `end` of `f` (position `position`): shortens
+    /// the file and removes later segments. `torn` says whether this is a
+    /// torn tail (expected after a crash) or tolerated damage.
+    fn cut(
+        &mut self,
+        f: &SegFile,
+        end: u64,
+        position: u64,
+        later: &[u64],
+        why: String,
+        torn: bool,
+    ) -> Result<()> {
+        let mut removed = Vec::new();
+        let mut bytes = f.len - end;
+        for &first in later {
+            let p = self.path(first);
+            bytes += self
+                .fs
+                .open(&p, OpenMode::Read)
+                .and_then(|x| x.len())
+                .unwrap_or(0);
+            if self.writable {
+                self.remove(&p)?;
+                self.remove(&self.index_path(first))?;
+            }
+            removed.push(p);
+        }
+        if self.writable {
+            self.remove(&self.index_path(f.first))?;
+            f.file
+                .set_len(end)
+                .map_err(|e| Error::io("truncate", &f.path, e))?;
+            f.file
+                .sync_all()
+                .map_err(|e| Error::io("fsync", &f.path, e))?;
+            if !removed.is_empty() {
+                self.fs
+                    .sync_dir(self.dir)
+                    .map_err(|e| Error::io("fsync", self.dir, e))?;
+            }
+        }
+        let cut = Cut {
+            segment: f.path.clone(),
+            offset: end,
+            from_position: position,
+            bytes,
+            removed_segments: removed,
+            reason: why,
+        };
+        if torn {
+            self.report.torn_tail = Some(cut);
+        } else {
+            self.report.dropped = Some(cut);
+        }
+        Ok(())
+    }
+
+    /// Every tail segment was removed (a torn roll): the last sealed one
+    /// takes the appends again, or a new segment starts the log.
+    fn last_sealed_becomes_active(&mut self, sealed: &mut Vec<Arc<Sealed>>) -> Result<Active> {
+        if let Some(seg) = sealed.pop() {
+            let (off, pos) = self.scan_start(seg.first);
+            let s = scan::scan(&seg.file, off, pos, seg.data_end, self.opts.max_record_size)
+                .map_err(|e| Error::io("read", &seg.path, e))?;
+            if let Some(d) = s.damage {
+                return Err(Error::corruption(&seg.path, d.offset, d.reason));
+            }
+            if self.writable {
+                self.remove(&self.index_path(seg.first))?;
+            }
+            return Ok(Active {
+                first: seg.first,
+                base: pos,
+                offsets: s.offsets,
+                written: s.end,
+                path: seg.path.clone(),
+                file: seg.file.clone(),
+            });
+        }
+        self.new_active(self.meta.first)
+    }
+
+    fn new_active(&mut self, first: u64) -> Result<Active> {
+        if !self.writable {
+            return Err(Error::io(
+                "open log",
+                self.dir,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "log has no segment yet"),
+            ));
+        }
+        let path = self.path(first);
+        // A leftover (torn) file of that name was removed above.
+        let file = self
+            .fs
+            .open(&path, OpenMode::CreateNew)
+            .map_err(|e| Error::io("create", &path, e))?;
+        let header = segment::encode_segment_header(&self.meta.log_id, first);
+        file.write_all_at(&[std::io::IoSlice::new(&header)], 0)
+            .map_err(|e| Error::io("write", &path, e))?;
+        file.sync_data()
+            .map_err(|e| Error::io("fdatasync", &path, e))?;
+        self.fs
+            .sync_dir(self.dir)
+            .map_err(|e| Error::io("fsync", self.dir, e))?;
+        Ok(Active {
+            first,
+            base: first,
+            offsets: Vec::new(),
+            written: HEADER_LEN as u64,
+            path,
+            file,
+        })
+    }
+
+    /// If every record of the active segment is before the first position
+    /// (a crash inside `truncate_front` past the end), start afresh there.
+    fn ensure_live_active(
+        &mut self,
+        active: Active,
+        sealed: &mut Vec<Arc<Sealed>>,
+    ) -> Result<Active> {
+        if active.end_position() >= self.meta.first {
+            return Ok(active);
+        }
+        if !self.writable {
+            return Err(Error::io(
+                "open log",
+                self.dir,
+                std::io::Error::other("log is being truncated; try again"),
+            ));
+        }
+        for seg in sealed.drain(..) {
+            self.remove(&seg.path)?;
+            self.remove(&self.index_path(seg.first))?;
+            self.report.removed_segments.push(seg.path.clone());
+        }
+        self.remove(&active.path)?;
+        self.report.removed_segments.push(active.path.clone());
+        self.fs
+            .sync_dir(self.dir)
+            .map_err(|e| Error::io("fsync", self.dir, e))?;
+        let first = self.meta.first;
+        self.meta.first_segment = first;
+        self.meta.first_offset = HEADER_LEN as u64;
+        meta::write(&**self.fs, self.dir, &self.meta)?;
+        self.new_active(first)
+    }
+
+    /// The first segment must hold the first position.
+    fn check_front(&mut self, sealed: &[Arc<Sealed>], active: &Active) -> Result<()> {
+        let (start, path) = sealed
+            .first()
+            .map_or((active.base, &active.path), |s| (s.base, &s.path));
+        if start <= self.meta.first {
+            return Ok(());
+        }
+        let why = format!(
+            "segment missing: positions {}..{start} are in no file",
+            self.meta.first
+        );
+        match self.opts.recovery {
+            Recovery::Strict => Err(Error::corruption(path, 0, why)),
+            Recovery::Tolerant => {
+                self.report.dropped = Some(Cut {
+                    segment: path.clone(),
+                    offset: 0,
+                    from_position: self.meta.first,
+                    bytes: 0,
+                    removed_segments: Vec::new(),
+                    reason: why,
+                });
+                self.meta.first = start;
+                self.meta.first_segment = sealed.first().map_or(active.first, |s| s.first);
+                self.meta.first_offset = HEADER_LEN as u64;
+                if self.writable {
+                    meta::write(&**self.fs, self.dir, &self.meta)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// Brings a read-only handle up to date with the files: cheaply when
+    /// the writer only appended to the same segment, else by reopening.
+    pub(crate) fn refresh(&self) -> Result<()> {
+        if !self.opts.read_only {
+            return Ok(());
+        }
+        let meta = meta::read(&*self.fs, &self.dir)?.ok_or_else(|| {
+            Error::io(
+                "refresh",
+                &self.dir,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "the log's meta file is gone"),
+            )
+        })?;
+        if meta.log_id != self.log_id {
+            return Err(Error::corruption(
+                &self.dir.join(META_NAME),
+                0,
+                "the log was replaced by another one",
+            ));
+        }
+        let listing = list(&*self.fs, &self.dir)?;
+        if self.extend_active(&meta, &listing)? {
+            return Ok(());
+        }
+        let fresh = open(&self.dir, self.opts.clone())?;
+        let mut st = self.lock_state();
+        let mut other = fresh.lock_state();
+        std::mem::swap(&mut *st, &mut *other);
+        self.first_hint
+            .store(st.first, std::sync::atomic::Ordering::Release);
+        *self.index_cache.lock().unwrap_or_else(|p| p.into_inner()) =
+            IndexCache::new(self.opts.index_cache_bytes);
+        Ok(())
+    }
+
+    /// The fast path of `refresh`: same first position, same last segment,
+    /// which only grew. Returns false if the slow path is needed.
+    fn extend_active(&self, meta: &Meta, listing: &Listing) -> Result<bool> {
+        let mut st = self.lock_state();
+        if meta.first != st.meta.first || listing.segments.last() != Some(&st.active.first) {
+            return Ok(false);
+        }
+        let a = &st.active;
+        let len = a.file.len().map_err(|e| Error::io("stat", &a.path, e))?;
+        if len < a.written {
+            return Ok(false);
+        }
+        if len == a.written {
+            return Ok(true);
+        }
+        let s = scan::scan(&a.file, a.written, st.next, len, self.opts.max_record_size)
+            .map_err(|e| Error::io("read", &a.path, e))?;
+        let st = &mut *st;
+        st.active.offsets.extend_from_slice(&s.offsets);
+        st.active.written = s.end;
+        st.next = s.next_position;
+        Ok(true)
+    }
+}

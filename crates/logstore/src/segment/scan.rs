@@ -1,0 +1,179 @@
+//! Walking a segment's records from a known offset and position, checking
+//! each one. Used by recovery, index rebuilding and verification.
+
+use std::io;
+use std::sync::Arc;
+
+use crate::frame::{self, HeaderCheck, HEADER_LEN};
+use crate::fs::FsFile;
+
+/// Reads a file through a buffer, in large chunks.
+pub(crate) struct ChunkReader {
+    file: Arc<dyn FsFile>,
+    buf: Vec<u8>,
+    /// File offset of `buf[0]`.
+    start: u64,
+    chunk: usize,
+}
+
+impl ChunkReader {
+    pub(crate) fn new(file: Arc<dyn FsFile>, chunk: usize) -> Self {
+        ChunkReader {
+            file,
+            buf: Vec::new(),
+            start: 0,
+            chunk,
+        }
+    }
+
+    /// The `n` bytes at `offset`, or `None` if the file ends first. Reading
+    /// is forward-only in practice; going back re-reads.
+    pub(crate) fn get(&mut self, offset: u64, n: usize) -> io::Result<Option<&[u8]>> {
+        let have = offset >= self.start && offset + n as u64 <= self.start + self.buf.len() as u64;
+        if !have {
+            if offset < self.start || offset > self.start + self.buf.len() as u64 {
+                self.buf.clear();
+                self.start = offset;
+            } else {
+                let skip = (offset - self.start) as usize;
+                self.buf.drain(..skip);
+                self.start = offset;
+            }
+            let want = n.max(self.chunk);
+            let old = self.buf.len();
+            if old < want {
+                self.buf.resize(want, 0);
+                let mut filled = old;
+                while filled < want {
+                    let got = self
+                        .file
+                        .read_at(&mut self.buf[filled..], self.start + filled as u64)?;
+                    if got == 0 {
+                        break;
+                    }
+                    filled += got;
+                }
+                self.buf.truncate(filled);
+            }
+            if self.buf.len() < n {
+                return Ok(None);
+            }
+        }
+        let at = (offset - self.start) as usize;
+        Ok(Some(&self.buf[at..at + n]))
+    }
+}
+
+/// Where and why a scan stopped before the end of the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Damage {
+    /// Byte offset of the first bad or incomplete frame.
+    pub offset: u64,
+    pub reason: String,
+    /// Everything from `offset` to the end of the file is zero.
+    pub zero_tail: bool,
+}
+
+/// The result of scanning a segment.
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    /// Offsets of the records found, in order (complete batches only).
+    pub offsets: Vec<u64>,
+    /// Offset just past the last complete batch.
+    pub end: u64,
+    /// Position the next record would have.
+    pub next_position: u64,
+    /// Why the scan stopped short of `limit`; `None` if it reached it.
+    pub damage: Option<Damage>,
+}
+
+/// Scans frames from `offset` (holding `position`) up to `limit` bytes.
+pub(crate) fn scan(
+    file: &Arc<dyn FsFile>,
+    offset: u64,
+    position: u64,
+    limit: u64,
+    max_len: usize,
+) -> io::Result<Scan> {
+    let mut r = ChunkReader::new(file.clone(), 1 << 20);
+    let mut scan = Scan {
+        end: offset,
+        next_position: position,
+        ..Scan::default()
+    };
+    let mut at = offset;
+    let mut pos = position;
+    // Records of a batch not yet known to be complete.
+    let mut pending: Vec<u64> = Vec::new();
+    let stop = loop {
+        if at >= limit {
+            break None;
+        }
+        let Some(raw) = r.get(at, HEADER_LEN)? else {
+            break Some(format!(
+                "incomplete record header ({} bytes left)",
+                limit - at
+            ));
+        };
+        let raw: [u8; HEADER_LEN] = raw.try_into().expect("header length");
+        let h = match frame::decode_header(&raw, max_len) {
+            HeaderCheck::Valid(h) => h,
+            HeaderCheck::Zero => break Some("zero bytes where a record header should be".into()),
+            HeaderCheck::BadLength(n) => {
+                break Some(format!("bad record length {n} (limit {max_len})"))
+            }
+        };
+        let total = frame::frame_len(h.len as usize);
+        if at + total > limit {
+            break Some(format!(
+                "record of {} bytes runs past the end of the data",
+                h.len
+            ));
+        }
+        let Some(bytes) = r.get(at, total as usize)? else {
+            break Some("record runs past the end of the file".into());
+        };
+        if !frame::checksum_ok(&raw, &h, &bytes[HEADER_LEN..]) {
+            break Some("record checksum mismatch".into());
+        }
+        if h.position != pos {
+            break Some(format!(
+                "record has position {}, expected {pos}",
+                h.position
+            ));
+        }
+        pending.push(at);
+        at += total;
+        pos += 1;
+        if !h.continues {
+            scan.offsets.append(&mut pending);
+            scan.end = at;
+            scan.next_position = pos;
+        }
+    };
+    let reason = match (stop, pending.is_empty()) {
+        (Some(reason), _) => reason,
+        (None, true) => return Ok(scan),
+        (None, false) => "batch is incomplete (its last record is missing)".into(),
+    };
+    let zero_tail = is_zero_from(file, scan.end, limit)?;
+    scan.damage = Some(Damage {
+        offset: scan.end,
+        reason,
+        zero_tail,
+    });
+    Ok(scan)
+}
+
+fn is_zero_from(file: &Arc<dyn FsFile>, from: u64, limit: u64) -> io::Result<bool> {
+    let mut r = ChunkReader::new(file.clone(), 1 << 20);
+    let mut at = from;
+    while at < limit {
+        let n = ((limit - at) as usize).min(1 << 20);
+        match r.get(at, n)? {
+            Some(b) if b.iter().all(|&x| x == 0) => at += n as u64,
+            _ => return Ok(false),
+        }
+    }
+    Ok(true)
+}

@@ -1,0 +1,389 @@
+//! The state shared by a [`crate::Log`] handle, its readers and its
+//! background thread, and the invariants that tie it together.
+//!
+//! Invariants (under `Shared::state`):
+//! - `first <= next`; positions `first..next` are readable.
+//! - `sealed` is sorted; each sealed segment ends (`end_position`) where the
+//!   next one (or the active one) starts.
+//! - The active segment's file holds `written` bytes; `buf` holds framed
+//!   records that follow them and are not yet written to the OS.
+//! - Every position below `synced` is durable, and so is every sealed
+//!   segment not listed in `unsynced`.
+
+use std::io::IoSlice;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::fs::{Fs, FsFile, FsLock, OpenMode};
+use crate::header::LogId;
+use crate::index::IndexCache;
+use crate::meta::Meta;
+use crate::options::Options;
+use crate::segment::{self, SEGMENT_HEADER_LEN};
+use crate::RecoveryReport;
+
+/// A segment that no longer receives records.
+#[derive(Debug)]
+pub(crate) struct Sealed {
+    /// First position of the segment (its name).
+    pub first: u64,
+    /// First position whose offset is known (see `index::IndexHeader`).
+    pub base: u64,
+    /// Position after the segment's last record.
+    pub end: u64,
+    /// Length of the segment file: the end of its data.
+    pub data_end: u64,
+    pub path: PathBuf,
+    pub file: Arc<dyn FsFile>,
+}
+
+/// The segment receiving appends.
+#[derive(Debug)]
+pub(crate) struct Active {
+    pub first: u64,
+    /// Position of `offsets[0]`.
+    pub base: u64,
+    pub offsets: Vec<u64>,
+    /// Bytes of the file written to the OS; `buf` follows them.
+    pub written: u64,
+    pub path: PathBuf,
+    pub file: Arc<dyn FsFile>,
+}
+
+impl Active {
+    pub(crate) fn end_position(&self) -> u64 {
+        self.base + self.offsets.len() as u64
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub first: u64,
+    pub next: u64,
+    pub meta: Meta,
+    pub sealed: Vec<Arc<Sealed>>,
+    pub active: Active,
+    pub buf: Vec<u8>,
+    pub synced: u64,
+    /// Sealed segments whose data may not be durable yet.
+    pub unsynced: Vec<Arc<Sealed>>,
+    pub unsynced_bytes: u64,
+    /// A group-commit leader is writing and syncing.
+    pub syncing: bool,
+    /// Bumped by `truncate_back`, so that syncs started before it do not
+    /// vouch for positions it reassigned.
+    pub epoch: u64,
+    pub poisoned: Option<String>,
+    pub closed: bool,
+}
+
+/// Work for the background thread.
+#[derive(Debug)]
+pub(crate) enum Job {
+    /// Sync a segment that was rolled away from, then write its index.
+    Seal(Arc<Sealed>),
+    /// Release space: remove whole segments, punch a dead prefix.
+    Reclaim(Reclaim),
+}
+
+/// Space to give back after a truncation.
+#[derive(Debug, Default)]
+pub(crate) struct Reclaim {
+    pub remove: Vec<PathBuf>,
+    /// (file, path, start, end): punch `[start, end)`.
+    pub punch: Option<(Arc<dyn FsFile>, PathBuf, u64, u64)>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub dir: PathBuf,
+    pub fs: Arc<dyn Fs>,
+    pub opts: Options,
+    pub log_id: LogId,
+    pub state: Mutex<State>,
+    /// Group-commit followers wait here for a leader's sync.
+    pub synced_cv: Condvar,
+    /// Tailing readers wait here for new records.
+    pub appended_cv: Condvar,
+    pub tail_waiters: AtomicUsize,
+    /// Mirror of `State::first`, for readers' cheap checks.
+    pub first_hint: AtomicU64,
+    pub index_cache: Mutex<IndexCache>,
+    pub jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+    pub bg_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Background jobs not yet finished.
+    pub pending_jobs: Mutex<usize>,
+    pub jobs_cv: Condvar,
+    pub report: Mutex<RecoveryReport>,
+    pub lock: Mutex<Option<Box<dyn FsLock>>>,
+}
+
+fn relock<T>(r: std::sync::LockResult<T>) -> T {
+    // Poisoning of these mutexes only follows a panic elsewhere; the state
+    // they guard is kept consistent at every unlock, so carry on.
+    r.unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn lock_state(&self) -> MutexGuard<'_, State> {
+        relock(self.state.lock())
+    }
+
+    pub(crate) fn wait_synced<'a>(&self, g: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        relock(self.synced_cv.wait(g))
+    }
+
+    pub(crate) fn segment_path(&self, first: u64) -> PathBuf {
+        self.dir.join(segment::segment_name(first))
+    }
+
+    pub(crate) fn index_path(&self, first: u64) -> PathBuf {
+        self.dir.join(segment::index_name(first))
+    }
+
+    /// Refuses writes on a read-only, closed or poisoned log.
+    pub(crate) fn check_writable(&self, st: &State) -> Result<()> {
+        if self.opts.read_only {
+            return Err(
+                Error::new(ErrorKind::ReadOnly, "log was opened read-only").with_path(&self.dir)
+            );
+        }
+        if st.closed {
+            return Err(Error::new(ErrorKind::Closed, "log is closed").with_path(&self.dir));
+        }
+        if let Some(why) = &st.poisoned {
+            return Err(Error::new(
+                ErrorKind::Poisoned,
+                format!("log refuses writes until reopened, after an earlier failure ({why})"),
+            )
+            .with_path(&self.dir));
+        }
+        Ok(())
+    }
+
+    /// Marks the log poisoned after `err` and wakes everyone waiting.
+    pub(crate) fn poison(&self, st: &mut State, err: &Error) {
+        if st.poisoned.is_none() {
+            st.poisoned = Some(err.to_string());
+        }
+        self.synced_cv.notify_all();
+    }
+
+    /// Writes `buf` to the active segment file.
+    pub(crate) fn flush_locked(&self, st: &mut State) -> Result<()> {
+        if st.buf.is_empty() {
+            return Ok(());
+        }
+        let r = st
+            .active
+            .file
+            .write_all_at(&[IoSlice::new(&st.buf)], st.active.written);
+        if let Err(e) = r {
+            let err = Error::io("write", &st.active.path, e);
+            self.poison(st, &err);
+            return Err(err);
+        }
+        st.active.written += st.buf.len() as u64;
+        st.buf.clear();
+        Ok(())
+    }
+
+    /// Makes every position below `target` durable. Concurrent callers share
+    /// the work (group commit): one of them, the leader, writes whatever is
+    /// buffered and syncs once, while the others wait for its result.
+    pub(crate) fn sync_through<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        target: u64,
+    ) -> Result<MutexGuard<'a, State>> {
+        let epoch = st.epoch;
+        loop {
+            if st.synced >= target || st.epoch != epoch {
+                return Ok(st);
+            }
+            self.check_writable(&st)?;
+            if st.syncing {
+                st = self.wait_synced(st);
+                continue;
+            }
+            st.syncing = true;
+            if let Err(e) = self.flush_locked(&mut st) {
+                st.syncing = false;
+                return Err(e);
+            }
+            let upto = st.next;
+            let my_epoch = st.epoch;
+            let sealed = std::mem::take(&mut st.unsynced);
+            let active = (st.active.file.clone(), st.active.path.clone());
+            st.unsynced_bytes = 0;
+            drop(st);
+            let result = sync_files(&sealed, &active);
+            st = self.lock_state();
+            st.syncing = false;
+            match result {
+                Ok(()) => {
+                    if st.epoch == my_epoch && upto > st.synced {
+                        st.synced = upto;
+                    }
+                }
+                Err(err) => {
+                    self.poison(&mut st, &err);
+                    return Err(err);
+                }
+            }
+            self.synced_cv.notify_all();
+        }
+    }
+
+    /// Starts a new active segment at `st.next`, sealing the current one.
+    pub(crate) fn roll(&self, st: &mut State) -> Result<()> {
+        self.flush_locked(st)?;
+        let first = st.next;
+        let (file, path) = self
+            .create_segment(first)
+            .inspect_err(|e| self.poison(st, e))?;
+        let old = std::mem::replace(
+            &mut st.active,
+            Active {
+                first,
+                base: first,
+                offsets: Vec::new(),
+                written: SEGMENT_HEADER_LEN as u64,
+                path,
+                file,
+            },
+        );
+        let sealed = Arc::new(Sealed {
+            first: old.first,
+            base: old.base,
+            end: first,
+            data_end: old.written,
+            path: old.path,
+            file: old.file,
+        });
+        relock(self.index_cache.lock()).insert(old.first, old.offsets.into());
+        st.sealed.push(sealed.clone());
+        st.unsynced.push(sealed.clone());
+        self.submit(Job::Seal(sealed));
+        Ok(())
+    }
+
+    /// Creates a segment file starting at `first`, with its header, durably
+    /// (file and directory entry).
+    pub(crate) fn create_segment(&self, first: u64) -> Result<(Arc<dyn FsFile>, PathBuf)> {
+        let path = self.segment_path(first);
+        let file = self
+            .fs
+            .open(&path, OpenMode::CreateNew)
+            .map_err(|e| Error::io("create", &path, e))?;
+        let header = segment::encode_segment_header(&self.log_id, first);
+        file.write_all_at(&[IoSlice::new(&header)], 0)
+            .map_err(|e| Error::io("write", &path, e))?;
+        file.sync_data()
+            .map_err(|e| Error::io("fdatasync", &path, e))?;
+        // The new name must be durable before any record in it is
+        // acknowledged.
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|e| Error::io("fsync", &self.dir, e))?;
+        Ok((file, path))
+    }
+
+    /// Hands a job to the background thread (or runs it here if there is
+    /// none).
+    pub(crate) fn submit(&self, job: Job) {
+        *relock(self.pending_jobs.lock()) += 1;
+        let sent = match &*relock(self.jobs.lock()) {
+            Some(tx) => tx.send(job).map_err(|e| e.0),
+            None => Err(job),
+        };
+        if let Err(job) = sent {
+            self.run_job(job);
+        }
+    }
+
+    /// Runs one background job, then counts it done.
+    pub(crate) fn run_job(&self, job: Job) {
+        match job {
+            Job::Seal(seg) => self.seal(&seg),
+            Job::Reclaim(r) => self.reclaim(r),
+        }
+        let mut n = relock(self.pending_jobs.lock());
+        *n = n.saturating_sub(1);
+        self.jobs_cv.notify_all();
+    }
+
+    /// Stops the background thread after the jobs already queued.
+    pub(crate) fn stop_background(&self) {
+        relock(self.jobs.lock()).take();
+        let handle = relock(self.bg_thread.lock()).take();
+        if let Some(h) = handle {
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
+    }
+
+    /// Waits until every submitted background job has run.
+    pub(crate) fn wait_jobs(&self) {
+        let mut n = relock(self.pending_jobs.lock());
+        while *n > 0 {
+            n = relock(self.jobs_cv.wait(n));
+        }
+    }
+
+    fn seal(&self, seg: &Arc<Sealed>) {
+        if let Err(e) = seg.file.sync_data() {
+            let err = Error::io("fdatasync", &seg.path, e);
+            let mut st = self.lock_state();
+            self.poison(&mut st, &err);
+            return;
+        }
+        let meta = {
+            let mut st = self.lock_state();
+            st.unsynced.retain(|s| !Arc::ptr_eq(s, seg));
+            if !st.sealed.iter().any(|s| Arc::ptr_eq(s, seg)) {
+                // Truncated away (or reopened for appends) meanwhile.
+                return;
+            }
+            st.meta
+        };
+        // The index is only a cache of what the segment says; a failure to
+        // write it costs a rebuild later, never data. It is written only
+        // now that the segment is durable, so that a segment with an index
+        // is never a torn one.
+        let _ = self.write_index(seg, &meta);
+    }
+
+    fn reclaim(&self, r: Reclaim) {
+        // Failures here leave dead bytes on disk, never wrong data: the
+        // durable first position already excludes them, and the next open
+        // removes dead segments again.
+        let mut removed = false;
+        for path in &r.remove {
+            removed |= self.fs.remove_file(path).is_ok();
+        }
+        if removed {
+            let _ = self.fs.sync_dir(&self.dir);
+        }
+        if let Some((file, _path, start, end)) = r.punch {
+            if start < end {
+                let _ = file.punch_hole(start, end - start);
+            }
+        }
+    }
+}
+
+fn sync_files(sealed: &[Arc<Sealed>], active: &(Arc<dyn FsFile>, PathBuf)) -> Result<()> {
+    for s in sealed {
+        s.file
+            .sync_data()
+            .map_err(|e| Error::io("fdatasync", &s.path, e))?;
+    }
+    active
+        .0
+        .sync_data()
+        .map_err(|e| Error::io("fdatasync", &active.1, e))
+}

@@ -1,0 +1,239 @@
+//! Dropping records: from the front (`truncate_front`, which gives disk
+//! space back) and from the back (`truncate_back`).
+//!
+//! Front truncation first makes the new first position durable in the meta
+//! file; only then is space released (whole segments removed, the dead
+//! prefix of the segment holding the new first record punched out), on the
+//! background thread by default. A crash in between leaves dead bytes that
+//! the next open removes; it never brings truncated records back.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::meta::{self, Meta};
+use crate::segment::SEGMENT_HEADER_LEN;
+use crate::state::{Active, Job, Reclaim, Shared, State};
+
+/// Hole punching works in file-system blocks; we punch whole 4 KiB blocks
+/// only, so the segment header (in block 0) always survives.
+const BLOCK: u64 = 4096;
+
+impl Shared {
+    pub(crate) fn truncate_front(&self, pos: u64) -> Result<()> {
+        let mut st = self.lock_state();
+        self.check_writable(&st)?;
+        if pos <= st.first {
+            return Ok(());
+        }
+        let reclaim = if pos > st.next {
+            self.drop_everything(&mut st, pos)?
+        } else {
+            self.drop_prefix(&mut st, pos)?
+        };
+        st.first = pos;
+        self.first_hint.store(pos, Ordering::Release);
+        drop(st);
+        let job = Job::Reclaim(reclaim);
+        if self.opts.background_reclaim {
+            self.submit(job);
+        } else {
+            *self.pending_jobs.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+            self.run_job(job);
+        }
+        Ok(())
+    }
+
+    fn write_meta(&self, st: &mut State, meta: Meta) -> Result<()> {
+        if let Err(e) = meta::write(&*self.fs, &self.dir, &meta) {
+            // Whether the new meta file is durable is unknown now.
+            self.poison(st, &e);
+            return Err(e);
+        }
+        st.meta = meta;
+        Ok(())
+    }
+
+    /// `truncate_front` past the end: the log becomes empty and the next
+    /// record gets `pos`.
+    fn drop_everything(&self, st: &mut State, pos: u64) -> Result<Reclaim> {
+        let meta = Meta {
+            first: pos,
+            first_segment: pos,
+            first_offset: SEGMENT_HEADER_LEN as u64,
+            ..st.meta
+        };
+        self.write_meta(st, meta)?;
+        let (file, path) = self
+            .create_segment(pos)
+            .inspect_err(|e| self.poison(st, e))?;
+        let old = std::mem::replace(
+            &mut st.active,
+            Active {
+                first: pos,
+                base: pos,
+                offsets: Vec::new(),
+                written: SEGMENT_HEADER_LEN as u64,
+                path,
+                file,
+            },
+        );
+        let mut reclaim = Reclaim::default();
+        let mut cache = self.index_cache.lock().unwrap_or_else(|p| p.into_inner());
+        for seg in st.sealed.drain(..) {
+            cache.remove(seg.first);
+            reclaim.remove.push(seg.path.clone());
+            reclaim.remove.push(self.index_path(seg.first));
+        }
+        reclaim.remove.push(old.path);
+        st.unsynced.clear();
+        st.buf.clear();
+        st.next = pos;
+        st.synced = pos;
+        Ok(reclaim)
+    }
+
+    /// `truncate_front` inside the log.
+    fn drop_prefix(&self, st: &mut State, pos: u64) -> Result<Reclaim> {
+        let (seg_first, offset, file, path) = if pos >= st.active.base {
+            let a = &st.active;
+            let i = (pos - a.base) as usize;
+            let end = a.written + st.buf.len() as u64;
+            let off = a.offsets.get(i).copied().unwrap_or(end);
+            (a.first, off, a.file.clone(), a.path.clone())
+        } else {
+            let i = st.sealed.partition_point(|s| s.end <= pos);
+            let seg = st.sealed[i].clone();
+            let offsets = self.load_index(&seg, &st.meta)?;
+            let off = offsets[(pos - seg.base) as usize];
+            (seg.first, off, seg.file.clone(), seg.path.clone())
+        };
+        let meta = Meta {
+            first: pos,
+            first_segment: seg_first,
+            first_offset: offset,
+            ..st.meta
+        };
+        self.write_meta(st, meta)?;
+        let mut reclaim = Reclaim::default();
+        let dead = st.sealed.partition_point(|s| s.end <= pos);
+        let mut cache = self.index_cache.lock().unwrap_or_else(|p| p.into_inner());
+        for seg in st.sealed.drain(..dead) {
+            cache.remove(seg.first);
+            reclaim.remove.push(seg.path.clone());
+            reclaim.remove.push(self.index_path(seg.first));
+        }
+        st.unsynced.retain(|u| u.end > pos);
+        let end = offset / BLOCK * BLOCK;
+        if end > BLOCK {
+            reclaim.punch = Some((file, path, BLOCK, end));
+        }
+        Ok(reclaim)
+    }
+
+    pub(crate) fn truncate_back(&self, pos: u64) -> Result<()> {
+        // Seal jobs queued before must not write indexes for segments this
+        // call removes or reopens.
+        self.wait_jobs();
+        let mut st = self.lock_state();
+        self.check_writable(&st)?;
+        if pos < st.first {
+            return Err(Error::new(
+                ErrorKind::OutOfRange,
+                format!(
+                    "cannot truncate the back at {pos}: it is before the first position {}",
+                    st.first
+                ),
+            )
+            .at_position(pos));
+        }
+        if pos >= st.next {
+            return Ok(());
+        }
+        while st.syncing {
+            st = self.wait_synced(st);
+        }
+        self.flush_locked(&mut st)?;
+        let r = if pos >= st.active.base {
+            self.cut_active(&mut st, pos)
+        } else {
+            self.reopen_sealed(&mut st, pos)
+        };
+        if let Err(e) = r {
+            self.poison(&mut st, &e);
+            return Err(e);
+        }
+        st.next = pos;
+        st.synced = pos;
+        st.unsynced_bytes = 0;
+        st.epoch += 1;
+        self.synced_cv.notify_all();
+        Ok(())
+    }
+
+    fn cut_active(&self, st: &mut State, pos: u64) -> Result<()> {
+        let a = &mut st.active;
+        let i = (pos - a.base) as usize;
+        let off = a.offsets[i];
+        a.file
+            .set_len(off)
+            .map_err(|e| Error::io("truncate", &a.path, e))?;
+        a.file
+            .sync_all()
+            .map_err(|e| Error::io("fsync", &a.path, e))?;
+        a.offsets.truncate(i);
+        a.written = off;
+        Ok(())
+    }
+
+    /// The cut falls in a sealed segment: remove every later segment (last
+    /// first, so that what remains is always a prefix), then cut that
+    /// segment and make it the active one again.
+    fn reopen_sealed(&self, st: &mut State, pos: u64) -> Result<()> {
+        let k = st.sealed.partition_point(|s| s.end <= pos);
+        let seg = st.sealed[k].clone();
+        let offsets = self.load_index(&seg, &st.meta)?;
+        let off = offsets[(pos - seg.base) as usize];
+        let mut later: Vec<_> = st.sealed[k + 1..]
+            .iter()
+            .map(|s| (s.first, s.path.clone()))
+            .collect();
+        later.push((st.active.first, st.active.path.clone()));
+        for (first, path) in later.iter().rev() {
+            self.remove_quietly(&self.index_path(*first))?;
+            self.remove_quietly(path)?;
+        }
+        self.remove_quietly(&self.index_path(seg.first))?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|e| Error::io("fsync", &self.dir, e))?;
+        seg.file
+            .set_len(off)
+            .map_err(|e| Error::io("truncate", &seg.path, e))?;
+        seg.file
+            .sync_all()
+            .map_err(|e| Error::io("fsync", &seg.path, e))?;
+        let mut cache = self.index_cache.lock().unwrap_or_else(|p| p.into_inner());
+        for s in st.sealed.drain(k..) {
+            cache.remove(s.first);
+        }
+        st.unsynced.clear();
+        st.active = Active {
+            first: seg.first,
+            base: seg.base,
+            offsets: offsets[..(pos - seg.base) as usize].to_vec(),
+            written: off,
+            path: seg.path.clone(),
+            file: Arc::clone(&seg.file),
+        };
+        Ok(())
+    }
+
+    fn remove_quietly(&self, path: &std::path::Path) -> Result<()> {
+        match self.fs.remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("remove", path, e)),
+        }
+    }
+}
