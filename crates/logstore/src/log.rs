@@ -411,7 +411,7 @@ impl Log {
         let mut report = VerifyReport::default();
         let mut done = 0;
         for (first, base, end, data_end, path, file, sealed) in items {
-            let (off, pos) = scan_start(&meta, first, base);
+            let (off, pos) = scan_start(&meta, first);
             let s = scan::scan(&file, off, pos, data_end, sh.opts.max_record_size)
                 .map_err(|e| Error::io("read", &path, e))?;
             report.segments += 1;

@@ -105,7 +105,7 @@ impl Shared {
     }
 
     fn rebuild_index(&self, seg: &Sealed, meta: &Meta) -> Result<Vec<u64>> {
-        let (offset, position) = scan_start(meta, seg.first, seg.base);
+        let (offset, position) = scan_start(meta, seg.first);
         let s = scan::scan(
             &seg.file,
             offset,
@@ -127,7 +127,13 @@ impl Shared {
                 ),
             ));
         }
-        Ok(s.offsets)
+        // Positions `base..position` were truncated away and their bytes
+        // may be punched out: they are never read (positions before the
+        // first are refused), so their offsets are placeholders.
+        let dead = position.saturating_sub(seg.base) as usize;
+        let mut offsets = vec![offset; dead];
+        offsets.extend_from_slice(&s.offsets);
+        Ok(offsets)
     }
 
     /// Finds where position `pos` is.
@@ -300,9 +306,10 @@ impl Shared {
 
 /// Where a scan of the segment starting at `first` begins: at the recorded
 /// first-record offset if the log's front was truncated into it (the bytes
-/// before may be punched out), else at its first record.
-pub(crate) fn scan_start(m: &Meta, first: u64, base: u64) -> (u64, u64) {
-    if m.first_segment == first && m.first > first && base >= m.first {
+/// before may be punched out, even if the segment was sealed, and its index
+/// written, before the truncation), else at its first record.
+pub(crate) fn scan_start(m: &Meta, first: u64) -> (u64, u64) {
+    if m.first_segment == first && m.first > first {
         (m.first_offset, m.first)
     } else {
         (FILE_HEADER_LEN as u64, first)
