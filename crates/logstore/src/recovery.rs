@@ -80,6 +80,11 @@ struct SegFile {
     len: u64,
     /// The index header, if there is a usable one.
     index: Option<index::IndexHeader>,
+    /// An index file with a valid header exists, even if it does not match
+    /// the segment: the segment was durable when it was sealed (indexes
+    /// are written only after their segment is synced), so damage in it is
+    /// corruption, never a torn tail.
+    sealed: bool,
 }
 
 struct Opener<'a> {
@@ -342,12 +347,14 @@ impl Opener<'_> {
             } else {
                 self.read_index_header(first, len)
             };
+            let sealed = index.is_some() || (!is_last && self.has_index_header(first));
             files.push(SegFile {
                 first,
                 path,
                 file,
                 len,
                 index,
+                sealed,
             });
         }
         Ok(files)
@@ -405,6 +412,16 @@ impl Opener<'_> {
         (u64::from_le_bytes(end) == seg_len).then_some(header)
     }
 
+    /// Whether the segment `first` has an index file with a valid header.
+    fn has_index_header(&self, first: u64) -> bool {
+        let Ok(file) = self.fs.open(&self.index_path(first), OpenMode::Read) else {
+            return false;
+        };
+        let mut h = [0u8; HEADER_LEN];
+        read_exact_at(&*file, &mut h, 0).is_ok()
+            && index::decode_header(&h, &self.meta.log_id, first).is_ok()
+    }
+
     /// Where scanning the segment `first` starts (offset, position).
     fn scan_start(&self, first: u64) -> (u64, u64) {
         let m = &self.meta;
@@ -426,7 +443,7 @@ impl Opener<'_> {
         // without a usable index (the last segment always belongs to it).
         let tail_from = files
             .iter()
-            .rposition(|f| f.index.is_some())
+            .rposition(|f| f.sealed)
             .map_or(0, |i| i + 1)
             .min(files.len().saturating_sub(1));
         let tolerant = self.opts.recovery == Recovery::Tolerant;
@@ -564,7 +581,8 @@ impl Opener<'_> {
         self.report.dropped = Some(Cut {
             segment: path.to_path_buf(),
             offset,
-            from_position: position,
+            // Positions before the first one were gone already.
+            from_position: position.max(self.meta.first),
             bytes,
             removed_segments: removed,
             reason: why,
@@ -600,18 +618,19 @@ impl Opener<'_> {
             removed.push(p);
         }
         if self.writable {
+            // The index's removal is made durable before the segment is
+            // shortened: an index that outlived it would mark the shorter
+            // segment as damaged.
             self.remove(&self.index_path(f.first))?;
+            self.fs
+                .sync_dir(self.dir)
+                .map_err(|e| Error::io("fsync", self.dir, e))?;
             f.file
                 .set_len(end)
                 .map_err(|e| Error::io("truncate", &f.path, e))?;
             f.file
                 .sync_all()
                 .map_err(|e| Error::io("fsync", &f.path, e))?;
-            if !removed.is_empty() {
-                self.fs
-                    .sync_dir(self.dir)
-                    .map_err(|e| Error::io("fsync", self.dir, e))?;
-            }
         }
         let cut = Cut {
             segment: f.path.clone(),

@@ -77,3 +77,36 @@ fn index_rebuild_after_truncating_into_a_sealed_segment() {
     let v = log.verify(|_, _| {}).unwrap();
     assert!(v.problems.is_empty(), "{:?}", v.problems);
 }
+
+/// Found by the corruption matrix: a sealed segment (one with an index)
+/// that lost its end was taken for a torn tail, so a strict open silently
+/// dropped every later segment, acknowledged records included. Indexes are
+/// written only once their segment is durable, so this is corruption.
+#[test]
+fn shortened_sealed_segment_is_corruption_not_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let durable = || opts().sync_policy(SyncPolicy::Always);
+    let log = Log::open(dir.path(), durable()).unwrap();
+    let n = fill(&log);
+    log.wait_reclaimed();
+    let segs = log.stats().unwrap().segments;
+    drop(log);
+    // The last sealed segment loses its last 100 bytes.
+    let victim = &segs[segs.len() - 2].path;
+    let len = std::fs::metadata(victim).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(victim)
+        .unwrap();
+    f.set_len(len - 100).unwrap();
+    drop(f);
+    let err = Log::open(dir.path(), durable()).unwrap_err();
+    assert_eq!(err.kind(), logstore::ErrorKind::Corruption, "{err}");
+    assert_eq!(err.path(), Some(victim.as_path()), "{err}");
+    // Tolerant recovery keeps the longest valid prefix and says so.
+    let log = Log::open(dir.path(), durable().recovery(logstore::Recovery::Tolerant)).unwrap();
+    let dropped = log.recovery_report().dropped.expect("a reported cut");
+    assert_eq!(&dropped.segment, victim);
+    assert!(log.next_position() < n);
+    assert_eq!(dropped.from_position, log.next_position());
+}
