@@ -310,10 +310,10 @@ fn check_cycle(dir: &Path, model: &mut Model, t: &Transcript, cycle: u64) {
     let mut present = BTreeMap::new();
     let mut p = first;
     while p < next {
-        let got = log
-            .read(p)
-            .unwrap_or_else(|e| panic!("cycle {cycle}: read {p}: {e}"));
         if let Some(&(seed, len)) = expect.get(&p) {
+            let got = log
+                .read(p)
+                .unwrap_or_else(|e| panic!("cycle {cycle}: read {p}: {e}"));
             assert!(
                 got.len() == len && got == record(seed, len),
                 "cycle {cycle}: record {p} differs"
@@ -323,29 +323,37 @@ fn check_cycle(dir: &Path, model: &mut Model, t: &Transcript, cycle: u64) {
             continue;
         }
         assert!(p >= start_next.min(next), "cycle {cycle}: unknown old {p}");
-        // A record in flight: it must start one of the unclaimed
-        // operations, or be inside a batch truncated at the front.
-        let op = unclaimed
-            .iter()
-            .position(|op| {
-                op.iter()
-                    .position(|&(s, l)| l == got.len() && record(s, l) == got)
-                    .is_some()
+        if let Err(e) = log.read(p) {
+            panic!("cycle {cycle}: read {p}: {e}");
+        }
+        // A record in flight: the whole of one of the unclaimed operations
+        // must be there from `p` on, or, at the first position only, the
+        // end of a batch truncated at the front. Tiny records of different
+        // threads can be equal, so try every candidate.
+        let matches_at = |recs: &[(u64, usize)], skip: usize| {
+            recs[skip..].iter().enumerate().all(|(i, &(seed, len))| {
+                let q = p + i as u64;
+                q < next
+                    && !expect.contains_key(&q)
+                    && log
+                        .read(q)
+                        .is_ok_and(|r| r.len() == len && r == record(seed, len))
             })
-            .unwrap_or_else(|| panic!("cycle {cycle}: record {p} was never issued"));
-        let recs = unclaimed.remove(op);
-        let at = recs
-            .iter()
-            .position(|&(s, l)| l == got.len() && record(s, l) == got)
-            .unwrap();
-        assert!(at == 0 || p == first, "cycle {cycle}: batch cut at {p}");
-        for (i, &(seed, len)) in recs.iter().enumerate().skip(at) {
-            let q = p + (i - at) as u64;
-            assert!(q < next, "cycle {cycle}: batch at {p} is incomplete");
-            assert!(!expect.contains_key(&q), "cycle {cycle}: overlap at {q}");
-            let got = log.read(q).unwrap();
-            assert!(got == record(seed, len), "cycle {cycle}: batch record {q}");
-            present.insert(q, (seed, len));
+        };
+        let found = (0..unclaimed.len())
+            .map(|k| (k, 0))
+            .chain(
+                (0..unclaimed.len())
+                    .filter(|_| p == first)
+                    .flat_map(|k| (1..unclaimed[k].len()).map(move |at| (k, at))),
+            )
+            .find(|&(k, at)| matches_at(&unclaimed[k], at));
+        let Some((k, at)) = found else {
+            panic!("cycle {cycle}: record {p} is not the start of an operation in flight, whole");
+        };
+        let recs = unclaimed.remove(k);
+        for (i, &rec) in recs.iter().enumerate().skip(at) {
+            present.insert(p + (i - at) as u64, rec);
         }
         p += (recs.len() - at) as u64;
     }
