@@ -17,7 +17,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::{read_exact_at, Fs, FsFile, FsLock, OpenMode};
-use crate::header::{new_log_id, HEADER_LEN};
+use crate::header::{new_log_id, FileHeader, HEADER_LEN, SEGMENT_MAGIC};
 use crate::index::{self, IndexCache};
 use crate::meta::{self, Meta, META_NAME};
 use crate::options::{Options, Recovery};
@@ -324,7 +324,7 @@ impl Opener<'_> {
                 .map_err(|e| Error::io("open", &path, e))?;
             let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
             let is_last = i + 1 == firsts.len();
-            if let Err(why) = self.check_header(&*file, first, len) {
+            if let Err(why) = self.check_header(&*file, &path, first, len)? {
                 if is_last && self.is_unwritten_header(&*file, len)? {
                     // Created but its header never became durable: a crash
                     // during a segment roll. Nothing in it was acknowledged.
@@ -360,18 +360,33 @@ impl Opener<'_> {
         Ok(files)
     }
 
+    /// Checks a segment's header: `Ok(Err(why))` if it is damaged or not
+    /// this log's. A failed read is an I/O error, never taken for damage.
     fn check_header(
         &self,
         file: &dyn FsFile,
+        path: &Path,
         first: u64,
         len: u64,
-    ) -> std::result::Result<(), String> {
+    ) -> Result<std::result::Result<(), String>> {
         if len < HEADER_LEN as u64 {
-            return Err(format!("segment is {len} bytes, shorter than its header"));
+            return Ok(Err(format!(
+                "segment is {len} bytes, shorter than its header"
+            )));
         }
         let mut h = [0u8; HEADER_LEN];
-        read_exact_at(file, &mut h, 0).map_err(|e| format!("cannot read segment header: {e}"))?;
-        segment::check_segment_header(&h, &self.meta.log_id, first)
+        read_exact_at(file, &mut h, 0).map_err(|e| Error::io("read", path, e))?;
+        let checked = segment::check_segment_header(&h, &self.meta.log_id, first);
+        if let Err(why) = &checked {
+            // A well-formed segment of another log was put here: it is
+            // not damage to cut away (and delete) but a foreign file.
+            let foreign = FileHeader::decode(&h, SEGMENT_MAGIC, None)
+                .is_ok_and(|other| other.log_id != self.meta.log_id);
+            if foreign {
+                return Err(Error::corruption(path, 0, why.clone()));
+            }
+        }
+        Ok(checked)
     }
 
     fn is_unwritten_header(&self, file: &dyn FsFile, len: u64) -> Result<bool> {

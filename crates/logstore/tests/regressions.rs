@@ -110,3 +110,42 @@ fn shortened_sealed_segment_is_corruption_not_a_torn_tail() {
     assert!(log.next_position() < n);
     assert_eq!(dropped.from_position, log.next_position());
 }
+
+/// Found while checking foreign files: a segment of another log, or a
+/// header that could not be *read*, was taken for damage, so tolerant
+/// recovery deleted the file. Now a foreign segment is refused and kept,
+/// and a read error is an I/O error.
+#[test]
+fn read_errors_while_opening_never_drop_records() {
+    use logstore::sim::{FaultError, Op, SimFs};
+    let fs = SimFs::new();
+    let o = || {
+        Options::default()
+            .segment_size(4096)
+            .simulated(&fs)
+            .recovery(logstore::Recovery::Tolerant)
+    };
+    {
+        let log = Log::open("/log", o()).unwrap();
+        for i in 0..50u64 {
+            log.append(&[i as u8 + 1; 300]).unwrap();
+        }
+        log.close().unwrap();
+    }
+    for nth in 1..40 {
+        fs.fail(Op::Read, nth, FaultError::Io, false);
+        match Log::open("/log", o()) {
+            Ok(log) => {
+                assert_eq!(log.recovery_report().dropped, None, "read {nth}");
+                assert_eq!(log.next_position(), 50, "read {nth}");
+            }
+            Err(e) => assert_eq!(e.kind(), logstore::ErrorKind::Io, "read {nth}: {e}"),
+        }
+        fs.clear_faults();
+        let log = Log::open("/log", o()).unwrap();
+        assert_eq!(log.next_position(), 50, "after failing read {nth}");
+        for i in 0..50u64 {
+            assert_eq!(log.read(i).unwrap(), vec![i as u8 + 1; 300]);
+        }
+    }
+}
