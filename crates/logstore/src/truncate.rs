@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::frame;
 use crate::meta::{self, Meta};
 use crate::segment::SEGMENT_HEADER_LEN;
 use crate::state::{Active, Job, Reclaim, Shared, State};
@@ -172,9 +173,20 @@ impl Shared {
     }
 
     fn cut_active(&self, st: &mut State, pos: u64) -> Result<()> {
+        let first = st.first;
         let a = &mut st.active;
         let i = (pos - a.base) as usize;
         let off = a.offsets[i];
+        if i > 0 && pos > first {
+            end_batch(
+                &*a.file,
+                &a.path,
+                pos - 1,
+                a.offsets[i - 1],
+                off,
+                self.opts.max_record_size,
+            )?;
+        }
         a.file
             .set_len(off)
             .map_err(|e| Error::io("truncate", &a.path, e))?;
@@ -193,7 +205,18 @@ impl Shared {
         let k = st.sealed.partition_point(|s| s.end <= pos);
         let seg = st.sealed[k].clone();
         let offsets = self.load_index(&seg, &st.meta)?;
-        let off = offsets[(pos - seg.base) as usize];
+        let i = (pos - seg.base) as usize;
+        let off = offsets[i];
+        if i > 0 && pos > st.first {
+            end_batch(
+                &*seg.file,
+                &seg.path,
+                pos - 1,
+                offsets[i - 1],
+                off,
+                self.opts.max_record_size,
+            )?;
+        }
         let mut later: Vec<_> = st.sealed[k + 1..]
             .iter()
             .map(|s| (s.first, s.path.clone()))
@@ -236,4 +259,39 @@ impl Shared {
             Err(e) => Err(Error::io("remove", path, e)),
         }
     }
+}
+
+/// Before cutting the log after record `pos` (its frame at `[at, end)`): if
+/// that record is flagged as continued by the next one of its batch, it is
+/// rewritten without the flag and synced, so that what is kept of the
+/// batch does not read as a torn batch (which recovery would cut away).
+/// Done before the cut: a crash in between leaves the whole log, two
+/// complete batches.
+fn end_batch(
+    file: &dyn crate::fs::FsFile,
+    path: &std::path::Path,
+    pos: u64,
+    at: u64,
+    end: u64,
+    max_len: usize,
+) -> Result<()> {
+    let mut frame = vec![0u8; (end - at) as usize];
+    crate::fs::read_exact_at(file, &mut frame, at).map_err(|e| Error::io("read", path, e))?;
+    let raw: [u8; frame::HEADER_LEN] = frame[..frame::HEADER_LEN].try_into().expect("header");
+    let h = match frame::decode_header(&raw, max_len) {
+        frame::HeaderCheck::Valid(h) if h.position == pos => h,
+        _ => return Err(Error::corruption(path, at, "bad record frame").at_position(pos)),
+    };
+    let payload = &frame[frame::HEADER_LEN..];
+    if payload.len() != h.len as usize || !frame::checksum_ok(&raw, &h, payload) {
+        return Err(Error::corruption(path, at, "record checksum mismatch").at_position(pos));
+    }
+    if !h.continues {
+        return Ok(());
+    }
+    let header = frame::encode_header(pos, payload, false);
+    file.write_all_at(&[std::io::IoSlice::new(&header)], at)
+        .map_err(|e| Error::io("write", path, e))?;
+    file.sync_data()
+        .map_err(|e| Error::io("fdatasync", path, e))
 }

@@ -149,3 +149,42 @@ fn read_errors_while_opening_never_drop_records() {
         }
     }
 }
+
+/// Found by the `ops` fuzzer: `truncate_back` into the middle of a batch
+/// left the last kept record flagged "the batch continues", so the next
+/// open took the kept part of the batch for a torn write and cut it away:
+/// acknowledged records lost without any crash.
+#[test]
+fn truncate_back_inside_a_batch_keeps_its_front() {
+    for sync in [SyncPolicy::Always, SyncPolicy::Never] {
+        let dir = tempfile::tempdir().unwrap();
+        let o = || opts().sync_policy(sync);
+        let log = Log::open(dir.path(), o()).unwrap();
+        log.append(b"before").unwrap();
+        // One batch in the active segment, one in a segment sealed later.
+        assert_eq!(
+            log.append_batch(&[&b"a"[..], b"b", b"c", b"d"]).unwrap(),
+            1..5
+        );
+        log.truncate_back(3).unwrap();
+        drop(log);
+        let log = Log::open(dir.path(), o()).unwrap();
+        assert_eq!(log.recovery_report().torn_tail, None, "{sync:?}");
+        assert_eq!(log.next_position(), 3, "{sync:?}");
+        assert_eq!(log.read(2).unwrap(), b"b");
+        let big: Vec<Vec<u8>> = (0..40).map(|i| vec![i as u8; 1000]).collect();
+        let range = log.append_batch(&big).unwrap();
+        fill(&log);
+        log.wait_reclaimed();
+        let segs = log.stats().unwrap().segments;
+        assert!(
+            segs.last().unwrap().first_position >= range.end,
+            "batch is sealed"
+        );
+        log.truncate_back(range.start + 7).unwrap();
+        drop(log);
+        let log = Log::open(dir.path(), o()).unwrap();
+        assert_eq!(log.next_position(), range.start + 7, "{sync:?}");
+        assert_eq!(log.read(range.start + 6).unwrap(), big[6]);
+    }
+}
