@@ -94,6 +94,10 @@ struct Opener<'a> {
     meta: Meta,
     writable: bool,
     report: RecoveryReport,
+    /// A file was removed: the directory is synced before the log is used,
+    /// so that no removed file (a dropped, damaged segment above all)
+    /// comes back after a crash.
+    removed: std::cell::Cell<bool>,
 }
 
 /// Opens (or creates) the log in `dir`.
@@ -115,12 +119,16 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         meta,
         writable,
         report: RecoveryReport::default(),
+        removed: std::cell::Cell::new(false),
     };
     o.report.unknown_files = listing.unknown.iter().map(|n| dir.join(n)).collect();
     o.remove_leftovers(&listing)?;
     let firsts = o.drop_dead_segments(listing.segments)?;
     let files = o.open_segments(&firsts)?;
     let (sealed, active, reseal) = o.build(files)?;
+    if o.removed.get() {
+        fs.sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))?;
+    }
     let first = o
         .meta
         .first
@@ -269,7 +277,10 @@ impl Opener<'_> {
 
     fn remove(&self, path: &Path) -> Result<()> {
         match self.fs.remove_file(path) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.removed.set(true);
+                Ok(())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io("remove", path, e)),
         }

@@ -479,7 +479,16 @@ fn ops_case(seed: u64) -> Result<OpsStats, String> {
                 Log::open("/log", opts.clone().recovery(Recovery::Tolerant))
                     .map_err(|e| format!("round {round}: tolerant reopen after {mode:?}: {e}"))?
             }
-            Err(e) => return Err(format!("round {round}: reopen after {mode:?}: {e}")),
+            Err(e) => {
+                let file = e.path().and_then(|p| fs.file_contents(p));
+                let head = file
+                    .as_ref()
+                    .map(|f| (f.len(), f[..f.len().min(24)].to_vec()));
+                return Err(format!(
+                    "round {round}: reopen after {mode:?}: {e} (file: {head:?}, dir: {:?})",
+                    fs.list("/log")
+                ));
+            }
         };
         let (f2, n2) = (log.first_position(), log.next_position());
         let report = log.recovery_report();

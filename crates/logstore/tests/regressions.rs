@@ -188,3 +188,36 @@ fn truncate_back_inside_a_batch_keeps_its_front() {
         assert_eq!(log.read(range.start + 6).unwrap(), big[6]);
     }
 }
+
+/// Found by the `ops` fuzzer: tolerant recovery removed a damaged segment
+/// without syncing the directory, so after a second crash the damaged file
+/// was back and the log could no longer be opened in strict mode.
+#[test]
+fn segments_dropped_by_tolerant_recovery_stay_dropped() {
+    use logstore::sim::{CrashMode, SimFs};
+    let fs = SimFs::new();
+    let o = || Options::default().segment_size(4096).simulated(&fs);
+    let log = Log::open("/log", o()).unwrap();
+    while log.stats().unwrap().segments.len() < 2 {
+        log.append(&[7; 500]).unwrap();
+    }
+    let last = log.stats().unwrap().segments.last().unwrap().path.clone();
+    let next = log.next_position();
+    drop(log);
+    // The last segment's header is destroyed.
+    let mut bytes = fs.file_contents(&last).unwrap();
+    bytes[..8].copy_from_slice(b"garbage!");
+    fs.set_file_contents(&last, &bytes).unwrap();
+    let log = Log::open("/log", o().recovery(logstore::Recovery::Tolerant)).unwrap();
+    assert!(log.recovery_report().dropped.is_some());
+    assert!(log.next_position() <= next);
+    // Power is cut before anything else syncs the directory.
+    fs.cut_power_now();
+    drop(log);
+    fs.restart(CrashMode::DropUnsynced);
+    let log = Log::open("/log", o()).unwrap();
+    assert!(log.next_position() <= next);
+    assert!(!fs
+        .list("/log")
+        .contains(&last.file_name().unwrap().to_string_lossy().into_owned()));
+}
