@@ -66,6 +66,11 @@ fn manifest_dir() -> PathBuf {
 }
 
 fn fixture() -> Image {
+    static FIXTURE_FILES: std::sync::OnceLock<Image> = std::sync::OnceLock::new();
+    FIXTURE_FILES.get_or_init(read_fixture).clone()
+}
+
+fn read_fixture() -> Image {
     let mut files: Image = std::fs::read_dir(manifest_dir().join(FIXTURE))
         .unwrap()
         .map(|e| {
