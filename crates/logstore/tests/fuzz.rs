@@ -583,6 +583,13 @@ fn fuzz_images(target: &str, make: impl Fn(&mut Rng) -> Image, n: u64) {
     let mut failures = Vec::new();
     for i in 0..n {
         let seed = seed0.wrapping_mul(1_000_003).wrapping_add(i);
+        if (i + 1) % 100_000 == 0 {
+            println!(
+                "fuzz {target}: {} executions so far, {} failures",
+                i + 1,
+                failures.len()
+            );
+        }
         let image = make(&mut Rng(seed));
         if let Err(why) = run_image(&image) {
             save_failure(target, &format!("seed-{seed}.img"), &encode(&image));
@@ -629,6 +636,13 @@ fn fuzz_ops() {
     let mut total = OpsStats::default();
     for i in 0..n {
         let seed = seed0.wrapping_mul(1_000_003).wrapping_add(i);
+        if (i + 1) % 10_000 == 0 {
+            println!(
+                "fuzz ops: {} executions so far, {} failures, {total:?}",
+                i + 1,
+                failures.len()
+            );
+        }
         match run_ops(seed) {
             Ok(s) => {
                 total.ops += s.ops;
