@@ -155,7 +155,8 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         opts,
     });
     if writable {
-        crate::background::start(&shared);
+        crate::background::start(&shared)
+            .map_err(|e| Error::io("start the background thread for", dir, e))?;
         for seg in reseal {
             shared.submit(Job::Seal(seg));
         }

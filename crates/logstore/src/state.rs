@@ -291,8 +291,9 @@ impl Shared {
         Ok((file, path))
     }
 
-    /// Hands a job to the background thread (or runs it here if there is
-    /// none).
+    /// Hands a job to the background thread. A writable log always has
+    /// one until it is closed, after which no job is submitted; were it
+    /// gone, the job runs here (callers then must not hold the state lock).
     pub(crate) fn submit(&self, job: Job) {
         *relock(self.pending_jobs.lock()) += 1;
         let sent = match &*relock(self.jobs.lock()) {
