@@ -105,6 +105,13 @@ impl Harness {
     }
 
     fn apply(&mut self, op: &Op) {
+        if std::env::var_os("LOGSTORE_TRACE").is_some() {
+            eprintln!(
+                "op {op:?} first {} next {}",
+                self.model.first,
+                self.model.next()
+            );
+        }
         let m = &self.model;
         match *op {
             Op::Append(len) => {
