@@ -213,6 +213,12 @@ impl Shared {
         for (first, path) in later.iter().rev() {
             self.remove_quietly(&self.index_path(*first))?;
             self.remove_quietly(path)?;
+            // Unsynced directory changes reach the disk in any order: each
+            // removal is made durable before the next, so that a crash
+            // leaves a prefix of the segments, never a gap.
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(|e| Error::io("fsync", &self.dir, e))?;
         }
         self.remove_quietly(&self.index_path(seg.first))?;
         self.fs
