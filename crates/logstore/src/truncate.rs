@@ -176,10 +176,13 @@ impl Shared {
     }
 
     fn cut_active(&self, st: &mut State, pos: u64) -> Result<()> {
+        let first = st.first;
         let a = &mut st.active;
         let i = (pos - a.base) as usize;
         let off = a.offsets[i];
-        if i > 0 {
+        // The record before `pos` may have been dropped from the front (and
+        // its bytes punched out); then no batch of the log goes on at `pos`.
+        if i > 0 && pos > first {
             self.end_batch_at(&a.file, &a.path, a.offsets[i - 1])?;
         }
         a.file
@@ -202,9 +205,6 @@ impl Shared {
         let offsets = self.load_index(&seg, &st.meta)?;
         let i = (pos - seg.base) as usize;
         let off = offsets[i];
-        if i > 0 {
-            self.end_batch_at(&seg.file, &seg.path, offsets[i - 1])?;
-        }
         let mut later: Vec<_> = st.sealed[k + 1..]
             .iter()
             .map(|s| (s.first, s.path.clone()))
@@ -224,6 +224,11 @@ impl Shared {
         self.fs
             .sync_dir(&self.dir)
             .map_err(|e| Error::io("fsync", &self.dir, e))?;
+        // Only now that the segment has no index (so that recovery checks
+        // every record of it) is a record of it rewritten.
+        if i > 0 && pos > st.first {
+            self.end_batch_at(&seg.file, &seg.path, offsets[i - 1])?;
+        }
         seg.file
             .set_len(off)
             .map_err(|e| Error::io("truncate", &seg.path, e))?;
