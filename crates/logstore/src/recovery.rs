@@ -319,7 +319,7 @@ impl Opener<'_> {
                 .map_err(|e| Error::io("open", &path, e))?;
             let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
             let is_last = i + 1 == firsts.len();
-            if let Err(why) = self.check_header(&*file, first, len) {
+            if let Err(why) = self.check_header(&*file, &path, first, len)? {
                 if is_last && Self::is_unwritten_header(len) {
                     // Created but its header never became durable: a crash
                     // during a segment roll. Nothing in it was acknowledged.
@@ -353,18 +353,24 @@ impl Opener<'_> {
         Ok(files)
     }
 
+    /// Checks a segment's header: the outer error is a failure to read it
+    /// (an I/O error, never taken for damage), the inner one what is wrong
+    /// with the bytes.
     fn check_header(
         &self,
         file: &dyn FsFile,
+        path: &Path,
         first: u64,
         len: u64,
-    ) -> std::result::Result<(), String> {
+    ) -> Result<std::result::Result<(), String>> {
         if len < HEADER_LEN as u64 {
-            return Err(format!("segment is {len} bytes, shorter than its header"));
+            return Ok(Err(format!(
+                "segment is {len} bytes, shorter than its header"
+            )));
         }
         let mut h = [0u8; HEADER_LEN];
-        read_exact_at(file, &mut h, 0).map_err(|e| format!("cannot read segment header: {e}"))?;
-        segment::check_segment_header(&h, &self.meta.log_id, first)
+        read_exact_at(file, &mut h, 0).map_err(|e| Error::io("read", path, e))?;
+        Ok(segment::check_segment_header(&h, &self.meta.log_id, first))
     }
 
     /// Whether a last segment whose header fails its check is a torn roll:
