@@ -7,11 +7,14 @@
 //! background thread by default. A crash in between leaves dead bytes that
 //! the next open removes; it never brings truncated records back.
 
+use std::io::IoSlice;
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::frame;
+use crate::frame::{self, HeaderCheck};
+use crate::fs::{read_exact_at, FsFile};
 use crate::meta::{self, Meta};
 use crate::segment::SEGMENT_HEADER_LEN;
 use crate::state::{Active, Job, Reclaim, Shared, State};
@@ -177,15 +180,10 @@ impl Shared {
         let a = &mut st.active;
         let i = (pos - a.base) as usize;
         let off = a.offsets[i];
+        // The record before `pos` may have been dropped from the front (and
+        // its bytes punched out); then no batch of the log goes on at `pos`.
         if i > 0 && pos > first {
-            end_batch(
-                &*a.file,
-                &a.path,
-                pos - 1,
-                a.offsets[i - 1],
-                off,
-                self.opts.max_record_size,
-            )?;
+            self.end_batch_at(&a.file, &a.path, a.offsets[i - 1])?;
         }
         a.file
             .set_len(off)
@@ -207,16 +205,6 @@ impl Shared {
         let offsets = self.load_index(&seg, &st.meta)?;
         let i = (pos - seg.base) as usize;
         let off = offsets[i];
-        if i > 0 && pos > st.first {
-            end_batch(
-                &*seg.file,
-                &seg.path,
-                pos - 1,
-                offsets[i - 1],
-                off,
-                self.opts.max_record_size,
-            )?;
-        }
         let mut later: Vec<_> = st.sealed[k + 1..]
             .iter()
             .map(|s| (s.first, s.path.clone()))
@@ -225,11 +213,22 @@ impl Shared {
         for (first, path) in later.iter().rev() {
             self.remove_quietly(&self.index_path(*first))?;
             self.remove_quietly(path)?;
+            // Unsynced directory changes reach the disk in any order: each
+            // removal is made durable before the next, so that a crash
+            // leaves a prefix of the segments, never a gap.
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(|e| Error::io("fsync", &self.dir, e))?;
         }
         self.remove_quietly(&self.index_path(seg.first))?;
         self.fs
             .sync_dir(&self.dir)
             .map_err(|e| Error::io("fsync", &self.dir, e))?;
+        // Only now that the segment has no index (so that recovery checks
+        // every record of it) is a record of it rewritten.
+        if i > 0 && pos > st.first {
+            self.end_batch_at(&seg.file, &seg.path, offsets[i - 1])?;
+        }
         seg.file
             .set_len(off)
             .map_err(|e| Error::io("truncate", &seg.path, e))?;
@@ -252,6 +251,36 @@ impl Shared {
         Ok(())
     }
 
+    /// Makes the record framed at `offset` the last of its batch.
+    ///
+    /// A cut inside a batch would leave the last kept record flagged "batch
+    /// continues", and recovery would take the kept part of the batch for a
+    /// torn write and drop it. The flag is cleared durably *before* the cut:
+    /// a crash in between then finds the whole batch intact, as if the
+    /// truncation had not started.
+    fn end_batch_at(&self, file: &Arc<dyn FsFile>, path: &Path, offset: u64) -> Result<()> {
+        let mut raw = [0u8; frame::HEADER_LEN];
+        read_exact_at(&**file, &mut raw, offset).map_err(|e| Error::io("read", path, e))?;
+        let h = match frame::decode_header(&raw, self.opts.max_record_size) {
+            HeaderCheck::Valid(h) => h,
+            _ => return Err(Error::corruption(path, offset, "bad record header")),
+        };
+        if !h.continues {
+            return Ok(());
+        }
+        let mut payload = vec![0u8; h.len as usize];
+        read_exact_at(&**file, &mut payload, offset + frame::HEADER_LEN as u64)
+            .map_err(|e| Error::io("read", path, e))?;
+        if !frame::checksum_ok(&raw, &h, &payload) {
+            return Err(Error::corruption(path, offset, "record checksum mismatch"));
+        }
+        let header = frame::encode_header(h.position, &payload, false);
+        file.write_all_at(&[IoSlice::new(&header)], offset)
+            .map_err(|e| Error::io("write", path, e))?;
+        file.sync_data()
+            .map_err(|e| Error::io("fdatasync", path, e))
+    }
+
     fn remove_quietly(&self, path: &std::path::Path) -> Result<()> {
         match self.fs.remove_file(path) {
             Ok(()) => Ok(()),
@@ -259,39 +288,4 @@ impl Shared {
             Err(e) => Err(Error::io("remove", path, e)),
         }
     }
-}
-
-/// Before cutting the log after record `pos` (its frame at `[at, end)`): if
-/// that record is flagged as continued by the next one of its batch, it is
-/// rewritten without the flag and synced, so that what is kept of the
-/// batch does not read as a torn batch (which recovery would cut away).
-/// Done before the cut: a crash in between leaves the whole log, two
-/// complete batches.
-fn end_batch(
-    file: &dyn crate::fs::FsFile,
-    path: &std::path::Path,
-    pos: u64,
-    at: u64,
-    end: u64,
-    max_len: usize,
-) -> Result<()> {
-    let mut frame = vec![0u8; (end - at) as usize];
-    crate::fs::read_exact_at(file, &mut frame, at).map_err(|e| Error::io("read", path, e))?;
-    let raw: [u8; frame::HEADER_LEN] = frame[..frame::HEADER_LEN].try_into().expect("header");
-    let h = match frame::decode_header(&raw, max_len) {
-        frame::HeaderCheck::Valid(h) if h.position == pos => h,
-        _ => return Err(Error::corruption(path, at, "bad record frame").at_position(pos)),
-    };
-    let payload = &frame[frame::HEADER_LEN..];
-    if payload.len() != h.len as usize || !frame::checksum_ok(&raw, &h, payload) {
-        return Err(Error::corruption(path, at, "record checksum mismatch").at_position(pos));
-    }
-    if !h.continues {
-        return Ok(());
-    }
-    let header = frame::encode_header(pos, payload, false);
-    file.write_all_at(&[std::io::IoSlice::new(&header)], at)
-        .map_err(|e| Error::io("write", path, e))?;
-    file.sync_data()
-        .map_err(|e| Error::io("fdatasync", path, e))
 }
