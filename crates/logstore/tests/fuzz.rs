@@ -583,7 +583,7 @@ fn fuzz_images(target: &str, make: impl Fn(&mut Rng) -> Image, n: u64) {
     let mut failures = Vec::new();
     for i in 0..n {
         let seed = seed0.wrapping_mul(1_000_003).wrapping_add(i);
-        if (i + 1) % 100_000 == 0 {
+        if (i + 1).is_multiple_of(100_000) {
             println!(
                 "fuzz {target}: {} executions so far, {} failures",
                 i + 1,
@@ -636,7 +636,7 @@ fn fuzz_ops() {
     let mut total = OpsStats::default();
     for i in 0..n {
         let seed = seed0.wrapping_mul(1_000_003).wrapping_add(i);
-        if (i + 1) % 10_000 == 0 {
+        if (i + 1).is_multiple_of(10_000) {
             println!(
                 "fuzz ops: {} executions so far, {} failures, {total:?}",
                 i + 1,

@@ -204,8 +204,7 @@ fn a_segment_of_another_log_is_refused_and_kept() {
     let last = |d: &Path| {
         files(d)
             .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-            .next_back()
+            .rfind(|p| p.extension().is_some_and(|e| e == "seg"))
             .unwrap()
     };
     let (la, lb) = (last(a.path()), last(b.path()));

@@ -357,7 +357,7 @@ fn check_cycle(dir: &Path, model: &mut Model, t: &Transcript, cycle: u64) {
         }
         p += (recs.len() - at) as u64;
     }
-    if cycle % 25 == 0 {
+    if cycle.is_multiple_of(25) {
         let v = log.verify(|_, _| {}).unwrap();
         assert!(v.problems.is_empty(), "cycle {cycle}: {:?}", v.problems);
     }
