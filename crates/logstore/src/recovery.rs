@@ -80,10 +80,10 @@ struct SegFile {
     len: u64,
     /// The index header, if there is a usable one.
     index: Option<index::IndexHeader>,
-    /// An index file with a valid header exists, even if it does not match
-    /// the segment: the segment was durable when it was sealed (indexes
-    /// are written only after their segment is synced), so damage in it is
-    /// corruption, never a torn tail.
+    /// A valid index exists, or one that records a longer segment: the
+    /// segment was durable when it was sealed (indexes are written only
+    /// after their segment is synced), so damage in it is corruption, never
+    /// a torn tail.
     sealed: bool,
 }
 
@@ -359,7 +359,7 @@ impl Opener<'_> {
             } else {
                 self.read_index_header(first, len)
             };
-            let sealed = index.is_some() || (!is_last && self.has_index_header(first));
+            let sealed = index.is_some() || (!is_last && self.shorter_than_indexed(first, len));
             files.push(SegFile {
                 first,
                 path,
@@ -432,23 +432,29 @@ impl Opener<'_> {
     /// Reads and checks an index header; `None` if it is missing or does
     /// not match the segment.
     fn read_index_header(&self, first: u64, seg_len: u64) -> Option<index::IndexHeader> {
+        self.index_header_and_end(first)
+            .and_then(|(header, end)| (end == seg_len).then_some(header))
+    }
+
+    /// An index header that checks, and the segment length its index
+    /// recorded.
+    fn index_header_and_end(&self, first: u64) -> Option<(index::IndexHeader, u64)> {
         let file = self.fs.open(&self.index_path(first), OpenMode::Read).ok()?;
         let mut h = [0u8; HEADER_LEN];
         read_exact_at(&*file, &mut h, 0).ok()?;
         let header = index::decode_header(&h, &self.meta.log_id, first).ok()?;
         let mut end = [0u8; 8];
         read_exact_at(&*file, &mut end, HEADER_LEN as u64 + header.count * 8).ok()?;
-        (u64::from_le_bytes(end) == seg_len).then_some(header)
+        Some((header, u64::from_le_bytes(end)))
     }
 
-    /// Whether the segment `first` has an index file with a valid header.
-    fn has_index_header(&self, first: u64) -> bool {
-        let Ok(file) = self.fs.open(&self.index_path(first), OpenMode::Read) else {
-            return false;
-        };
-        let mut h = [0u8; HEADER_LEN];
-        read_exact_at(&*file, &mut h, 0).is_ok()
-            && index::decode_header(&h, &self.meta.log_id, first).is_ok()
+    /// Whether the segment `first` (of `seg_len` bytes) is shorter than its
+    /// index says: it lost bytes after it was sealed. (A segment longer
+    /// than its index says was reopened for appends after the index was
+    /// written, by `truncate_back` or recovery: that index is stale.)
+    fn shorter_than_indexed(&self, first: u64, seg_len: u64) -> bool {
+        self.index_header_and_end(first)
+            .is_some_and(|(_, end)| end > seg_len)
     }
 
     /// Where scanning the segment `first` starts (offset, position).

@@ -221,3 +221,34 @@ fn segments_dropped_by_tolerant_recovery_stay_dropped() {
         .list("/log")
         .contains(&last.file_name().unwrap().to_string_lossy().into_owned()));
 }
+
+/// Guards the rule of `shortened_sealed_segment_is_corruption_not_a_torn_tail`
+/// against stale indexes: an index written for a segment that was later
+/// reopened and grew (by `truncate_back`, racing a background seal) records
+/// a shorter segment and proves nothing; damage after it is a torn tail.
+#[test]
+fn a_stale_index_does_not_make_a_torn_tail_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let durable = || opts().sync_policy(SyncPolicy::Always);
+    let log = Log::open(dir.path(), durable()).unwrap();
+    fill(&log);
+    log.wait_reclaimed();
+    let segs = log.stats().unwrap().segments;
+    drop(log);
+    // An index recording a shorter segment than the file, then torn bytes
+    // at the end of that segment, followed by another segment.
+    let victim = &segs[segs.len() - 2].path;
+    let idx = victim.with_extension("idx");
+    let len = std::fs::metadata(victim).unwrap().len();
+    let mut bytes = std::fs::read(victim).unwrap();
+    bytes.extend_from_slice(&[0xAB; 40]);
+    std::fs::write(victim, &bytes).unwrap();
+    let mut stale = std::fs::read(&idx).unwrap();
+    let n = stale.len();
+    stale[n - 8..].copy_from_slice(&(len - 1).to_le_bytes());
+    std::fs::write(&idx, &stale).unwrap();
+    let log = Log::open(dir.path(), durable()).unwrap();
+    let torn = log.recovery_report().torn_tail.expect("a torn tail");
+    assert_eq!(&torn.segment, victim);
+    assert_eq!(torn.offset, len);
+}
