@@ -227,7 +227,7 @@ typedef int (*logstore_replay_fn)(void *ctx, uint64_t position, const uint8_t *d
 /*
  Figures about a log, from logstore_stats().
  */
-typedef struct logstore_stats {
+typedef struct logstore_log_stats {
   /*
    The oldest position kept.
    */
@@ -252,7 +252,7 @@ typedef struct logstore_stats {
    Segment files.
    */
   uint64_t segments;
-} logstore_stats;
+} logstore_log_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -542,7 +542,7 @@ enum logstore_status logstore_wait_reclaimed(const struct logstore_log *log);
  # Safety
  `log` is NULL or a live handle; `out` is NULL or writable.
  */
-enum logstore_status logstore_stats(const struct logstore_log *log, struct logstore_stats *out);
+enum logstore_status logstore_stats(const struct logstore_log *log, struct logstore_log_stats *out);
 
 /*
  The default options: create if missing, read-write, sync always,

@@ -32,7 +32,7 @@ pub use iter::{
 pub use log::{
     logstore_append, logstore_append_batch, logstore_close, logstore_first_position,
     logstore_flush, logstore_free, logstore_log, logstore_next_position, logstore_open,
-    logstore_read, logstore_refresh, logstore_replay, logstore_replay_fn, logstore_slice,
+    logstore_read, logstore_refresh, logstore_replay, logstore_replay_fn, logstore_slice, logstore_log_stats,
     logstore_stats, logstore_sync, logstore_truncate_back, logstore_truncate_front,
     logstore_wait_for, logstore_wait_reclaimed,
 };

@@ -30,7 +30,7 @@ pub struct logstore_slice {
 /// Figures about a log, from logstore_stats().
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct logstore_stats {
+pub struct logstore_log_stats {
     /// The oldest position kept.
     pub first_position: u64,
     /// The position the next append will get.
@@ -483,13 +483,13 @@ pub unsafe extern "C" fn logstore_wait_reclaimed(log: *const logstore_log) -> lo
 #[no_mangle]
 pub unsafe extern "C" fn logstore_stats(
     log: *const logstore_log,
-    out: *mut logstore_stats,
+    out: *mut logstore_log_stats,
 ) -> logstore_status {
     guard(|| {
         let out = required(out, "out")?;
         // SAFETY: forwarded caller promise.
         let s = unsafe { handle(log) }?.stats()?;
-        let stats = logstore_stats {
+        let stats = logstore_log_stats {
             first_position: s.first_position,
             next_position: s.next_position,
             records: s.records,
