@@ -6,7 +6,7 @@ use logstore::{Iter, Result};
 
 use crate::log::{handle, logstore_log, timeout};
 use crate::record::{logstore_record, Record};
-use crate::status::{guard, logstore_status, FfiResult, Failure};
+use crate::status::{guard, logstore_status, Failure, FfiResult};
 
 /// An iterator over records from a position on. Created by
 /// logstore_iter_new(), released by logstore_iter_free(). It sees records

@@ -31,15 +31,15 @@ pub use iter::{
 };
 pub use log::{
     logstore_append, logstore_append_batch, logstore_close, logstore_first_position,
-    logstore_flush, logstore_free, logstore_log, logstore_next_position, logstore_open,
-    logstore_read, logstore_refresh, logstore_replay, logstore_replay_fn, logstore_slice, logstore_log_stats,
-    logstore_stats, logstore_sync, logstore_truncate_back, logstore_truncate_front,
+    logstore_flush, logstore_free, logstore_log, logstore_log_stats, logstore_next_position,
+    logstore_open, logstore_read, logstore_refresh, logstore_replay, logstore_replay_fn,
+    logstore_slice, logstore_stats, logstore_sync, logstore_truncate_back, logstore_truncate_front,
     logstore_wait_for, logstore_wait_reclaimed,
 };
 pub use options::{
     logstore_options, logstore_options_default, LOGSTORE_RECOVERY_STRICT,
-    LOGSTORE_RECOVERY_TOLERANT, LOGSTORE_SYNC_ALWAYS, LOGSTORE_SYNC_BYTES,
-    LOGSTORE_SYNC_INTERVAL, LOGSTORE_SYNC_NEVER,
+    LOGSTORE_RECOVERY_TOLERANT, LOGSTORE_SYNC_ALWAYS, LOGSTORE_SYNC_BYTES, LOGSTORE_SYNC_INTERVAL,
+    LOGSTORE_SYNC_NEVER,
 };
 pub use record::{logstore_record, logstore_record_free};
 pub use status::{logstore_last_error_message, logstore_status, logstore_status_name};

@@ -8,7 +8,7 @@ use logstore::Log;
 
 use crate::options::{logstore_options, logstore_options_default};
 use crate::record::{logstore_record, Record};
-use crate::status::{guard, logstore_status, FfiResult, Failure};
+use crate::status::{guard, logstore_status, Failure, FfiResult};
 
 /// An open log. Created by logstore_open(), released by logstore_free().
 /// Every function taking a `const logstore_log *` may be called from
@@ -248,7 +248,10 @@ pub unsafe extern "C" fn logstore_append_batch(
 
 /// # Safety
 /// `records` is NULL or points to `count` slices.
-unsafe fn slices<'a>(records: *const logstore_slice, count: usize) -> FfiResult<&'a [logstore_slice]> {
+unsafe fn slices<'a>(
+    records: *const logstore_slice,
+    count: usize,
+) -> FfiResult<&'a [logstore_slice]> {
     if count == 0 {
         return Ok(&[]);
     }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use logstore::{Options, Recovery, SyncPolicy};
 
-use crate::status::{FfiResult, Failure};
+use crate::status::{Failure, FfiResult};
 
 /// `sync_policy`: append returns once the record is durable (the default).
 pub const LOGSTORE_SYNC_ALWAYS: u32 = 0;

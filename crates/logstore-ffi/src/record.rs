@@ -78,7 +78,10 @@ mod tests {
         .into_c();
         assert_eq!(rec.position, 9);
         // SAFETY: `into_c` produced `len` readable bytes.
-        assert_eq!(unsafe { std::slice::from_raw_parts(rec.data, rec.len) }, b"abc");
+        assert_eq!(
+            unsafe { std::slice::from_raw_parts(rec.data, rec.len) },
+            b"abc"
+        );
         // SAFETY: `rec` was filled by `into_c`.
         unsafe { logstore_record_free(&mut rec) };
         assert!(rec.data.is_null());

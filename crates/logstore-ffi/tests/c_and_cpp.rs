@@ -1,0 +1,172 @@
+//! Guards the C and C++ interfaces as C and C++ programs see them: builds
+//! the test programs in `tests/c` and `tests/cpp` with the system's gcc and
+//! g++ against the libraries this crate just built, runs them on real files,
+//! and runs them again under valgrind's memcheck (no leaks, no invalid
+//! accesses).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The directory holding `liblogstore_ffi.{so,a}`: the profile directory
+/// above this test's `deps/`.
+fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    for lib in ["liblogstore_ffi.so", "liblogstore_ffi.a"] {
+        assert!(
+            dir.join(lib).exists(),
+            "{lib} not found in {}",
+            dir.display()
+        );
+    }
+    dir
+}
+
+enum Program {
+    /// The C test, linked against the shared library.
+    C,
+    /// The C++ test at this language standard, linked statically.
+    Cpp(u32),
+}
+
+/// Compiles `program` with warnings as errors and returns the executable.
+fn build(program: Program, out_dir: &Path) -> PathBuf {
+    let include = Path::new(CRATE_DIR).join("include");
+    let libs = lib_dir();
+    let (exe, mut cmd) = match program {
+        Program::C => {
+            let exe = out_dir.join("test_logstore_c");
+            let mut cmd = Command::new("gcc");
+            cmd.args(["-std=c11", "-D_DEFAULT_SOURCE", "-pedantic"])
+                .arg(Path::new(CRATE_DIR).join("tests/c/test_logstore.c"))
+                .arg(format!("-L{}", libs.display()))
+                .arg(format!("-Wl,-rpath,{}", libs.display()))
+                .arg("-llogstore_ffi");
+            (exe, cmd)
+        }
+        Program::Cpp(std) => {
+            let exe = out_dir.join(format!("test_logstore_cpp{std}"));
+            let mut cmd = Command::new("g++");
+            cmd.arg(format!("-std=c++{std}"))
+                .arg("-pedantic")
+                .arg(Path::new(CRATE_DIR).join("tests/cpp/test_logstore.cpp"))
+                .arg(libs.join("liblogstore_ffi.a"));
+            (exe, cmd)
+        }
+    };
+    cmd.args(["-g", "-Wall", "-Wextra", "-Werror"])
+        .arg(format!("-I{}", include.display()))
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&exe);
+    let output = cmd.output().expect("the C/C++ compiler runs");
+    assert!(
+        output.status.success(),
+        "compiling failed: {cmd:?}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    exe
+}
+
+/// Runs `exe` on a fresh scratch directory, optionally under valgrind,
+/// and fails the test unless it exits 0.
+fn run(exe: &Path, valgrind: bool) {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut cmd = if valgrind {
+        let mut cmd = Command::new("valgrind");
+        cmd.args([
+            "--quiet",
+            "--tool=memcheck",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite,indirect",
+            "--error-exitcode=99",
+        ])
+        .arg(exe);
+        cmd
+    } else {
+        Command::new(exe)
+    };
+    let output = cmd.arg(scratch.path()).output().expect("the program runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{cmd:?} failed with {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("checks passed"), "{stdout}");
+    eprintln!("{}", stdout.trim_end());
+}
+
+/// Whether valgrind can be run. In CI (`CI` set) its absence is a failure:
+/// `.ci/run` installs it.
+fn have_valgrind() -> bool {
+    let found = Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "valgrind is required in CI (.ci/run installs it)"
+        );
+        eprintln!("SKIPPED: valgrind is not installed; memcheck runs of the C/C++ tests skipped");
+    }
+    found
+}
+
+fn build_and_run(program: Program) {
+    let out = tempfile::tempdir().unwrap();
+    let exe = build(program, out.path());
+    run(&exe, false);
+    if have_valgrind() {
+        run(&exe, true);
+    }
+}
+
+#[test]
+fn c_program_passes_and_is_clean_under_memcheck() {
+    build_and_run(Program::C);
+}
+
+#[test]
+fn cpp17_program_passes_and_is_clean_under_memcheck() {
+    build_and_run(Program::Cpp(17));
+}
+
+#[test]
+fn cpp20_program_passes() {
+    // The C++20 build adds the std::span overloads; the C++17 build already
+    // runs under memcheck.
+    let out = tempfile::tempdir().unwrap();
+    run(&build(Program::Cpp(20), out.path()), false);
+}
+
+#[test]
+fn headers_compile_as_cpp_and_the_c_header_alone() {
+    // logstore.h must be usable from C++ too (extern "C", no C-only syntax).
+    let out = tempfile::tempdir().unwrap();
+    let src = out.path().join("only_header.cpp");
+    std::fs::write(
+        &src,
+        "#include <logstore.h>\nint main() { return logstore_version() == nullptr; }\n",
+    )
+    .unwrap();
+    let status = Command::new("g++")
+        .args([
+            "-std=c++11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-c",
+        ])
+        .arg(format!("-I{CRATE_DIR}/include"))
+        .arg(&src)
+        .arg("-o")
+        .arg(out.path().join("only_header.o"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
