@@ -254,6 +254,72 @@ typedef struct logstore_log_stats {
   uint64_t segments;
 } logstore_log_stats;
 
+/*
+ What opening the log found and did, from logstore_recovery_report().
+ */
+typedef struct logstore_recovery_info {
+  /*
+   Whether an incomplete tail was cut off (the expected result of a
+   crash during appends that were not yet durable).
+   */
+  bool torn_tail;
+  /*
+   If so, the first position no longer in the log.
+   */
+  uint64_t torn_tail_from_position;
+  /*
+   If so, the bytes removed.
+   */
+  uint64_t torn_tail_bytes;
+  /*
+   Whether damage was cut away (tolerant recovery only).
+   */
+  bool dropped;
+  /*
+   If so, the first position no longer in the log.
+   */
+  uint64_t dropped_from_position;
+  /*
+   If so, the bytes removed.
+   */
+  uint64_t dropped_bytes;
+  /*
+   Files in the directory that are not logstore's (left untouched).
+   */
+  uint64_t unknown_files;
+  /*
+   Segments removed because they held only truncated records.
+   */
+  uint64_t removed_segments;
+  /*
+   Segment indexes that were missing or damaged and were rebuilt.
+   */
+  uint64_t rebuilt_indexes;
+} logstore_recovery_info;
+
+/*
+ What logstore_verify() read and found.
+ */
+typedef struct logstore_verify_report {
+  /*
+   Segments read.
+   */
+  uint64_t segments;
+  /*
+   Records whose checksum, length, position and index entry were
+   checked.
+   */
+  uint64_t records;
+  /*
+   Bytes read.
+   */
+  uint64_t bytes;
+  /*
+   Problems found.
+   */
+  uint64_t problems;
+} logstore_verify_report;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -543,6 +609,29 @@ enum logstore_status logstore_wait_reclaimed(const struct logstore_log *log);
  `log` is NULL or a live handle; `out` is NULL or writable.
  */
 enum logstore_status logstore_stats(const struct logstore_log *log, struct logstore_log_stats *out);
+
+/*
+ Stores what opening the log found and did in `*out`.
+
+ # Safety
+ `log` is NULL or a live handle; `out` is NULL or writable.
+ */
+enum logstore_status logstore_recovery_report(const struct logstore_log *log,
+                                              struct logstore_recovery_info *out);
+
+/*
+ Reads every kept record and checks it, storing the figures in `*out`.
+ If problems are found, `*out` is filled all the same and the call
+ returns `LOGSTORE_ERR_CORRUPTION`, with each problem (file, byte offset,
+ what) in logstore_last_error_message().
+
+ Errors: `LOGSTORE_ERR_CORRUPTION` as above, `LOGSTORE_ERR_IO`.
+
+ # Safety
+ `log` is NULL or a live handle; `out` is NULL or writable.
+ */
+enum logstore_status logstore_verify(const struct logstore_log *log,
+                                     struct logstore_verify_report *out);
 
 /*
  The default options: create if missing, read-write, sync always,

@@ -140,6 +140,10 @@ class Record {
 
 // Figures about a log.
 using Stats = logstore_log_stats;
+// What opening a log found and did.
+using RecoveryInfo = logstore_recovery_info;
+// What Log::verify() read and found.
+using VerifyReport = logstore_verify_report;
 
 // Records from a position on, following appends. Use from one thread.
 class Iterator {
@@ -333,6 +337,21 @@ class Log {
         Stats s{};
         detail::check(logstore_stats(log_, &s));
         return s;
+    }
+
+    // What opening the log found and did (a torn tail cut off, ...).
+    RecoveryInfo recovery_report() const {
+        RecoveryInfo r{};
+        detail::check(logstore_recovery_report(log_, &r));
+        return r;
+    }
+
+    // Reads and checks every kept record. Throws LOGSTORE_ERR_CORRUPTION,
+    // naming each problem, if any is found.
+    VerifyReport verify() const {
+        VerifyReport r{};
+        detail::check(logstore_verify(log_, &r));
+        return r;
     }
 
     // The C handle, for calls this wrapper does not cover.

@@ -505,3 +505,236 @@ pub unsafe extern "C" fn logstore_stats(
         Ok(())
     })
 }
+
+/// What opening the log found and did, from logstore_recovery_report().
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct logstore_recovery_info {
+    /// Whether an incomplete tail was cut off (the expected result of a
+    /// crash during appends that were not yet durable).
+    pub torn_tail: bool,
+    /// If so, the first position no longer in the log.
+    pub torn_tail_from_position: u64,
+    /// If so, the bytes removed.
+    pub torn_tail_bytes: u64,
+    /// Whether damage was cut away (tolerant recovery only).
+    pub dropped: bool,
+    /// If so, the first position no longer in the log.
+    pub dropped_from_position: u64,
+    /// If so, the bytes removed.
+    pub dropped_bytes: u64,
+    /// Files in the directory that are not logstore's (left untouched).
+    pub unknown_files: u64,
+    /// Segments removed because they held only truncated records.
+    pub removed_segments: u64,
+    /// Segment indexes that were missing or damaged and were rebuilt.
+    pub rebuilt_indexes: u64,
+}
+
+/// Stores what opening the log found and did in `*out`.
+///
+/// # Safety
+/// `log` is NULL or a live handle; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn logstore_recovery_report(
+    log: *const logstore_log,
+    out: *mut logstore_recovery_info,
+) -> logstore_status {
+    guard(|| {
+        let out = required(out, "out")?;
+        // SAFETY: forwarded caller promise.
+        let r = unsafe { handle(log) }?.recovery_report();
+        let mut info = logstore_recovery_info {
+            unknown_files: r.unknown_files.len() as u64,
+            removed_segments: r.removed_segments.len() as u64,
+            rebuilt_indexes: r.rebuilt_indexes.len() as u64,
+            ..Default::default()
+        };
+        if let Some(cut) = &r.torn_tail {
+            info.torn_tail = true;
+            info.torn_tail_from_position = cut.from_position;
+            info.torn_tail_bytes = cut.bytes;
+        }
+        if let Some(cut) = &r.dropped {
+            info.dropped = true;
+            info.dropped_from_position = cut.from_position;
+            info.dropped_bytes = cut.bytes;
+        }
+        // SAFETY: `out` is non-null and the caller promises it is writable.
+        unsafe { out.write(info) };
+        Ok(())
+    })
+}
+
+/// What logstore_verify() read and found.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct logstore_verify_report {
+    /// Segments read.
+    pub segments: u64,
+    /// Records whose checksum, length, position and index entry were
+    /// checked.
+    pub records: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Problems found.
+    pub problems: u64,
+}
+
+/// Reads every kept record and checks it, storing the figures in `*out`.
+/// If problems are found, `*out` is filled all the same and the call
+/// returns `LOGSTORE_ERR_CORRUPTION`, with each problem (file, byte offset,
+/// what) in logstore_last_error_message().
+///
+/// Errors: `LOGSTORE_ERR_CORRUPTION` as above, `LOGSTORE_ERR_IO`.
+///
+/// # Safety
+/// `log` is NULL or a live handle; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn logstore_verify(
+    log: *const logstore_log,
+    out: *mut logstore_verify_report,
+) -> logstore_status {
+    guard(|| {
+        let out = required(out, "out")?;
+        // SAFETY: forwarded caller promise.
+        let r = unsafe { handle(log) }?.verify(|_, _| {})?;
+        let report = logstore_verify_report {
+            segments: r.segments,
+            records: r.records,
+            bytes: r.bytes,
+            problems: r.problems.len() as u64,
+        };
+        // SAFETY: `out` is non-null and the caller promises it is writable.
+        unsafe { out.write(report) };
+        if r.problems.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = r
+            .problems
+            .iter()
+            .map(|p| format!("{}: {} at byte {}", p.what, p.path.display(), p.offset))
+            .collect();
+        Err(Failure {
+            status: logstore_status::LOGSTORE_ERR_CORRUPTION,
+            message: format!(
+                "verify found {} problem(s): {}",
+                list.len(),
+                list.join("; ")
+            ),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Failures that only a simulated file system can cause, seen through
+    //! the C functions.
+
+    use super::*;
+    use logstore::sim::{FaultError, Op, SimFs};
+    use logstore::Options;
+
+    use crate::status::logstore_status::*;
+
+    fn sim_log(fs: &SimFs) -> logstore_log {
+        let opts = Options::default().simulated(fs);
+        logstore_log {
+            log: Log::open("/sim/log", opts).unwrap(),
+        }
+    }
+
+    fn append(log: &logstore_log, data: &[u8]) -> logstore_status {
+        // SAFETY: a live handle and a readable slice.
+        unsafe { logstore_append(log, data.as_ptr(), data.len(), std::ptr::null_mut()) }
+    }
+
+    #[test]
+    fn a_failed_sync_is_an_io_error_then_the_log_is_poisoned() {
+        let fs = SimFs::new();
+        let log = sim_log(&fs);
+        assert_eq!(append(&log, b"one"), LOGSTORE_OK);
+        fs.fail(Op::Sync, 1, FaultError::Io, false);
+        assert_eq!(append(&log, b"two"), LOGSTORE_ERR_IO);
+        assert_eq!(append(&log, b"three"), LOGSTORE_ERR_POISONED);
+        // SAFETY: a live handle.
+        assert_eq!(unsafe { logstore_sync(&log) }, LOGSTORE_ERR_POISONED);
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { logstore_truncate_front(&log, 1) },
+            LOGSTORE_ERR_POISONED
+        );
+        // Reads still work.
+        let mut rec = logstore_record::EMPTY;
+        // SAFETY: a live handle and a writable record.
+        assert_eq!(unsafe { logstore_read(&log, 0, &mut rec) }, LOGSTORE_OK);
+        // SAFETY: filled by logstore_read.
+        unsafe { crate::logstore_record_free(&mut rec) };
+    }
+
+    #[test]
+    fn damage_found_by_verify_is_a_corruption_status_with_the_details() {
+        let fs = SimFs::new();
+        let log = sim_log(&fs);
+        for _ in 0..3 {
+            assert_eq!(append(&log, b"some record"), LOGSTORE_OK);
+        }
+        let mut report = logstore_verify_report::default();
+        // SAFETY: a live handle and a writable report.
+        assert_eq!(unsafe { logstore_verify(&log, &mut report) }, LOGSTORE_OK);
+        assert_eq!(
+            (report.segments, report.records, report.problems),
+            (1, 3, 0)
+        );
+
+        let seg = "/sim/log/00000000000000000000.seg";
+        let mut bytes = fs.file_contents(seg).unwrap();
+        let last = bytes.len() - 2;
+        bytes[last] ^= 0xff;
+        fs.set_file_contents(seg, &bytes).unwrap();
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { logstore_verify(&log, &mut report) },
+            LOGSTORE_ERR_CORRUPTION
+        );
+        assert_eq!(report.problems, 1);
+        // SAFETY: this thread's message, read before any other call.
+        let message = unsafe { CStr::from_ptr(crate::logstore_last_error_message()) };
+        let message = message.to_str().unwrap();
+        assert!(
+            message.starts_with("verify found 1 problem(s): "),
+            "{message}"
+        );
+        assert!(message.contains(seg), "{message}");
+    }
+
+    #[test]
+    fn the_recovery_report_tells_of_a_torn_tail() {
+        let fs = SimFs::new();
+        let opts = || Options::default().simulated(&fs);
+        let log = sim_log(&fs);
+        assert_eq!(append(&log, b"kept"), LOGSTORE_OK);
+        let seg = "/sim/log/00000000000000000000.seg";
+        let whole = fs.file_contents(seg).unwrap();
+        assert_eq!(append(&log, b"torn record"), LOGSTORE_OK);
+        drop(log);
+        // Half of the second record's frame, as a crash mid-write leaves it.
+        let torn = fs.file_contents(seg).unwrap();
+        let cut = whole.len() + (torn.len() - whole.len()) / 2;
+        fs.set_file_contents(seg, &torn[..cut]).unwrap();
+
+        let log = logstore_log {
+            log: Log::open("/sim/log", opts()).unwrap(),
+        };
+        let mut info = logstore_recovery_info::default();
+        // SAFETY: a live handle and a writable struct.
+        assert_eq!(
+            unsafe { logstore_recovery_report(&log, &mut info) },
+            LOGSTORE_OK
+        );
+        assert!(info.torn_tail);
+        assert_eq!(info.torn_tail_from_position, 1);
+        assert_eq!(info.torn_tail_bytes, (cut - whole.len()) as u64);
+        assert!(!info.dropped);
+    }
+}

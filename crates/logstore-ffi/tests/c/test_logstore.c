@@ -293,6 +293,15 @@ static void test_wait_sync_stats(logstore_log *log) {
     CHECK(st.retained_bytes > 7 && st.disk_bytes > 0);
     CHECK_STATUS(logstore_stats(log, NULL), LOGSTORE_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(logstore_stats(NULL, &st), LOGSTORE_ERR_INVALID_ARGUMENT);
+
+    logstore_verify_report v;
+    OK(logstore_verify(log, &v));
+    CHECK(v.records == 2 && v.problems == 0 && v.segments >= 1 && v.bytes > 0);
+    CHECK_STATUS(logstore_verify(log, NULL), LOGSTORE_ERR_INVALID_ARGUMENT);
+    logstore_recovery_info r;
+    OK(logstore_recovery_report(log, &r));
+    CHECK(!r.torn_tail && !r.dropped && r.unknown_files == 0);
+    CHECK_STATUS(logstore_recovery_report(NULL, &r), LOGSTORE_ERR_INVALID_ARGUMENT);
 }
 
 static void test_lock_and_read_only(const char *dir) {

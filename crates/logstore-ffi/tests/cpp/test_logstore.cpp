@@ -149,6 +149,9 @@ static void test_batch_iterator_wait_stats() {
     logstore::Stats s = log.stats();
     CHECK(s.first_position == 0 && s.next_position == 4 && s.records == 4);
     CHECK(s.segments == 1 && s.retained_bytes > 10);
+    logstore::VerifyReport v = log.verify();
+    CHECK(v.records == 4 && v.problems == 0);
+    CHECK(!log.recovery_report().torn_tail);
 
     // Records own their bytes and can be moved.
     logstore::Record a = log.read(0);
