@@ -9,11 +9,12 @@ use std::process::Command;
 
 const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
-/// The directory holding `liblogstore_ffi.{so,a}`: the profile directory
-/// above this test's `deps/`.
+/// The directory holding the `liblogstore_ffi.{so,a}` that `cargo test`
+/// built along with this test: its own directory, `deps/`. (The copies in
+/// the profile directory above are refreshed only by `cargo build`.)
 fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let dir = exe.parent().unwrap().to_path_buf();
     for lib in ["liblogstore_ffi.so", "liblogstore_ffi.a"] {
         assert!(
             dir.join(lib).exists(),
@@ -87,7 +88,13 @@ fn run(exe: &Path, valgrind: bool) {
     } else {
         Command::new(exe)
     };
-    let output = cmd.arg(scratch.path()).output().expect("the program runs");
+    // cargo test's LD_LIBRARY_PATH may name an older build of the library
+    // in the profile directory; the program's run path names this one.
+    let output = cmd
+        .arg(scratch.path())
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .expect("the program runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

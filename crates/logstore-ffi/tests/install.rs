@@ -7,9 +7,10 @@ use std::process::Command;
 
 const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
+/// Where `cargo test` put the libraries it built with this test.
 fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+    exe.parent().unwrap().to_path_buf()
 }
 
 /// Runs `cmd`, failing the test with its output unless it succeeds;
