@@ -411,10 +411,12 @@ enum logstore_status logstore_open(const char *dir,
 enum logstore_status logstore_close(const struct logstore_log *log);
 
 /*
- Releases a handle (closing the log first if logstore_close() was not
- called, without reporting errors: call logstore_close() to see them).
- NULL is ignored. No other thread may be using the handle, and it must
- not be used afterwards. Iterators created from it remain usable.
+ Releases a handle and the directory lock. If logstore_close() was not
+ called, records buffered in the process are handed to the OS but not
+ synced, and no error is reported: call logstore_close() first for
+ durability and errors. NULL is ignored. No other thread may be using
+ the handle, and it must not be used afterwards. Iterators created from
+ it remain usable.
 
  # Safety
  `log` is NULL or a handle from logstore_open() not yet freed.

@@ -190,8 +190,9 @@ class Iterator {
     logstore_iter *it_;
 };
 
-// An open log. Closes (without reporting errors) when destroyed; call
-// close() to see them.
+// An open log. Destroying it releases the handle and the directory lock;
+// records buffered in the process reach the OS but are not synced, and no
+// error is reported: call close() first for durability and errors.
 class Log {
   public:
     explicit Log(const std::string &dir, const Options &options = Options()) {

@@ -162,10 +162,12 @@ pub unsafe extern "C" fn logstore_close(log: *const logstore_log) -> logstore_st
     guard(|| Ok(unsafe { handle(log) }?.close()?))
 }
 
-/// Releases a handle (closing the log first if logstore_close() was not
-/// called, without reporting errors: call logstore_close() to see them).
-/// NULL is ignored. No other thread may be using the handle, and it must
-/// not be used afterwards. Iterators created from it remain usable.
+/// Releases a handle and the directory lock. If logstore_close() was not
+/// called, records buffered in the process are handed to the OS but not
+/// synced, and no error is reported: call logstore_close() first for
+/// durability and errors. NULL is ignored. No other thread may be using
+/// the handle, and it must not be used afterwards. Iterators created from
+/// it remain usable.
 ///
 /// # Safety
 /// `log` is NULL or a handle from logstore_open() not yet freed.

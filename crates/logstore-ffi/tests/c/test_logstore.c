@@ -342,9 +342,17 @@ static void test_close_and_reopen(logstore_log *log, const char *dir) {
     OK(logstore_read(log, 10, &rec));
     CHECK(record_is(&rec, 10, "ten"));
     logstore_record_free(&rec);
-    /* Freed without close: the lock is released all the same. */
+    /* Freed without close: the lock is released all the same, and an
+     * iterator outlives its handle. */
+    logstore_iter *it = NULL;
+    OK(logstore_iter_new(log, 11, &it));
     logstore_free(log);
     OK(logstore_open(dir, &o, &log));
+    bool found = false;
+    OK(logstore_iter_next(it, 0, &rec, &found));
+    CHECK(found && record_is(&rec, 11, "late"));
+    logstore_record_free(&rec);
+    logstore_iter_free(it);
     logstore_free(log);
 }
 
