@@ -136,26 +136,6 @@ typedef struct logstore_iter logstore_iter;
 typedef struct logstore_log logstore_log;
 
 /*
- A record returned by logstore_read() or logstore_iter_next(). `data`
- points to `len` bytes owned by the caller once returned; release them
- with logstore_record_free(), never with free().
- */
-typedef struct logstore_record {
-  /*
-   The record's position.
-   */
-  uint64_t position;
-  /*
-   The record's bytes, or NULL for no record.
-   */
-  uint8_t *data;
-  /*
-   How many bytes.
-   */
-  size_t len;
-} logstore_record;
-
-/*
  Options for logstore_open(). Start from logstore_options_default() and
  change the fields you need; unknown enum values are rejected with
  `LOGSTORE_ERR_INVALID_ARGUMENT`.
@@ -215,6 +195,26 @@ typedef struct logstore_slice {
    */
   size_t len;
 } logstore_slice;
+
+/*
+ A record returned by logstore_read() or logstore_iter_next(). `data`
+ points to `len` bytes owned by the caller once returned; release them
+ with logstore_record_free(), never with free().
+ */
+typedef struct logstore_record {
+  /*
+   The record's position.
+   */
+  uint64_t position;
+  /*
+   The record's bytes, or NULL for no record.
+   */
+  uint8_t *data;
+  /*
+   How many bytes.
+   */
+  size_t len;
+} logstore_record;
 
 /*
  Called by logstore_replay() with each record: `ctx` as given to
@@ -330,54 +330,26 @@ extern "C" {
 const char *logstore_version(void);
 
 /*
- Creates an iterator starting at position `from` and stores it in `*out`
- (NULL on error). It holds its own reference to the log's files: it stays
- usable after logstore_free() of the log.
+ The message of the most recent failed logstore call on the calling
+ thread, or "" if none has failed. Successful calls leave it unchanged.
 
- # Safety
- `log` is NULL or a live handle; `out` is NULL or writable.
+ The string is owned by logstore: do not free it. It stays valid until
+ the next failing logstore call on the same thread (or the thread's end).
  */
-enum logstore_status logstore_iter_new(const struct logstore_log *log,
-                                       uint64_t from,
-                                       struct logstore_iter **out);
+const char *logstore_last_error_message(void);
 
 /*
- Moves to the next record. If there is one, stores it in `*out` (release
- it with logstore_record_free()) and sets `*out_found` to true. At the end
- of the log it waits up to `timeout_ms` milliseconds (0: no wait;
- negative: no limit) for a record to be appended; if none comes,
- `*out_found` is false and `*out` holds no record. `*out` is emptied
- first, so freeing it is safe whatever the outcome.
-
- Errors: `LOGSTORE_ERR_TRUNCATED` if truncate_front passed the iterator,
- `LOGSTORE_ERR_CORRUPTION`, `LOGSTORE_ERR_IO`, `LOGSTORE_ERR_CLOSED`.
- After an error the iterator finds no more records.
-
- # Safety
- `it` is NULL or a live iterator not used by another thread; `out` and
- `out_found` are NULL or writable.
+ A constant name for a status code, such as "LOGSTORE_ERR_LOCKED";
+ "LOGSTORE_ERR_UNKNOWN" for a value that is no status. Static storage:
+ do not free it.
  */
-enum logstore_status logstore_iter_next(struct logstore_iter *it,
-                                        int64_t timeout_ms,
-                                        struct logstore_record *out,
-                                        bool *out_found);
+const char *logstore_status_name(int32_t status);
 
 /*
- Stores the position the iterator's next record will have in `*out`.
-
- # Safety
- `it` is NULL or a live iterator; `out` is NULL or writable.
+ The default options: create if missing, read-write, sync always,
+ 64 MiB segments, 32 MiB records, strict recovery.
  */
-enum logstore_status logstore_iter_position(const struct logstore_iter *it, uint64_t *out);
-
-/*
- Releases an iterator. NULL is ignored.
-
- # Safety
- `it` is NULL or an iterator from logstore_iter_new() not yet freed and
- not in use.
- */
-void logstore_iter_free(struct logstore_iter *it);
+struct logstore_options logstore_options_default(void);
 
 /*
  Opens (by default creating) the log in directory `dir`, a NUL-terminated
@@ -424,6 +396,49 @@ enum logstore_status logstore_close(const struct logstore_log *log);
 void logstore_free(struct logstore_log *log);
 
 /*
+ Makes every record appended so far durable.
+
+ Errors: `LOGSTORE_ERR_IO` (the log is then poisoned, and records since
+ the last successful sync may be lost in a crash), `LOGSTORE_ERR_POISONED`,
+ `LOGSTORE_ERR_CLOSED`, `LOGSTORE_ERR_READ_ONLY`.
+
+ # Safety
+ `log` is NULL or a live handle.
+ */
+enum logstore_status logstore_sync(const struct logstore_log *log);
+
+/*
+ Writes records buffered in the process (see `write_buffer`) to the OS,
+ without syncing.
+
+ Errors: as logstore_sync().
+
+ # Safety
+ `log` is NULL or a live handle.
+ */
+enum logstore_status logstore_flush(const struct logstore_log *log);
+
+/*
+ Re-reads the directory so a read-only handle sees what the writer did
+ since it opened. Does nothing on a writer.
+
+ Errors: as logstore_open().
+
+ # Safety
+ `log` is NULL or a live handle.
+ */
+enum logstore_status logstore_refresh(const struct logstore_log *log);
+
+/*
+ Waits until the disk space released by earlier truncations has been
+ given back to the file system.
+
+ # Safety
+ `log` is NULL or a live handle.
+ */
+enum logstore_status logstore_wait_reclaimed(const struct logstore_log *log);
+
+/*
  Appends one record of `len` bytes (1 to `max_record_size`) at `data` and
  stores its position in `*out_position` (which may be NULL). Under
  `LOGSTORE_SYNC_ALWAYS` it returns once the record is durable. The bytes
@@ -463,24 +478,6 @@ enum logstore_status logstore_append_batch(const struct logstore_log *log,
                                            uint64_t *out_first);
 
 /*
- Stores the position the next append will get (the "get_position" of the
- original interface) in `*out`.
-
- # Safety
- `log` is NULL or a live handle; `out` is NULL or writable.
- */
-enum logstore_status logstore_next_position(const struct logstore_log *log, uint64_t *out);
-
-/*
- Stores the oldest position kept in `*out` (equal to the next position
- when the log is empty).
-
- # Safety
- `log` is NULL or a live handle; `out` is NULL or writable.
- */
-enum logstore_status logstore_first_position(const struct logstore_log *log, uint64_t *out);
-
-/*
  Drops every record before `position`, durably. `position` may be past
  the end: the log is then empty and the next append gets `position`.
 
@@ -503,6 +500,24 @@ enum logstore_status logstore_truncate_front(const struct logstore_log *log, uin
  `log` is NULL or a live handle.
  */
 enum logstore_status logstore_truncate_back(const struct logstore_log *log, uint64_t position);
+
+/*
+ Stores the position the next append will get (the "get_position" of the
+ original interface) in `*out`.
+
+ # Safety
+ `log` is NULL or a live handle; `out` is NULL or writable.
+ */
+enum logstore_status logstore_next_position(const struct logstore_log *log, uint64_t *out);
+
+/*
+ Stores the oldest position kept in `*out` (equal to the next position
+ when the log is empty).
+
+ # Safety
+ `log` is NULL or a live handle; `out` is NULL or writable.
+ */
+enum logstore_status logstore_first_position(const struct logstore_log *log, uint64_t *out);
 
 /*
  Reads the record at `position` into `*out`. The record's bytes are
@@ -560,47 +575,66 @@ enum logstore_status logstore_wait_for(const struct logstore_log *log,
                                        bool *out_exists);
 
 /*
- Makes every record appended so far durable.
-
- Errors: `LOGSTORE_ERR_IO` (the log is then poisoned, and records since
- the last successful sync may be lost in a crash), `LOGSTORE_ERR_POISONED`,
- `LOGSTORE_ERR_CLOSED`, `LOGSTORE_ERR_READ_ONLY`.
+ Releases the bytes of a record filled by logstore_read() or
+ logstore_iter_next() and sets its `data` to NULL and `len` to 0, so
+ freeing it twice is harmless. NULL, and a record with NULL `data`, are
+ ignored.
 
  # Safety
- `log` is NULL or a live handle.
+ `record` is NULL or points to a record whose `data` is NULL or was
+ filled by logstore and not modified since.
  */
-enum logstore_status logstore_sync(const struct logstore_log *log);
+void logstore_record_free(struct logstore_record *record);
 
 /*
- Writes records buffered in the process (see `write_buffer`) to the OS,
- without syncing.
-
- Errors: as logstore_sync().
+ Creates an iterator starting at position `from` and stores it in `*out`
+ (NULL on error). It holds its own reference to the log's files: it stays
+ usable after logstore_free() of the log.
 
  # Safety
- `log` is NULL or a live handle.
+ `log` is NULL or a live handle; `out` is NULL or writable.
  */
-enum logstore_status logstore_flush(const struct logstore_log *log);
+enum logstore_status logstore_iter_new(const struct logstore_log *log,
+                                       uint64_t from,
+                                       struct logstore_iter **out);
 
 /*
- Re-reads the directory so a read-only handle sees what the writer did
- since it opened. Does nothing on a writer.
+ Moves to the next record. If there is one, stores it in `*out` (release
+ it with logstore_record_free()) and sets `*out_found` to true. At the end
+ of the log it waits up to `timeout_ms` milliseconds (0: no wait;
+ negative: no limit) for a record to be appended; if none comes,
+ `*out_found` is false and `*out` holds no record. `*out` is emptied
+ first, so freeing it is safe whatever the outcome.
 
- Errors: as logstore_open().
+ Errors: `LOGSTORE_ERR_TRUNCATED` if truncate_front passed the iterator,
+ `LOGSTORE_ERR_CORRUPTION`, `LOGSTORE_ERR_IO`, `LOGSTORE_ERR_CLOSED`.
+ After an error the iterator finds no more records.
 
  # Safety
- `log` is NULL or a live handle.
+ `it` is NULL or a live iterator not used by another thread; `out` and
+ `out_found` are NULL or writable.
  */
-enum logstore_status logstore_refresh(const struct logstore_log *log);
+enum logstore_status logstore_iter_next(struct logstore_iter *it,
+                                        int64_t timeout_ms,
+                                        struct logstore_record *out,
+                                        bool *out_found);
 
 /*
- Waits until the disk space released by earlier truncations has been
- given back to the file system.
+ Stores the position the iterator's next record will have in `*out`.
 
  # Safety
- `log` is NULL or a live handle.
+ `it` is NULL or a live iterator; `out` is NULL or writable.
  */
-enum logstore_status logstore_wait_reclaimed(const struct logstore_log *log);
+enum logstore_status logstore_iter_position(const struct logstore_iter *it, uint64_t *out);
+
+/*
+ Releases an iterator. NULL is ignored.
+
+ # Safety
+ `it` is NULL or an iterator from logstore_iter_new() not yet freed and
+ not in use.
+ */
+void logstore_iter_free(struct logstore_iter *it);
 
 /*
  Stores figures about the log and its files in `*out`.
@@ -634,40 +668,6 @@ enum logstore_status logstore_recovery_report(const struct logstore_log *log,
  */
 enum logstore_status logstore_verify(const struct logstore_log *log,
                                      struct logstore_verify_report *out);
-
-/*
- The default options: create if missing, read-write, sync always,
- 64 MiB segments, 32 MiB records, strict recovery.
- */
-struct logstore_options logstore_options_default(void);
-
-/*
- Releases the bytes of a record filled by logstore_read() or
- logstore_iter_next() and sets its `data` to NULL and `len` to 0, so
- freeing it twice is harmless. NULL, and a record with NULL `data`, are
- ignored.
-
- # Safety
- `record` is NULL or points to a record whose `data` is NULL or was
- filled by logstore and not modified since.
- */
-void logstore_record_free(struct logstore_record *record);
-
-/*
- The message of the most recent failed logstore call on the calling
- thread, or "" if none has failed. Successful calls leave it unchanged.
-
- The string is owned by logstore: do not free it. It stays valid until
- the next failing logstore call on the same thread (or the thread's end).
- */
-const char *logstore_last_error_message(void);
-
-/*
- A constant name for a status code, such as "LOGSTORE_ERR_LOCKED";
- "LOGSTORE_ERR_UNKNOWN" for a value that is no status. Static storage:
- do not free it.
- */
-const char *logstore_status_name(int32_t status);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -4,7 +4,8 @@ use std::time::{Duration, Instant};
 
 use logstore::{Iter, Result};
 
-use crate::log::{handle, logstore_log, timeout};
+use crate::args::{handle, timeout};
+use crate::log::logstore_log;
 use crate::record::{logstore_record, Record};
 use crate::status::{guard, logstore_status, Failure, FfiResult};
 

@@ -19,30 +19,55 @@
 #![warn(missing_docs)]
 #![allow(non_camel_case_types)]
 
-mod iter;
-mod log;
-mod options;
-mod record;
+// cbindgen writes the header in the order of these modules: status codes
+// first, then opening, writing, reading, iterators and reports.
 mod status;
+
+mod options;
+
+mod log;
+
+mod write;
+
+mod read;
+
+mod record;
+
+mod iter;
+
+mod report;
+
+mod args;
+#[cfg(test)]
+mod sim_tests;
 
 pub use iter::{
     logstore_iter, logstore_iter_free, logstore_iter_new, logstore_iter_next,
     logstore_iter_position,
 };
 pub use log::{
-    logstore_append, logstore_append_batch, logstore_close, logstore_first_position,
-    logstore_flush, logstore_free, logstore_log, logstore_log_stats, logstore_next_position,
-    logstore_open, logstore_read, logstore_refresh, logstore_replay, logstore_replay_fn,
-    logstore_slice, logstore_stats, logstore_sync, logstore_truncate_back, logstore_truncate_front,
-    logstore_wait_for, logstore_wait_reclaimed,
+    logstore_close, logstore_flush, logstore_free, logstore_log, logstore_open, logstore_refresh,
+    logstore_sync, logstore_wait_reclaimed,
 };
 pub use options::{
     logstore_options, logstore_options_default, LOGSTORE_RECOVERY_STRICT,
     LOGSTORE_RECOVERY_TOLERANT, LOGSTORE_SYNC_ALWAYS, LOGSTORE_SYNC_BYTES, LOGSTORE_SYNC_INTERVAL,
     LOGSTORE_SYNC_NEVER,
 };
+pub use read::{
+    logstore_first_position, logstore_next_position, logstore_read, logstore_replay,
+    logstore_replay_fn, logstore_wait_for,
+};
 pub use record::{logstore_record, logstore_record_free};
+pub use report::{
+    logstore_log_stats, logstore_recovery_info, logstore_recovery_report, logstore_stats,
+    logstore_verify, logstore_verify_report,
+};
 pub use status::{logstore_last_error_message, logstore_status, logstore_status_name};
+pub use write::{
+    logstore_append, logstore_append_batch, logstore_slice, logstore_truncate_back,
+    logstore_truncate_front,
+};
 
 /// The version of this library, e.g. "0.1.0". Static storage: do not free.
 #[no_mangle]
