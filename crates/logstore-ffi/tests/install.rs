@@ -58,12 +58,9 @@ fn install() -> tempfile::TempDir {
     prefix
 }
 
-#[test]
-fn cpp_example_builds_with_find_package_and_runs() {
-    if !have("cmake") {
-        return;
-    }
-    let prefix = install();
+/// Configures, builds and runs the C++ example against `prefix`; returns
+/// the `ldd` listing of the executable.
+fn build_and_run_example(prefix: &Path, static_lib: bool) -> String {
     let build = tempfile::tempdir().unwrap();
     let source = Path::new(CRATE_DIR).join("examples/cpp");
     ok(Command::new("cmake")
@@ -71,11 +68,32 @@ fn cpp_example_builds_with_find_package_and_runs() {
         .arg(&source)
         .arg("-B")
         .arg(build.path())
-        .arg(format!("-DCMAKE_PREFIX_PATH={}", prefix.path().display())));
+        .arg(format!("-DCMAKE_PREFIX_PATH={}", prefix.display()))
+        .arg(format!(
+            "-DLOGSTORE_EXAMPLE_STATIC={}",
+            if static_lib { "ON" } else { "OFF" }
+        )));
     ok(Command::new("cmake").arg("--build").arg(build.path()));
+    let exe = build.path().join("logstore_example");
     let data = tempfile::tempdir().unwrap();
-    let out = ok(Command::new(build.path().join("logstore_example")).arg(data.path().join("log")));
+    let out = ok(Command::new(&exe)
+        .arg(data.path().join("log"))
+        .env_remove("LD_LIBRARY_PATH"));
     assert_eq!(out, "next position: 2\n1: world\nreplayed 1 record(s)\n");
+    ok(Command::new("ldd").arg(&exe))
+}
+
+#[test]
+fn cpp_example_builds_with_find_package_and_runs() {
+    if !have("cmake") {
+        return;
+    }
+    let prefix = install();
+    let ldd = build_and_run_example(prefix.path(), false);
+    let installed = format!("{}/lib/liblogstore.so", prefix.path().display());
+    assert!(ldd.contains(&installed), "{ldd}");
+    let ldd = build_and_run_example(prefix.path(), true);
+    assert!(!ldd.contains("liblogstore"), "{ldd}");
 }
 
 #[test]
@@ -109,6 +127,8 @@ fn c_program_builds_with_pkg_config_and_runs() {
         "{ldd}"
     );
     let scratch = tempfile::tempdir().unwrap();
-    let out = ok(Command::new(&exe).arg(scratch.path()));
+    let out = ok(Command::new(&exe)
+        .arg(scratch.path())
+        .env_remove("LD_LIBRARY_PATH"));
     assert!(out.contains("checks passed"), "{out}");
 }
