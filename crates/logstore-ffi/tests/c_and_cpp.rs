@@ -236,3 +236,25 @@ fn readme_cpp_example_runs() {
     let out = run_readme_example("### C++", "g++", "example.cpp");
     assert_eq!(out, "next: 3\n0: hello\n1: a\n2: b\n");
 }
+
+#[test]
+fn the_c_test_calls_every_function_in_the_header() {
+    let header = std::fs::read_to_string(Path::new(CRATE_DIR).join("include/logstore.h")).unwrap();
+    let test =
+        std::fs::read_to_string(Path::new(CRATE_DIR).join("tests/c/test_logstore.c")).unwrap();
+    let functions: Vec<&str> = header
+        .lines()
+        .filter(|l| !l.starts_with([' ', '/', '*', '#', '}']) && !l.starts_with("typedef"))
+        .filter_map(|l| l.split_once('(').map(|(decl, _)| decl))
+        .filter_map(|decl| decl.rsplit([' ', '*']).next())
+        .collect();
+    assert!(functions.len() > 25, "{functions:?}");
+    let missing: Vec<_> = functions
+        .iter()
+        .filter(|f| !test.contains(&format!("{f}(")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not called by tests/c/test_logstore.c: {missing:?}"
+    );
+}

@@ -173,6 +173,18 @@ static void test_concurrent_appends() {
     const int threads = 4, per_thread = 50;
     logstore::Log log(scratch + "/concurrent", logstore::Options().segment_size(8192));
     std::vector<std::vector<uint64_t>> positions(threads);
+    // A tailing reader, started first, sees every record once, in order.
+    std::vector<uint64_t> tailed;
+    std::thread reader([&] {
+        logstore::Iterator it = log.iter(0);
+        while (tailed.size() < threads * per_thread) {
+            auto r = it.next(std::chrono::milliseconds(20000));
+            if (!r) {
+                return;
+            }
+            tailed.push_back(r->position());
+        }
+    });
     std::vector<std::thread> workers;
     for (int t = 0; t < threads; t++) {
         workers.emplace_back([&, t] {
@@ -184,6 +196,11 @@ static void test_concurrent_appends() {
     }
     for (auto &w : workers) {
         w.join();
+    }
+    reader.join();
+    CHECK(tailed.size() == threads * per_thread);
+    for (size_t i = 0; i < tailed.size(); i++) {
+        CHECK(tailed[i] == i);
     }
     // Every append got its own position, each thread's in increasing order,
     // together exactly 0 .. threads * per_thread.
