@@ -1,6 +1,7 @@
 //! The CLI's error type and its exit statuses.
 
 use std::fmt;
+use std::io::Write;
 use std::process::ExitCode;
 
 /// Exit status: the command failed (I/O, locked log, bad position...).
@@ -36,12 +37,14 @@ impl CliError {
     pub fn report(self) -> ExitCode {
         match self {
             CliError::Failed(msg) => {
-                eprintln!("logstore: error: {msg}");
+                let _ = writeln!(std::io::stderr(), "logstore: error: {msg}");
                 ExitCode::from(EXIT_ERROR)
             }
             CliError::Usage(msg) => {
-                eprintln!("logstore: usage error: {msg}");
-                eprintln!("For more information, try '--help'.");
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "logstore: usage error: {msg}\nFor more information, try '--help'."
+                );
                 ExitCode::from(EXIT_USAGE)
             }
             CliError::Damage => ExitCode::from(EXIT_DAMAGE),

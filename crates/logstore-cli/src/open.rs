@@ -37,10 +37,9 @@ pub fn existing_dir(dir: &Path) -> CliResult<()> {
 pub fn explain(dir: &Path, e: logstore::Error) -> CliError {
     let d = dir.display();
     let hint = match e.kind() {
-        ErrorKind::Locked => format!(
-            "; another process has the log open for writing (stat, read, replay, \
-             tail and verify work meanwhile; stop the writer to run this command)"
-        ),
+        ErrorKind::Locked => "; stop the writer first (stat, read, replay, tail and \
+                              verify work while it runs)"
+            .to_string(),
         ErrorKind::Corruption => format!(
             "; run `logstore verify {d}` for a full report and `logstore repair {d}` \
              to cut the log at the damage"

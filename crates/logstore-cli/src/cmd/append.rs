@@ -207,10 +207,11 @@ impl<'a> Batch<'a> {
         if let Err(e) = self.flush() {
             return e;
         }
-        let n = self.appended;
-        let s = if n == 1 { "" } else { "s" };
-        CliError::failed(format!(
-            "{msg} (the {n} record{s} before it were appended; their positions are printed)"
-        ))
+        let before = match self.appended {
+            0 => "nothing was appended".to_string(),
+            1 => "the record before it was appended and its position printed".to_string(),
+            n => format!("the {n} records before it were appended and their positions printed"),
+        };
+        CliError::failed(format!("{msg} ({before})"))
     }
 }

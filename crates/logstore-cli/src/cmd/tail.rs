@@ -62,7 +62,8 @@ fn follow(log: &Log, from: u64) -> CliResult {
                 // The writer dropped records we had not printed yet: go on
                 // from its new first position.
                 let first = log.first_position();
-                eprintln!(
+                let _ = writeln!(
+                    std::io::stderr(),
                     "logstore: note: positions {}..{first} were truncated before they were shown",
                     records.position()
                 );

@@ -1,6 +1,8 @@
 //! `logstore truncate`: drop records from the front (`--before`) or the
 //! back (`--from`), and say how much disk space came back.
 
+use std::io::Write;
+
 use logstore::{Log, Options};
 
 use crate::cli::TruncateArgs;
@@ -19,22 +21,26 @@ pub fn run(a: TruncateArgs) -> CliResult {
     log.wait_reclaimed();
     let after = log.stats()?;
     log.close()?;
+    let mut out = std::io::stdout().lock();
     match dropped {
-        Some((from, to)) => println!(
-            "dropped {} records (positions {from}..{to})",
-            to - from
+        Some((from, to)) => writeln!(
+            out,
+            "dropped {} record{} (positions {from}..{to})",
+            to - from,
+            if to - from == 1 { "" } else { "s" }
         ),
-        None => println!("nothing to drop"),
-    }
-    println!("first position  {}", after.first_position);
-    println!("next position   {}", after.next_position);
+        None => writeln!(out, "nothing to drop"),
+    }?;
+    writeln!(out, "first position  {}", after.first_position)?;
+    writeln!(out, "next position   {}", after.next_position)?;
     let returned = before.disk_bytes.saturating_sub(after.disk_bytes);
-    println!(
+    writeln!(
+        out,
         "returned to the file system: {returned} bytes ({}); on disk {} -> {}",
         human::bytes(returned),
         human::bytes(before.disk_bytes),
         human::bytes(after.disk_bytes)
-    );
+    )?;
     Ok(())
 }
 
