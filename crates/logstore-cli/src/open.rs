@@ -1,6 +1,7 @@
 //! Opening a log for a subcommand, and turning the library's errors into
 //! messages that say what to do next.
 
+use std::io::Write;
 use std::path::Path;
 
 use logstore::{ErrorKind, Log, Options};
@@ -11,7 +12,24 @@ use crate::error::{CliError, CliResult};
 /// while another process writes the log.
 pub fn reader(dir: &Path) -> CliResult<Log> {
     existing_dir(dir)?;
-    Log::open(dir, Options::default().read_only(true).create(false)).map_err(|e| explain(dir, e))
+    let log = Log::open(dir, Options::default().read_only(true).create(false))
+        .map_err(|e| explain(dir, e))?;
+    if let Some(torn) = log.recovery_report().torn_tail {
+        // A read-only handle leaves the files alone, so this is seen each
+        // time until a writer opens the log (and cuts it).
+        let _ = writeln!(
+            std::io::stderr(),
+            "logstore: note: ignoring {} bytes at the end of {} from byte {} ({}): \
+             an incomplete append, left by a crash or a write in progress; \
+             the log is read up to position {}",
+            torn.bytes,
+            torn.segment.display(),
+            torn.offset,
+            torn.reason,
+            torn.from_position
+        );
+    }
+    Ok(log)
 }
 
 /// Opens an existing log for writing (takes the writer lock).
@@ -24,7 +42,10 @@ pub fn existing_dir(dir: &Path) -> CliResult<()> {
     if dir.is_dir() {
         Ok(())
     } else if dir.exists() {
-        Err(CliError::failed(format!("{} is not a directory", dir.display())))
+        Err(CliError::failed(format!(
+            "{} is not a directory",
+            dir.display()
+        )))
     } else {
         Err(CliError::failed(format!(
             "no log at {}: no such directory",

@@ -30,7 +30,10 @@ fn empty_line_is_refused_after_appending_what_came_before() {
 fn raw_makes_all_of_stdin_one_record() {
     let s = Scratch::new();
     let data: Vec<u8> = (0..=255u8).chain(b"\n\nend\n".iter().copied()).collect();
-    assert_eq!(run_with_input(&["append", s.dir(), "--format", "raw"], &data).ok(), "0\n");
+    assert_eq!(
+        run_with_input(&["append", s.dir(), "--format", "raw"], &data).ok(),
+        "0\n"
+    );
     assert_eq!(run(&["read", s.dir(), "0"]).stdout_bytes, data);
     run_with_input(&["append", s.dir(), "--format", "raw"], b"")
         .fails(1, &["the input is empty", "nothing was appended"]);
@@ -54,7 +57,10 @@ fn length_prefixed_records_and_a_cut_short_input() {
     short.extend_from_slice(&10u32.to_le_bytes());
     short.extend_from_slice(b"abc");
     let out = run_with_input(&["append", s.dir(), "--format", "length-prefixed"], &short);
-    out.fails(1, &["record 2 of the input", "says 10 bytes", "ends after 3"]);
+    out.fails(
+        1,
+        &["record 2 of the input", "says 10 bytes", "ends after 3"],
+    );
     assert_eq!(out.stdout, "3\n");
 }
 
@@ -65,9 +71,18 @@ fn files_are_one_record_each() {
     let b = s.tmp.path().join("b.txt");
     std::fs::write(&a, [1u8, 2, 3, 10, 0]).unwrap();
     std::fs::write(&b, "two\nlines\n").unwrap();
-    let out = run(&["append", s.dir(), "--file", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let out = run(&[
+        "append",
+        s.dir(),
+        "--file",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
     assert_eq!(out.ok(), "0\n1\n");
-    assert_eq!(run(&["read", s.dir(), "0"]).stdout_bytes, [1u8, 2, 3, 10, 0]);
+    assert_eq!(
+        run(&["read", s.dir(), "0"]).stdout_bytes,
+        [1u8, 2, 3, 10, 0]
+    );
     assert_eq!(run(&["read", s.dir(), "1"]).stdout, "two\nlines\n");
 
     let missing = s.tmp.path().join("missing.bin");

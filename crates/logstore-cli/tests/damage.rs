@@ -41,7 +41,10 @@ fn corrupted_log() -> Scratch {
     let s = Scratch::new();
     written_log(&s.log);
     assert!(segments(&s.log).len() > 2);
-    assert!(s.log.join("00000000000000000000.idx").exists(), "first segment not sealed");
+    assert!(
+        s.log.join("00000000000000000000.idx").exists(),
+        "first segment not sealed"
+    );
     corrupt(&s.log);
     s
 }
@@ -60,7 +63,11 @@ fn verify_passes_a_clean_log() {
 fn verify_names_the_damaged_file_and_offset() {
     let s = corrupted_log();
     let out = run(&["verify", s.dir()]);
-    assert_eq!(out.code, 3, "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code, 3,
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
     let expected = format!("00000000000000000000.seg at byte {BAD_OFFSET}");
     assert!(out.stdout.contains(&expected), "{}", out.stdout);
     assert!(out.stdout.contains("1 problem found"), "{}", out.stdout);
@@ -71,13 +78,19 @@ fn verify_names_the_damaged_file_and_offset() {
 #[test]
 fn repair_without_yes_changes_nothing() {
     let s = corrupted_log();
-    let before: Vec<Vec<u8>> = segments(&s.log).iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let before: Vec<Vec<u8>> = segments(&s.log)
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
     let out = run(&["repair", s.dir()]);
     let text = out.ok();
     assert!(text.contains(&format!("at byte {BAD_OFFSET}")), "{text}");
     assert!(text.contains(&format!("positions from {BAD} on")), "{text}");
     assert!(text.contains("--yes"), "{text}");
-    let after: Vec<Vec<u8>> = segments(&s.log).iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let after: Vec<Vec<u8>> = segments(&s.log)
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
     assert_eq!(before, after);
     assert!(!s.tmp.path().join("log.repair-backup").exists());
     assert_eq!(run(&["verify", s.dir()]).code, 3);

@@ -52,7 +52,17 @@ fn replay_formats_and_ranges() {
         "0 2\n1 3\n2 1\n"
     );
     assert_eq!(
-        run(&["replay", s.dir(), "--format", "hex", "--from", "1", "--to", "2"]).ok(),
+        run(&[
+            "replay",
+            s.dir(),
+            "--format",
+            "hex",
+            "--from",
+            "1",
+            "--to",
+            "2"
+        ])
+        .ok(),
         "1 636465\n"
     );
     let json = run(&["replay", s.dir(), "--format", "json", "--from", "1"]);
@@ -67,6 +77,9 @@ fn replay_formats_and_ranges() {
     assert_eq!(lines[0]["data"], "Y2Rl"); // base64 of "cde"
     assert_eq!(lines[1]["data"], "Zg==");
     // --to past the end stops at the end; --from at the end is empty.
-    assert_eq!(run(&["replay", s.dir(), "--from", "2", "--to", "99"]).ok(), "f");
+    assert_eq!(
+        run(&["replay", s.dir(), "--from", "2", "--to", "99"]).ok(),
+        "f"
+    );
     assert_eq!(run(&["replay", s.dir(), "--from", "3"]).ok(), "");
 }

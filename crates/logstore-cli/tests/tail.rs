@@ -40,7 +40,11 @@ fn follow_prints_what_another_process_appends() {
             }
         }
     });
-    let next = || lines.recv_timeout(Duration::from_secs(20)).expect("tail printed nothing");
+    let next = || {
+        lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("tail printed nothing")
+    };
     assert_eq!(next(), "record 0");
 
     // A second process appends while tail runs (and holds the writer lock

@@ -36,11 +36,20 @@ fn before_drops_the_front_and_gives_space_back() {
     let s = four_big_records();
     let out = run(&["truncate", s.dir(), "--before", "2"]);
     let text = out.ok();
-    assert!(text.contains("dropped 2 records (positions 0..2)"), "{text}");
-    assert!(text.contains("first position  2\nnext position   4"), "{text}");
+    assert!(
+        text.contains("dropped 2 records (positions 0..2)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("first position  2\nnext position   4"),
+        "{text}"
+    );
     assert!(returned_bytes(text) >= 400 << 10, "{text}");
     run(&["read", s.dir(), "1"]).fails(1, &["out of range", "2..4"]);
-    assert_eq!(run(&["read", s.dir(), "2"]).stdout_bytes, vec![3u8; 200 << 10]);
+    assert_eq!(
+        run(&["read", s.dir(), "2"]).stdout_bytes,
+        vec![3u8; 200 << 10]
+    );
 }
 
 #[test]
@@ -48,8 +57,14 @@ fn from_drops_the_back() {
     let s = four_big_records();
     let text = run(&["truncate", s.dir(), "--from", "1"]);
     let text = text.ok();
-    assert!(text.contains("dropped 3 records (positions 1..4)"), "{text}");
-    assert!(text.contains("first position  0\nnext position   1"), "{text}");
+    assert!(
+        text.contains("dropped 3 records (positions 1..4)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("first position  0\nnext position   1"),
+        "{text}"
+    );
     assert!(returned_bytes(text) >= 400 << 10, "{text}");
     let again = run(&["truncate", s.dir(), "--from", "1"]);
     assert!(again.ok().contains("nothing to drop"));

@@ -143,9 +143,7 @@ fn read_file(path: &Path) -> Result<Vec<u8>, String> {
 }
 
 fn too_large(what: &str, len: usize) -> String {
-    format!(
-        "{what} is too large: {len} bytes, a record holds at most {DEFAULT_MAX_RECORD_SIZE}"
-    )
+    format!("{what} is too large: {len} bytes, a record holds at most {DEFAULT_MAX_RECORD_SIZE}")
 }
 
 /// Records waiting to be appended together, and the positions printed.

@@ -78,7 +78,12 @@ pub fn run(a: BenchArgs) -> CliResult {
         let dir = tempfile::Builder::new()
             .prefix(&format!("logstore-bench-{i}-"))
             .tempdir_in(&root)
-            .map_err(|e| CliError::failed(format!("cannot create a directory in {}: {e}", root.display())))?;
+            .map_err(|e| {
+                CliError::failed(format!(
+                    "cannot create a directory in {}: {e}",
+                    root.display()
+                ))
+            })?;
         let o = measure(dir.path(), w, &budget)?;
         let secs = o.elapsed.as_secs_f64().max(1e-9);
         writeln!(
@@ -92,7 +97,10 @@ pub fn run(a: BenchArgs) -> CliResult {
             micros(percentile(&o.latencies, 99)),
         )?;
     }
-    writeln!(out, "latency: time for one append to return (durable: synced)")?;
+    writeln!(
+        out,
+        "latency: time for one append to return (durable: synced)"
+    )?;
     Ok(())
 }
 
@@ -124,7 +132,11 @@ impl Workload {
         } else {
             format!("{} threads", self.threads)
         };
-        let sync = if self.durable { "durable" } else { "not synced" };
+        let sync = if self.durable {
+            "durable"
+        } else {
+            "not synced"
+        };
         format!("{size}, {threads}, {sync}")
     }
 }

@@ -22,7 +22,11 @@ pub fn run(a: RepairArgs) -> CliResult {
     let plan = cuts(&open_tolerant(&a.dir, true)?);
     let mut out = std::io::stdout().lock();
     if plan.is_empty() {
-        writeln!(out, "{}: no damage found, nothing to repair", a.dir.display())?;
+        writeln!(
+            out,
+            "{}: no damage found, nothing to repair",
+            a.dir.display()
+        )?;
         return Ok(());
     }
     let backup_dir = backup_dir(&a.dir)?;
@@ -69,7 +73,13 @@ pub fn run(a: RepairArgs) -> CliResult {
         Ok(())
     } else {
         for p in &report.problems {
-            writeln!(out, "damage: {} at byte {}: {}", p.path.display(), p.offset, p.what)?;
+            writeln!(
+                out,
+                "damage: {} at byte {}: {}",
+                p.path.display(),
+                p.offset,
+                p.what
+            )?;
         }
         Err(CliError::Damage)
     }
@@ -97,7 +107,12 @@ fn describe(out: &mut impl Write, cut: &Cut) -> std::io::Result<()> {
         cut.offset,
         cut.reason
     )?;
-    let later = match cut.removed_segments.iter().filter(|p| **p != cut.segment).count() {
+    let later = match cut
+        .removed_segments
+        .iter()
+        .filter(|p| **p != cut.segment)
+        .count()
+    {
         0 => String::new(),
         n => format!(", including {n} later segment file(s) removed whole"),
     };
@@ -114,10 +129,9 @@ fn describe(out: &mut impl Write, cut: &Cut) -> std::io::Result<()> {
 fn backup_dir(dir: &Path) -> CliResult<PathBuf> {
     let dir = std::fs::canonicalize(dir)
         .map_err(|e| CliError::failed(format!("{}: {e}", dir.display())))?;
-    let name = dir.file_name().map_or_else(
-        || "logstore".into(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let name = dir
+        .file_name()
+        .map_or_else(|| "logstore".into(), |n| n.to_string_lossy().into_owned());
     Ok(dir.with_file_name(format!("{name}.repair-backup")))
 }
 
@@ -135,7 +149,10 @@ fn back_up(plan: &[Cut], backup_dir: &Path) -> CliResult<Vec<(PathBuf, u64)>> {
         }
     }
     let fail = |path: &Path, e: std::io::Error| {
-        CliError::failed(format!("backup failed, nothing was cut: {}: {e}", path.display()))
+        CliError::failed(format!(
+            "backup failed, nothing was cut: {}: {e}",
+            path.display()
+        ))
     };
     std::fs::create_dir_all(backup_dir).map_err(|e| fail(backup_dir, e))?;
     let mut saved = Vec::new();

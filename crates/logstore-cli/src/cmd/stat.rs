@@ -28,8 +28,10 @@ fn ratio(stats: &Stats) -> Option<f64> {
 }
 
 fn file_name(path: &std::path::Path) -> String {
-    path.file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// The JSON form. Keys are stable: scripts rely on them.
@@ -71,8 +73,18 @@ fn write_text(out: &mut impl Write, dir: &std::path::Path, s: &Stats) -> std::io
     writeln!(out, "last position    {last}")?;
     writeln!(out, "next position    {}", s.next_position)?;
     writeln!(out, "records          {}", s.records)?;
-    writeln!(out, "retained bytes   {} ({})", s.retained_bytes, human::bytes(s.retained_bytes))?;
-    writeln!(out, "bytes on disk    {} ({})", s.disk_bytes, human::bytes(s.disk_bytes))?;
+    writeln!(
+        out,
+        "retained bytes   {} ({})",
+        s.retained_bytes,
+        human::bytes(s.retained_bytes)
+    )?;
+    writeln!(
+        out,
+        "bytes on disk    {} ({})",
+        s.disk_bytes,
+        human::bytes(s.disk_bytes)
+    )?;
     match ratio(s) {
         Some(r) => writeln!(out, "disk / retained  {r:.2}")?,
         None => writeln!(out, "disk / retained  -")?,

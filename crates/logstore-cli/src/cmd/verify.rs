@@ -21,7 +21,11 @@ pub fn run(a: DirArg) -> CliResult {
             let path = e.path().unwrap_or(&a.dir).display();
             let offset = e.offset().unwrap_or(0);
             writeln!(out, "damage: {path} at byte {offset}: {}", e.message())?;
-            writeln!(out, "{}: 1 problem found; the log cannot be opened", a.dir.display())?;
+            writeln!(
+                out,
+                "{}: 1 problem found; the log cannot be opened",
+                a.dir.display()
+            )?;
             return Err(CliError::Damage);
         }
         Err(e) => return Err(open::explain(&a.dir, e)),
@@ -45,7 +49,13 @@ pub fn run(a: DirArg) -> CliResult {
     bar.finish_and_clear();
     let report = report.map_err(|e| open::explain(&a.dir, e))?;
     for p in &report.problems {
-        writeln!(out, "damage: {} at byte {}: {}", p.path.display(), p.offset, p.what)?;
+        writeln!(
+            out,
+            "damage: {} at byte {}: {}",
+            p.path.display(),
+            p.offset,
+            p.what
+        )?;
     }
     let summary = format!(
         "{}: checked {} segments, {} records, {}",

@@ -23,7 +23,10 @@ pub struct Run {
 impl Run {
     fn from(out: Output) -> Run {
         Run {
-            code: out.status.code().expect("the binary was killed by a signal"),
+            code: out
+                .status
+                .code()
+                .expect("the binary was killed by a signal"),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stdout_bytes: out.stdout,
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -33,7 +36,11 @@ impl Run {
     /// Asserts success and returns stdout.
     #[track_caller]
     pub fn ok(&self) -> &str {
-        assert_eq!(self.code, 0, "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         &self.stdout
     }
 
@@ -41,10 +48,18 @@ impl Run {
     /// Debug dump) on stderr containing each of `needles`.
     #[track_caller]
     pub fn fails(&self, code: i32, needles: &[&str]) {
-        assert_eq!(self.code, code, "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         assert_human(&self.stderr);
         for n in needles {
-            assert!(self.stderr.contains(n), "stderr lacks {n:?}:\n{}", self.stderr);
+            assert!(
+                self.stderr.contains(n),
+                "stderr lacks {n:?}:\n{}",
+                self.stderr
+            );
         }
     }
 }
@@ -52,8 +67,18 @@ impl Run {
 /// Fails if `text` looks like a panic or a Debug dump.
 #[track_caller]
 pub fn assert_human(text: &str) {
-    for bad in ["panicked", "RUST_BACKTRACE", "Error {", "kind:", "Os {", "Custom {"] {
-        assert!(!text.contains(bad), "not a human message ({bad:?}):\n{text}");
+    for bad in [
+        "panicked",
+        "RUST_BACKTRACE",
+        "Error {",
+        "kind:",
+        "Os {",
+        "Custom {",
+    ] {
+        assert!(
+            !text.contains(bad),
+            "not a human message ({bad:?}):\n{text}"
+        );
     }
 }
 
