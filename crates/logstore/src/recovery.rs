@@ -155,7 +155,8 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         opts,
     });
     if writable {
-        crate::background::start(&shared);
+        crate::background::start(&shared)
+            .map_err(|e| Error::io("start the background thread for", dir, e))?;
         for seg in reseal {
             shared.submit(Job::Seal(seg));
         }
@@ -367,12 +368,11 @@ impl Opener<'_> {
         segment::check_segment_header(&h, &self.meta.log_id, first)
     }
 
-    fn is_unwritten_header(&self, file: &dyn FsFile, len: u64) -> Result<bool> {
-        let n = len.min(HEADER_LEN as u64) as usize;
-        let mut h = vec![0u8; n];
-        read_exact_at(file, &mut h, 0).map_err(|e| Error::io("read", self.dir, e))?;
-        Ok(len <= HEADER_LEN as u64 && h.iter().all(|&b| b == 0)
-            || len < HEADER_LEN as u64 && h.iter().all(|&b| b == 0))
+    /// A segment whose header is bad but that holds nothing beyond the
+    /// header's bytes was being created when the machine stopped: records
+    /// are written only after the header is durable.
+    fn is_unwritten_header(&self, _file: &dyn FsFile, len: u64) -> Result<bool> {
+        Ok(len <= HEADER_LEN as u64)
     }
 
     fn cut_whole_segment(&mut self, path: &Path, first: u64, len: u64, why: String) -> Result<()> {
@@ -464,6 +464,11 @@ impl Opener<'_> {
                 self.cut(&f, s.end, s.next_position, &rest, d.reason.clone(), torn)?;
             }
             if s.damage.is_some() || is_last {
+                if self.writable {
+                    // The active segment is always scanned; an index left
+                    // from an earlier sealing would only be stale.
+                    self.remove(&self.index_path(f.first))?;
+                }
                 active = Some(Active {
                     first: f.first,
                     base: pos,

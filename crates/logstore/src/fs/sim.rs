@@ -482,6 +482,14 @@ impl Fs for SimFs {
         self.enter(&mut st, Op::Open, generation)?;
         let id = match mode {
             OpenMode::CreateNew => {
+                // Creating a file is a mutation: it counts towards a power
+                // cut like a write does.
+                if let Some(limit) = st.power_cut_after {
+                    if st.mutations >= limit {
+                        st.powered_off = true;
+                        return Err(powered_off());
+                    }
+                }
                 let id = create_entry(&mut st, path, true)?;
                 st.mutations += 1;
                 id
