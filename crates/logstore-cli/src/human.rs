@@ -24,6 +24,15 @@ pub fn positions(first: u64, next: u64) -> String {
     }
 }
 
+/// `count(1, "record")` -> `"1 record"`, `count(2, "record")` -> `"2 records"`.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,5 +43,7 @@ mod tests {
         assert_eq!(bytes(1023), "1023 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(3 << 20), "3.0 MiB");
+        assert_eq!(count(1, "segment"), "1 segment");
+        assert_eq!(count(0, "record"), "0 records");
     }
 }

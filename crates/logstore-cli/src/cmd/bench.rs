@@ -203,7 +203,9 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
 
 fn micros(d: Duration) -> String {
     let us = d.as_secs_f64() * 1e6;
-    if us < 1000.0 {
+    if us < 10.0 {
+        format!("{us:.1} µs")
+    } else if us < 1000.0 {
         format!("{us:.0} µs")
     } else {
         format!("{:.1} ms", us / 1000.0)

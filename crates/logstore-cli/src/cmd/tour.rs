@@ -65,7 +65,10 @@ pub fn run(a: TourArgs) -> CliResult {
     step_reopen(out, dir, opts, cut)?;
     writeln!(
         out,
-        "\nnext: logstore stat {d}   logstore replay {d} --format lengths   logstore --help",
+        "\ntry next (in the source tree, `logstore` is `cargo run --release --`):\n  \
+         logstore stat {d}\n  \
+         logstore replay {d} --format lengths | head\n  \
+         logstore --help",
         d = dir.display()
     )?;
     Ok(())
@@ -187,27 +190,33 @@ fn step_truncate(
 }
 
 fn step_replay(out: &mut impl Write, log: &Log, cut: u64) -> CliResult {
-    let mut lines = Vec::new();
+    // The first few records, every large one, and the last.
+    let mut shown = Vec::new();
+    let mut last = None;
     let mut count = 0u64;
     let mut bytes = 0u64;
     log.replay(cut, |position, record| {
         count += 1;
         bytes += record.len() as u64;
-        if lines.len() < 3 || record.len() == LARGE {
-            lines.push(format!("  {position:>6}  {}", show(record)));
+        if shown.len() < 3 || record.len() == LARGE {
+            shown.push((position, show(record)));
+        } else {
+            last = Some((position, show(record)));
         }
         true
     })?;
+    shown.extend(last);
     let mut text = format!(
         "replay({cut}) reads what is left, in position order: {count} records, {}",
         human::bytes(bytes)
     );
-    for (i, line) in lines.iter().enumerate() {
-        text += "\n";
-        text += line;
-        if i == 2 {
-            text += "\n     ...";
+    let mut previous = None;
+    for (position, record) in shown {
+        if previous.is_some_and(|p: u64| p + 1 != position) {
+            text += "\n       ...";
         }
+        text += &format!("\n  {position:>6}  {record}");
+        previous = Some(position);
     }
     step(out, "replay", &text)?;
     Ok(())

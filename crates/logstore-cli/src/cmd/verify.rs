@@ -31,10 +31,13 @@ pub fn run(a: DirArg) -> CliResult {
         Err(e) => return Err(open::explain(&a.dir, e)),
     };
     if let Some(torn) = log.recovery_report().torn_tail {
+        // Where a crash (or a write in progress) leaves an incomplete
+        // append; by design not damage. A writer's open cuts it.
         writeln!(
             out,
-            "note: {} from byte {}: {} bytes of an incomplete append ({}); \
-             not damage: a crash or a write in progress leaves this, and the next writer cuts it",
+            "note: {} from byte {}: {} bytes of an incomplete append ({}), \
+             as a crash or a write in progress leaves; not counted as damage: \
+             the next writer cuts them (`logstore repair` keeps a copy)",
             torn.segment.display(),
             torn.offset,
             torn.bytes,
@@ -58,10 +61,10 @@ pub fn run(a: DirArg) -> CliResult {
         )?;
     }
     let summary = format!(
-        "{}: checked {} segments, {} records, {}",
+        "{}: checked {}, {}, {}",
         a.dir.display(),
-        report.segments,
-        report.records,
+        human::count(report.segments, "segment"),
+        human::count(report.records, "record"),
         human::bytes(report.bytes)
     );
     match report.problems.len() {
