@@ -139,3 +139,13 @@ fn repair_of_a_clean_log_does_nothing() {
     assert!(out.ok().contains("no damage found"));
     assert!(!s.tmp.path().join("log.repair-backup").exists());
 }
+
+#[test]
+fn repair_refuses_a_log_held_by_a_writer() {
+    let s = corrupted_log();
+    // The damage is in a sealed segment, which opening does not read.
+    let writer = Log::open(&s.log, Options::default()).unwrap();
+    run(&["repair", s.dir(), "--yes"]).fails(1, &["locked", "nothing was cut"]);
+    drop(writer);
+    assert_eq!(run(&["verify", s.dir()]).code, 3);
+}

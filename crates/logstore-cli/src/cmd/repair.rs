@@ -33,7 +33,9 @@ pub fn run(a: RepairArgs) -> CliResult {
     for cut in &plan {
         describe(&mut out, cut)?;
     }
-    if !a.yes {
+    if a.yes {
+        apply(&mut out, &a.dir, &plan, &backup_dir)
+    } else {
         writeln!(
             out,
             "nothing changed; run `logstore repair {} --yes` to cut the log \
@@ -41,13 +43,21 @@ pub fn run(a: RepairArgs) -> CliResult {
             a.dir.display(),
             backup_dir.display()
         )?;
-        return Ok(());
+        Ok(())
     }
-    let saved = back_up(&plan, &backup_dir)?;
-    for (path, bytes) in &saved {
+}
+
+/// Backs up, cuts (a writable tolerant open), and verifies the result.
+fn apply(out: &mut impl Write, dir: &Path, plan: &[Cut], backup_dir: &Path) -> CliResult {
+    for (path, bytes) in back_up(plan, backup_dir)? {
         writeln!(out, "backup: {} ({bytes} bytes)", path.display())?;
     }
-    let log = open_tolerant(&a.dir, false)?;
+    let log = open_tolerant(dir, false).map_err(|e| match e {
+        CliError::Failed(msg) => CliError::Failed(format!(
+            "{msg}\nnothing was cut; the backup files above are only a copy"
+        )),
+        other => other,
+    })?;
     for cut in cuts(&log) {
         if !plan.contains(&cut) {
             writeln!(
@@ -70,19 +80,18 @@ pub fn run(a: RepairArgs) -> CliResult {
     writeln!(out, "the log now holds {}", human::positions(first, next))?;
     if report.problems.is_empty() {
         writeln!(out, "verify: clean")?;
-        Ok(())
-    } else {
-        for p in &report.problems {
-            writeln!(
-                out,
-                "damage: {} at byte {}: {}",
-                p.path.display(),
-                p.offset,
-                p.what
-            )?;
-        }
-        Err(CliError::Damage)
+        return Ok(());
     }
+    for p in &report.problems {
+        writeln!(
+            out,
+            "damage: {} at byte {}: {}",
+            p.path.display(),
+            p.offset,
+            p.what
+        )?;
+    }
+    Err(CliError::Damage)
 }
 
 fn open_tolerant(dir: &Path, read_only: bool) -> CliResult<Log> {

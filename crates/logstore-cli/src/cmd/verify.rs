@@ -4,7 +4,9 @@
 use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use logstore::{ErrorKind, Log, Options};
+use std::path::Path;
+
+use logstore::{ErrorKind, Log, Options, VerifyReport};
 
 use crate::cli::DirArg;
 use crate::error::{CliError, CliResult};
@@ -13,37 +15,8 @@ use crate::{human, open};
 pub fn run(a: DirArg) -> CliResult {
     open::existing_dir(&a.dir)?;
     let mut out = std::io::stdout().lock();
-    let log = match Log::open(&a.dir, Options::default().read_only(true).create(false)) {
-        Ok(log) => log,
-        Err(e) if e.kind() == ErrorKind::Corruption => {
-            // Damage in the files read at open (a header, a missing
-            // segment): nothing further can be checked.
-            let path = e.path().unwrap_or(&a.dir).display();
-            let offset = e.offset().unwrap_or(0);
-            writeln!(out, "damage: {path} at byte {offset}: {}", e.message())?;
-            writeln!(
-                out,
-                "{}: 1 problem found; the log cannot be opened",
-                a.dir.display()
-            )?;
-            return Err(CliError::Damage);
-        }
-        Err(e) => return Err(open::explain(&a.dir, e)),
-    };
-    if let Some(torn) = log.recovery_report().torn_tail {
-        // Where a crash (or a write in progress) leaves an incomplete
-        // append; by design not damage. A writer's open cuts it.
-        writeln!(
-            out,
-            "note: {} from byte {}: {} bytes of an incomplete append ({}), \
-             as a crash or a write in progress leaves; not counted as damage: \
-             the next writer cuts them (`logstore repair` keeps a copy)",
-            torn.segment.display(),
-            torn.offset,
-            torn.bytes,
-            torn.reason
-        )?;
-    }
+    let log = open_or_report(&mut out, &a.dir)?;
+    note_torn_tail(&mut out, &log)?;
     let bar = progress_bar();
     let report = log.verify(|done, total| {
         bar.set_length(total);
@@ -51,6 +24,49 @@ pub fn run(a: DirArg) -> CliResult {
     });
     bar.finish_and_clear();
     let report = report.map_err(|e| open::explain(&a.dir, e))?;
+    print_report(&mut out, &a.dir, &report)
+}
+
+/// Opens the log read-only. Damage found while opening (a header, a
+/// missing segment) is reported as damage: nothing further can be checked.
+fn open_or_report(out: &mut impl Write, dir: &Path) -> CliResult<Log> {
+    match Log::open(dir, Options::default().read_only(true).create(false)) {
+        Ok(log) => Ok(log),
+        Err(e) if e.kind() == ErrorKind::Corruption => {
+            let path = e.path().unwrap_or(dir).display();
+            let offset = e.offset().unwrap_or(0);
+            writeln!(out, "damage: {path} at byte {offset}: {}", e.message())?;
+            writeln!(
+                out,
+                "{}: 1 problem found; the log cannot be opened",
+                dir.display()
+            )?;
+            Err(CliError::Damage)
+        }
+        Err(e) => Err(open::explain(dir, e)),
+    }
+}
+
+/// An incomplete append at the end of the last segment is what a crash or
+/// a write in progress leaves: by design not damage (a writer's open cuts
+/// it), but worth a line.
+fn note_torn_tail(out: &mut impl Write, log: &Log) -> std::io::Result<()> {
+    let Some(torn) = log.recovery_report().torn_tail else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "note: {} from byte {}: {} bytes of an incomplete append ({}), \
+         as a crash or a write in progress leaves; not counted as damage: \
+         the next writer cuts them (`logstore repair` keeps a copy)",
+        torn.segment.display(),
+        torn.offset,
+        torn.bytes,
+        torn.reason
+    )
+}
+
+fn print_report(out: &mut impl Write, dir: &Path, report: &VerifyReport) -> CliResult {
     for p in &report.problems {
         writeln!(
             out,
@@ -62,27 +78,23 @@ pub fn run(a: DirArg) -> CliResult {
     }
     let summary = format!(
         "{}: checked {}, {}, {}",
-        a.dir.display(),
+        dir.display(),
         human::count(report.segments, "segment"),
         human::count(report.records, "record"),
         human::bytes(report.bytes)
     );
-    match report.problems.len() {
-        0 => {
-            writeln!(out, "{summary}: clean")?;
-            Ok(())
-        }
-        n => {
-            let s = if n == 1 { "" } else { "s" };
-            writeln!(out, "{summary}: {n} problem{s} found")?;
-            writeln!(
-                out,
-                "run `logstore repair {}` to see how the log would be cut at the first damage",
-                a.dir.display()
-            )?;
-            Err(CliError::Damage)
-        }
+    if report.problems.is_empty() {
+        writeln!(out, "{summary}: clean")?;
+        return Ok(());
     }
+    let n = report.problems.len() as u64;
+    writeln!(out, "{summary}: {} found", human::count(n, "problem"))?;
+    writeln!(
+        out,
+        "run `logstore repair {}` to see how the log would be cut at the first damage",
+        dir.display()
+    )?;
+    Err(CliError::Damage)
 }
 
 /// A progress bar when stdout is a terminal; a hidden one otherwise, so
