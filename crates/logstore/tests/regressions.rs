@@ -10,13 +10,16 @@ fn opts() -> Options {
         .background_reclaim(false)
 }
 
-/// Fills three segments with 1 KiB records; returns how many.
+/// Fills three segments with 1 KiB records and syncs them (which seals
+/// the full ones: their indexes are written); returns how many.
 fn fill(log: &Log) -> u64 {
     let mut n = 0;
     while log.stats().unwrap().segments.len() < 3 {
         log.append(&[n as u8 | 1; 1024]).unwrap();
         n += 1;
     }
+    log.sync().unwrap();
+    log.wait_reclaimed();
     n
 }
 
