@@ -155,7 +155,8 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         opts,
     });
     if writable {
-        crate::background::start(&shared);
+        crate::background::start(&shared)
+            .map_err(|e| Error::io("start the background thread for", dir, e))?;
         for seg in reseal {
             shared.submit(Job::Seal(seg));
         }
@@ -320,7 +321,7 @@ impl Opener<'_> {
             let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
             let is_last = i + 1 == firsts.len();
             if let Err(why) = self.check_header(&*file, &path, first, len)? {
-                if is_last && Self::is_unwritten_header(len) {
+                if is_last && self.is_unwritten_header(&*file, len)? {
                     // Created but its header never became durable: a crash
                     // during a segment roll. Nothing in it was acknowledged.
                     self.cut_whole_segment(&path, first, len, why)?;
@@ -373,13 +374,11 @@ impl Opener<'_> {
         Ok(segment::check_segment_header(&h, &self.meta.log_id, first))
     }
 
-    /// Whether a last segment whose header fails its check is a torn roll:
-    /// records are written to a new segment only once its header is durable,
-    /// so a file holding no more than a header holds nothing acknowledged,
-    /// whatever a crash left in those bytes (zeros, part of the header, or
-    /// garbage from a write that was under way).
-    fn is_unwritten_header(len: u64) -> bool {
-        len <= HEADER_LEN as u64
+    /// A segment whose header is bad but that holds nothing beyond the
+    /// header's bytes was being created when the machine stopped: records
+    /// are written only after the header is durable.
+    fn is_unwritten_header(&self, _file: &dyn FsFile, len: u64) -> Result<bool> {
+        Ok(len <= HEADER_LEN as u64)
     }
 
     fn cut_whole_segment(&mut self, path: &Path, first: u64, len: u64, why: String) -> Result<()> {
@@ -471,6 +470,11 @@ impl Opener<'_> {
                 self.cut(&f, s.end, s.next_position, &rest, d.reason.clone(), torn)?;
             }
             if s.damage.is_some() || is_last {
+                if self.writable {
+                    // The active segment is always scanned; an index left
+                    // from an earlier sealing would only be stale.
+                    self.remove(&self.index_path(f.first))?;
+                }
                 active = Some(Active {
                     first: f.first,
                     base: pos,
