@@ -73,7 +73,7 @@ impl Model {
     /// A position around the log: a few before the first position up to a
     /// few past the next one, and now and then far beyond it.
     fn pick(&self, r: u16) -> u64 {
-        if r % 17 == 0 {
+        if r.is_multiple_of(17) {
             return self.next() + 50 + u64::from(r % 300);
         }
         let lo = self.first.saturating_sub(2);
