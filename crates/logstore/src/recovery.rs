@@ -121,6 +121,11 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         .first
         .max(sealed.first().map_or(active.base, |s| s.base));
     let next = active.end_position();
+    // What the active segment holds may have reached only the OS before a
+    // crash of the process (under `SyncPolicy::Never`, say): it is not known
+    // to be durable, so the next `sync` must sync it. Sealed segments are
+    // durable or listed in `unsynced`.
+    let synced = active.base.clamp(first, next);
     let state = State {
         first,
         next,
@@ -128,7 +133,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         sealed,
         active,
         buf: Vec::new(),
-        synced: next,
+        synced,
         unsynced: reseal.clone(),
         unsynced_bytes: 0,
         syncing: false,
