@@ -202,3 +202,32 @@ fn read_errors_while_opening_are_errors() {
     let log = Log::open(DIR, options(&fs)).unwrap();
     assert_eq!(snapshot(&log).records, recs);
 }
+
+/// Recovery itself fails (it may cut a torn tail, remove segments, write
+/// the meta file): the open is an I/O error, and a later open recovers.
+#[test]
+fn failures_while_recovering_are_errors_and_reopen_recovers() {
+    let ops = workload(13, 120);
+    for crash_after in [30, 75, 120, 180, 260, 340] {
+        for fault in KINDS {
+            for nth in 1..5 {
+                let ctx = format!("crash after {crash_after}, then {fault:?} call {nth} fails");
+                let fs = SimFs::new();
+                let log = Log::open(DIR, options(&fs)).unwrap();
+                fs.cut_power_after(crash_after);
+                let (acked, inflight) = run(&log, &ops, FsOp::Read, &ctx);
+                fs.cut_power_now();
+                drop(log);
+                fs.restart(CrashMode::Scramble(crash_after + nth));
+                fs.fail(fault, nth, FaultError::Io, false);
+                if let Err(e) = Log::open(DIR, options(&fs)) {
+                    assert_eq!(e.kind(), ErrorKind::Io, "{ctx}: {e}");
+                }
+                fs.clear_faults();
+                let log = Log::open(DIR, options(&fs))
+                    .unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
+                check(&snapshot(&log), &acked, inflight.as_ref(), true, &ctx);
+            }
+        }
+    }
+}
