@@ -819,7 +819,7 @@ impl Shared {
         }
         let a = &st.active;
         let len = a.file.len().map_err(|e| Error::io("stat", &a.path, e))?;
-        if len < a.written {
+        if len < a.written || !self.last_record_in_place(a, st.next)? {
             return Ok(false);
         }
         if len == a.written {
@@ -832,5 +832,31 @@ impl Shared {
         st.active.written = s.end;
         st.next = s.next_position;
         Ok(true)
+    }
+
+    /// Whether the last record this handle knows in the active segment is
+    /// still where it was. A `truncate_back` by the writer followed by
+    /// appends can leave the file as long as before or longer, with other
+    /// records from the cut on: then the frame there no longer ends at
+    /// `written` with position `next - 1`.
+    fn last_record_in_place(&self, a: &Active, next: u64) -> Result<bool> {
+        let Some(&offset) = a.offsets.last() else {
+            return Ok(true);
+        };
+        let mut raw = [0u8; crate::frame::HEADER_LEN];
+        match read_exact_at(&*a.file, &mut raw, offset) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+            Err(e) => return Err(Error::io("read", &a.path, e)),
+        }
+        Ok(
+            match crate::frame::decode_header(&raw, self.opts.max_record_size) {
+                crate::frame::HeaderCheck::Valid(h) => {
+                    h.position + 1 == next
+                        && offset + crate::frame::frame_len(h.len as usize) == a.written
+                }
+                _ => false,
+            },
+        )
     }
 }
