@@ -451,7 +451,11 @@ impl Opener<'_> {
                 let rest: Vec<u64> = std::iter::once(f.first)
                     .chain(files.by_ref().map(|(_, n)| n.first))
                     .collect();
-                self.gap(exp, &rest)?;
+                if i > tail_from {
+                    self.torn_gap(exp, &rest)?;
+                } else {
+                    self.gap(exp, &rest)?;
+                }
                 break;
             }
             let is_last = files.peek().is_none();
@@ -550,6 +554,46 @@ impl Opener<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// A segment of the unsealed tail ends before the next segment starts:
+    /// its last records had reached only the OS when the machine stopped,
+    /// while the next segment's file had been created durably. Nothing
+    /// after the lost records was synced either (a sync covers every
+    /// earlier segment first), so this is a torn tail: the later segments
+    /// are removed.
+    fn torn_gap(&mut self, position: u64, later: &[u64]) -> Result<()> {
+        let mut removed = Vec::new();
+        let mut bytes = 0;
+        for &first in later {
+            let p = self.path(first);
+            bytes += self
+                .fs
+                .open(&p, OpenMode::Read)
+                .and_then(|f| f.len())
+                .unwrap_or(0);
+            if self.writable {
+                self.remove(&p)?;
+                self.remove(&self.index_path(first))?;
+            }
+            removed.push(p);
+        }
+        if self.writable {
+            self.fs
+                .sync_dir(self.dir)
+                .map_err(|e| Error::io("fsync", self.dir, e))?;
+        }
+        self.report.torn_tail = Some(Cut {
+            segment: removed[0].clone(),
+            offset: 0,
+            from_position: position,
+            bytes,
+            removed_segments: removed,
+            reason: format!(
+                "the previous segment ends at position {position}, before this one starts"
+            ),
+        });
+        Ok(())
     }
 
     /// Records the tolerant-mode cut and removes what follows it.
