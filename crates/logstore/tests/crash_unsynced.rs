@@ -126,7 +126,18 @@ fn check(got: &Model, out: &Outcome, ctx: &str) {
     }
 }
 
-fn matrix(seed: u64, write_buffer: usize, modes: &[CrashMode]) {
+fn matrix(base: u64, write_buffer: usize, modes: &[CrashMode]) {
+    let seeds = if std::env::var_os("LOGSTORE_LONG").is_some() {
+        8
+    } else {
+        1
+    };
+    for seed in (0..seeds).map(|i| base + 100 * i) {
+        matrix_one(seed, write_buffer, modes);
+    }
+}
+
+fn matrix_one(seed: u64, write_buffer: usize, modes: &[CrashMode]) {
     let steps = steps(seed);
     let total = {
         let fs = SimFs::new();
@@ -141,7 +152,8 @@ fn matrix(seed: u64, write_buffer: usize, modes: &[CrashMode]) {
             let out = run(&fs, &steps, write_buffer);
             fs.cut_power_now();
             fs.restart(mode);
-            let ctx = format!("buffer {write_buffer}, crash after {n} of {total}, {mode:?}");
+            let ctx =
+                format!("seed {seed}, buffer {write_buffer}, crash after {n} of {total}, {mode:?}");
             let log = Log::open(DIR, options(&fs, write_buffer))
                 .unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
             check(&snapshot(&log), &out, &ctx);
