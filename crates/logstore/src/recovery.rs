@@ -326,7 +326,7 @@ impl Opener<'_> {
             let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
             let is_last = i + 1 == firsts.len();
             if let Err(why) = self.check_header(&*file, &path, first, len)? {
-                if is_last && self.is_unwritten_header(&*file, len)? {
+                if is_last && Self::is_unwritten_header(len) {
                     // Created but its header never became durable: a crash
                     // during a segment roll. Nothing in it was acknowledged.
                     self.cut_whole_segment(&path, first, len, why)?;
@@ -379,11 +379,13 @@ impl Opener<'_> {
         Ok(segment::check_segment_header(&h, &self.meta.log_id, first))
     }
 
-    /// A segment whose header is bad but that holds nothing beyond the
-    /// header's bytes was being created when the machine stopped: records
-    /// are written only after the header is durable.
-    fn is_unwritten_header(&self, _file: &dyn FsFile, len: u64) -> Result<bool> {
-        Ok(len <= HEADER_LEN as u64)
+    /// Whether a last segment whose header fails its check is a torn roll:
+    /// records are written to a new segment only once its header is durable,
+    /// so a file holding no more than a header holds nothing acknowledged,
+    /// whatever a crash left in those bytes (zeros, part of the header, or
+    /// garbage from a write that was under way).
+    fn is_unwritten_header(len: u64) -> bool {
+        len <= HEADER_LEN as u64
     }
 
     fn cut_whole_segment(&mut self, path: &Path, first: u64, len: u64, why: String) -> Result<()> {
