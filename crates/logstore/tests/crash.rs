@@ -142,6 +142,12 @@ fn crash_matrix_one(seed: u64, modes: &[CrashMode]) {
             );
         }
     }
+    eprintln!(
+        "seed {seed}: {} operations, {} crash points x {} modes, no acknowledged record lost",
+        ops.len(),
+        total + 1,
+        modes.len()
+    );
 }
 
 #[test]
