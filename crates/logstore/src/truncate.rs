@@ -246,7 +246,9 @@ impl Shared {
                 cache.remove(s.first);
             }
         }
-        st.unsynced.clear();
+        let kept = &st.sealed;
+        st.unsynced
+            .retain(|u| kept.iter().any(|s| Arc::ptr_eq(s, u)));
         st.active = Active {
             first: seg.first,
             base: seg.base,
