@@ -177,7 +177,14 @@ impl Shared {
             return Err(e);
         }
         st.next = pos;
-        st.synced = pos;
+        // The kept part of the cut segment is durable now; sealed segments
+        // still waiting for their sync (in `unsynced`) are not, and the
+        // next sync must still cover them.
+        st.synced = if st.unsynced.is_empty() {
+            pos
+        } else {
+            st.synced.min(pos)
+        };
         st.unsynced_bytes = 0;
         st.epoch += 1;
         self.synced_cv.notify_all();

@@ -1,6 +1,7 @@
-//! Guards against `sync` after a reopen skipping records that reached only
-//! the operating system before the process stopped: they were found in the
-//! files, but they are not durable until synced.
+//! Guards against `sync` skipping records that are not durable yet: records
+//! that reached only the operating system before the process stopped (found
+//! in the files at reopen), and records of rolled segments when a
+//! `truncate_back` came in between.
 
 mod common;
 
@@ -41,4 +42,29 @@ fn sync_after_reopen_covers_the_active_segment() {
 #[test]
 fn sync_after_reopen_covers_unsealed_segments() {
     reopen_sync_and_lose_power(40, 700);
+}
+
+#[test]
+fn sync_after_truncate_back_covers_rolled_segments() {
+    let fs = SimFs::new();
+    let opts = Options::default()
+        .segment_size(4096)
+        .sync_policy(SyncPolicy::Never)
+        .simulated(&fs);
+    let log = Log::open("/log", opts.clone()).unwrap();
+    // Several segments, none synced yet.
+    for i in 0..30 {
+        log.append(&record(i, 700)).unwrap();
+    }
+    assert!(log.stats().unwrap().segments.len() > 2);
+    log.truncate_back(28).unwrap();
+    log.sync().unwrap();
+    fs.cut_power_now();
+    drop(log);
+    fs.restart(CrashMode::DropUnsynced);
+    let log = Log::open("/log", opts).unwrap();
+    assert_eq!(log.next_position(), 28, "synced records were lost");
+    for i in 0..28 {
+        assert_eq!(log.read(i).unwrap(), record(i, 700));
+    }
 }
