@@ -96,7 +96,8 @@ impl Shared {
         let mut h = [0u8; FILE_HEADER_LEN];
         read_exact_at(&*file, &mut h, 0).ok()?;
         let header = index::decode_header(&h, &self.log_id, seg.first).ok()?;
-        if header.base != seg.base || header.end_position() != seg.end {
+        if header.base != seg.base || header.end_position() != seg.end || !header.fits(seg.data_end)
+        {
             return None;
         }
         let mut body = vec![0u8; header.body_len() as usize];

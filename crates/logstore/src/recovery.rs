@@ -408,6 +408,9 @@ impl Opener<'_> {
         let mut h = [0u8; HEADER_LEN];
         read_exact_at(&*file, &mut h, 0).ok()?;
         let header = index::decode_header(&h, &self.meta.log_id, first).ok()?;
+        if !header.fits(seg_len) {
+            return None;
+        }
         let mut end = [0u8; 8];
         read_exact_at(&*file, &mut end, HEADER_LEN as u64 + header.count * 8).ok()?;
         (u64::from_le_bytes(end) == seg_len).then_some(header)
