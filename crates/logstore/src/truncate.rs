@@ -37,6 +37,11 @@ impl Shared {
         };
         st.first = pos;
         self.first_hint.store(pos, Ordering::Release);
+        // Past the end, `next` jumped: tailing readers waiting for a
+        // position now behind it must wake to learn it was truncated.
+        if self.tail_waiters.load(Ordering::SeqCst) > 0 {
+            self.appended_cv.notify_all();
+        }
         drop(st);
         let job = Job::Reclaim(reclaim);
         if self.opts.background_reclaim {
