@@ -228,7 +228,7 @@ impl Shared {
                     if !retried {
                         retried = true;
                         if self.opts.read_only {
-                            self.refresh()?;
+                            self.reload()?;
                         }
                         continue;
                     }
@@ -508,7 +508,7 @@ impl Iter {
             // read-only view racing the writer): look the position up again.
             retried = true;
             if self.shared.opts.read_only {
-                self.shared.refresh()?;
+                self.shared.reload()?;
             }
         }
     }

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::frame;
 use crate::fs::{read_exact_at, Fs, FsFile, FsLock, OpenMode};
 use crate::header::{new_log_id, HEADER_LEN};
 use crate::index::{self, IndexCache};
@@ -778,6 +779,18 @@ impl Shared {
     /// Brings a read-only handle up to date with the files: cheaply when
     /// the writer only appended to the same segment, else by reopening.
     pub(crate) fn refresh(&self) -> Result<()> {
+        self.refresh_view(false)
+    }
+
+    /// Rebuilds a read-only handle's view from the files, without the
+    /// cheap path: for when a record at an offset we hold failed its
+    /// checks, which the cheap path's tests cannot always foresee (a
+    /// rewritten tail whose last record landed where the old one was).
+    pub(crate) fn reload(&self) -> Result<()> {
+        self.refresh_view(true)
+    }
+
+    fn refresh_view(&self, full: bool) -> Result<()> {
         if !self.opts.read_only {
             return Ok(());
         }
@@ -796,7 +809,7 @@ impl Shared {
             ));
         }
         let listing = list(&*self.fs, &self.dir)?;
-        if self.extend_active(&meta, &listing)? {
+        if !full && self.extend_active(&meta, &listing)? {
             return Ok(());
         }
         let fresh = open(&self.dir, self.opts.clone())?;
@@ -822,6 +835,13 @@ impl Shared {
         if len < a.written {
             return Ok(false);
         }
+        // The writer may have cut the segment (`truncate_back`) and written
+        // as much or more since: then the last record we know of is no
+        // longer where we think, and the length alone cannot tell.
+        if !self.last_record_unchanged(&st)? {
+            return Ok(false);
+        }
+        let a = &st.active;
         if len == a.written {
             return Ok(true);
         }
@@ -832,5 +852,29 @@ impl Shared {
         st.active.written = s.end;
         st.next = s.next_position;
         Ok(true)
+    }
+
+    /// Whether the active segment still holds, at the offset we know, a
+    /// frame header for our last position that ends where our view ends.
+    fn last_record_unchanged(&self, st: &State) -> Result<bool> {
+        let a = &st.active;
+        let Some(&offset) = a.offsets.last() else {
+            return Ok(true);
+        };
+        let mut raw = [0u8; frame::HEADER_LEN];
+        match read_exact_at(&*a.file, &mut raw, offset) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+            Err(e) => return Err(Error::io("read", &a.path, e)),
+        }
+        Ok(
+            match frame::decode_header(&raw, self.opts.max_record_size) {
+                frame::HeaderCheck::Valid(h) => {
+                    h.position + 1 == st.next
+                        && offset + frame::frame_len(h.len as usize) == a.written
+                }
+                _ => false,
+            },
+        )
     }
 }
