@@ -812,7 +812,7 @@ impl Shared {
         if !full && self.extend_active(&meta, &listing)? {
             return Ok(());
         }
-        let fresh = open(&self.dir, self.opts.clone())?;
+        let fresh = self.open_view()?;
         let mut st = self.lock_state();
         let mut other = fresh.lock_state();
         std::mem::swap(&mut *st, &mut *other);
@@ -821,6 +821,28 @@ impl Shared {
         *self.index_cache.lock().unwrap_or_else(|p| p.into_inner()) =
             IndexCache::new(self.opts.index_cache_bytes);
         Ok(())
+    }
+
+    /// Opens the directory afresh for a read-only view. The writer changes
+    /// the directory while we read it without any lock between us: a
+    /// segment listed a moment ago may be gone when opened, or the meta
+    /// file may already name a first position whose segment is not created
+    /// yet. Such a view fails, and one taken a moment later succeeds; only
+    /// an error that persists is reported.
+    fn open_view(&self) -> Result<Arc<Shared>> {
+        let mut tries = 0;
+        loop {
+            match open(&self.dir, self.opts.clone()) {
+                Ok(shared) => return Ok(shared),
+                Err(e)
+                    if tries < 20 && matches!(e.kind(), ErrorKind::Io | ErrorKind::Corruption) =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The fast path of `refresh`: same first position, same last segment,
