@@ -413,7 +413,7 @@ impl Log {
         let mut report = VerifyReport::default();
         let mut done = 0;
         for (first, base, end, data_end, path, file, sealed) in items {
-            let (off, pos) = scan_start(&meta, first, base);
+            let (off, pos) = scan_start(&meta, first);
             let s = scan::scan(&file, off, pos, data_end, sh.opts.max_record_size)
                 .map_err(|e| Error::io("read", &path, e))?;
             report.segments += 1;
@@ -436,7 +436,7 @@ impl Log {
                 });
             } else if let Some(seg) = sealed {
                 if let Err(e) = sh.load_index(&seg, &meta).and_then(|ix| {
-                    let skip = (pos - base) as usize;
+                    let skip = pos.saturating_sub(base) as usize;
                     if ix.get(skip..) == Some(&s.offsets[..]) {
                         Ok(())
                     } else {

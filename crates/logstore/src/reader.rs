@@ -31,6 +31,11 @@ pub(crate) enum Location {
     Buffered(Vec<u8>),
 }
 
+/// The offset given to a dead position (before the first position) whose
+/// frame was not known when the segment's offsets were loaded. No frame is
+/// at 0 (the file header is), so reading there fails the frame checks.
+pub(crate) const DEAD: u64 = 0;
+
 pub(crate) fn truncated(pos: u64, first: u64) -> Error {
     Error::new(
         ErrorKind::Truncated,
@@ -52,7 +57,14 @@ impl Shared {
     /// renamed, so that a reader never sees half of one.
     pub(crate) fn write_index(&self, seg: &Sealed, meta: &Meta) -> Result<()> {
         let offsets = self.load_index(seg, meta)?;
-        let bytes = index::encode(&self.log_id, seg.first, seg.base, &offsets, seg.data_end);
+        let dead = offsets.iter().take_while(|&&o| o == DEAD).count();
+        let bytes = index::encode(
+            &self.log_id,
+            seg.first,
+            seg.base + dead as u64,
+            &offsets[dead..],
+            seg.data_end,
+        );
         let path = self.index_path(seg.first);
         let tmp = path.with_extension("idx.tmp");
         let _ = self.fs.remove_file(&tmp);
@@ -96,17 +108,35 @@ impl Shared {
         let mut h = [0u8; FILE_HEADER_LEN];
         read_exact_at(&*file, &mut h, 0).ok()?;
         let header = index::decode_header(&h, &self.log_id, seg.first).ok()?;
-        if header.base != seg.base || header.end_position() != seg.end || !header.fits(seg.data_end)
+        if header.base < seg.base || header.end_position() != seg.end || !header.fits(seg.data_end)
         {
             return None;
         }
         let mut body = vec![0u8; header.body_len() as usize];
         read_exact_at(&*file, &mut body, FILE_HEADER_LEN as u64).ok()?;
-        index::decode_body(&header, &body, seg.data_end).ok()
+        let live = index::decode_body(&header, &body, seg.data_end).ok()?;
+        let mut offsets = vec![DEAD; (header.base - seg.base) as usize];
+        offsets.extend_from_slice(&live);
+        Some(offsets)
     }
 
+    /// Scans a sealed segment for its offsets, aligned on `seg.base`. When
+    /// the front was truncated into the segment after `seg.base`, the scan
+    /// starts at the first kept record and the dead positions before it get
+    /// the offset [`DEAD`]: their bytes may be punched out, and they are
+    /// never read (positions before the first one are refused first).
     fn rebuild_index(&self, seg: &Sealed, meta: &Meta) -> Result<Vec<u64>> {
-        let (offset, position) = scan_start(meta, seg.first, seg.base);
+        let (offset, position) = scan_start(meta, seg.first);
+        let Some(dead) = position.checked_sub(seg.base) else {
+            return Err(Error::corruption(
+                &seg.path,
+                offset,
+                format!(
+                    "the meta file's first position {position} is before the segment's {}",
+                    seg.base
+                ),
+            ));
+        };
         let s = scan::scan(
             &seg.file,
             offset,
@@ -128,7 +158,9 @@ impl Shared {
                 ),
             ));
         }
-        Ok(s.offsets)
+        let mut offsets = vec![DEAD; dead as usize];
+        offsets.extend_from_slice(&s.offsets);
+        Ok(offsets)
     }
 
     /// Finds where position `pos` is.
@@ -295,9 +327,10 @@ impl Shared {
 
 /// Where a scan of the segment starting at `first` begins: at the recorded
 /// first-record offset if the log's front was truncated into it (the bytes
-/// before may be punched out), else at its first record.
-pub(crate) fn scan_start(m: &Meta, first: u64, base: u64) -> (u64, u64) {
-    if m.first_segment == first && m.first > first && base >= m.first {
+/// before may be punched out, even when the segment's offsets in memory
+/// start before), else at its first record.
+pub(crate) fn scan_start(m: &Meta, first: u64) -> (u64, u64) {
+    if m.first_segment == first && m.first > first {
         (m.first_offset, m.first)
     } else {
         (FILE_HEADER_LEN as u64, first)
