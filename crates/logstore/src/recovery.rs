@@ -159,7 +159,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         crate::background::start(&shared)
             .map_err(|e| Error::io("start the background thread for", dir, e))?;
         for seg in reseal {
-            shared.submit(Job::Seal(seg));
+            shared.submit(Job::Seal(seg, true));
         }
     }
     Ok(shared)

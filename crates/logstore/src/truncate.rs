@@ -244,7 +244,9 @@ impl Shared {
         for s in st.sealed.drain(k..) {
             cache.remove(s.first);
         }
-        st.unsynced.clear();
+        let kept = &st.sealed;
+        st.unsynced
+            .retain(|u| kept.iter().any(|s| Arc::ptr_eq(s, u)));
         st.active = Active {
             first: seg.first,
             base: seg.base,
