@@ -155,10 +155,14 @@ impl IndexCache {
 
     pub(crate) fn insert(&mut self, first: u64, offsets: Arc<[u64]>) {
         let size = offsets.len() * 8;
-        if self.map.insert(first, offsets).is_none() {
-            self.order.push_back(first);
-            self.bytes += size;
+        // A segment's offsets can be replaced by others of another length
+        // (a segment sealed again after `truncate_back` reopened it, with a
+        // reader's load racing in between): count what is held now.
+        match self.map.insert(first, offsets) {
+            None => self.order.push_back(first),
+            Some(old) => self.bytes -= old.len() * 8,
         }
+        self.bytes += size;
         while self.bytes > self.budget && self.order.len() > 1 {
             let Some(old) = self.order.pop_front() else {
                 break;
@@ -223,6 +227,19 @@ mod tests {
         assert!(h.fits(64 + 2 * 17));
         assert!(!h.fits(64 + 2 * 17 - 1));
         assert!(!h.fits(0));
+    }
+
+    #[test]
+    fn cache_counts_replaced_offsets() {
+        let mut c = IndexCache::new(1 << 20);
+        c.insert(1, vec![64u64; 4].into());
+        c.insert(1, vec![64u64; 100].into());
+        assert_eq!(c.bytes, 800);
+        c.insert(2, vec![64u64; 10].into());
+        c.remove(1);
+        c.remove(2);
+        assert_eq!(c.bytes, 0);
+        assert!(c.order.is_empty());
     }
 
     #[test]
