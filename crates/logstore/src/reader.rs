@@ -224,7 +224,15 @@ impl Shared {
     pub(crate) fn read_record(&self, pos: u64) -> Result<Vec<u8>> {
         let mut retried = false;
         loop {
-            let (header, payload, path, offset) = match self.locate(pos)? {
+            let location = match self.locate(pos) {
+                Err(e) if e.kind() == ErrorKind::Corruption && !retried => {
+                    retried = true;
+                    self.recheck_after_damage(pos)?;
+                    continue;
+                }
+                other => other?,
+            };
+            let (header, payload, path, offset) = match location {
                 Location::Buffered(mut frame) => {
                     let payload = frame.split_off(HEADER_LEN.min(frame.len()));
                     (frame, payload, None, 0)
@@ -269,6 +277,23 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// After the offsets of the segment holding `pos` could not be loaded
+    /// (its index rebuilt from bytes that failed the checks): the segment
+    /// may have been cut by a `truncate_back` or punched by a
+    /// `truncate_front` since it was looked up, so that is not corruption
+    /// yet. Returns `Truncated` if the front passed `pos`, else brings a
+    /// read-only view up to date so that the caller can look again.
+    fn recheck_after_damage(&self, pos: u64) -> Result<()> {
+        let first = self.first_hint.load(Ordering::Acquire);
+        if pos < first {
+            return Err(truncated(pos, first));
+        }
+        if self.opts.read_only {
+            self.reload()?;
+        }
+        Ok(())
     }
 
     /// Waits until position `pos` exists (or the timeout passes).
@@ -511,6 +536,11 @@ impl Iter {
                         });
                     }
                     Err(e) if e.kind() == ErrorKind::OutOfRange => return Ok(Step::End),
+                    Err(e) if e.kind() == ErrorKind::Corruption && !retried => {
+                        retried = true;
+                        self.shared.recheck_after_damage(pos)?;
+                        continue;
+                    }
                     Err(e) => return Err(e),
                 }
             }
