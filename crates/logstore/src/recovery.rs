@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::frame;
 use crate::fs::{read_exact_at, Fs, FsFile, FsLock, OpenMode};
 use crate::header::{new_log_id, HEADER_LEN};
 use crate::index::{self, IndexCache};
@@ -122,6 +121,11 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         .first
         .max(sealed.first().map_or(active.base, |s| s.base));
     let next = active.end_position();
+    // What the active segment holds may have reached only the OS before a
+    // crash of the process (under `SyncPolicy::Never`, say): it is not known
+    // to be durable, so the next `sync` must sync it. Sealed segments are
+    // durable or listed in `unsynced`.
+    let synced = active.base.clamp(first, next);
     let state = State {
         first,
         next,
@@ -129,7 +133,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         sealed,
         active,
         buf: Vec::new(),
-        synced: next,
+        synced,
         unsynced: reseal.clone(),
         unsynced_bytes: 0,
         syncing: false,
@@ -452,7 +456,11 @@ impl Opener<'_> {
                 let rest: Vec<u64> = std::iter::once(f.first)
                     .chain(files.by_ref().map(|(_, n)| n.first))
                     .collect();
-                self.gap(exp, &rest)?;
+                if i > tail_from {
+                    self.torn_gap(exp, &rest)?;
+                } else {
+                    self.gap(exp, &rest)?;
+                }
                 break;
             }
             let is_last = files.peek().is_none();
@@ -551,6 +559,46 @@ impl Opener<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// A segment of the unsealed tail ends before the next segment starts:
+    /// its last records had reached only the OS when the machine stopped,
+    /// while the next segment's file had been created durably. Nothing
+    /// after the lost records was synced either (a sync covers every
+    /// earlier segment first), so this is a torn tail: the later segments
+    /// are removed.
+    fn torn_gap(&mut self, position: u64, later: &[u64]) -> Result<()> {
+        let mut removed = Vec::new();
+        let mut bytes = 0;
+        for &first in later {
+            let p = self.path(first);
+            bytes += self
+                .fs
+                .open(&p, OpenMode::Read)
+                .and_then(|f| f.len())
+                .unwrap_or(0);
+            if self.writable {
+                self.remove(&p)?;
+                self.remove(&self.index_path(first))?;
+            }
+            removed.push(p);
+        }
+        if self.writable {
+            self.fs
+                .sync_dir(self.dir)
+                .map_err(|e| Error::io("fsync", self.dir, e))?;
+        }
+        self.report.torn_tail = Some(Cut {
+            segment: removed[0].clone(),
+            offset: 0,
+            from_position: position,
+            bytes,
+            removed_segments: removed,
+            reason: format!(
+                "the previous segment ends at position {position}, before this one starts"
+            ),
+        });
+        Ok(())
     }
 
     /// Records the tolerant-mode cut and removes what follows it.
@@ -854,16 +902,9 @@ impl Shared {
         }
         let a = &st.active;
         let len = a.file.len().map_err(|e| Error::io("stat", &a.path, e))?;
-        if len < a.written {
+        if len < a.written || !self.last_record_in_place(a, st.next)? {
             return Ok(false);
         }
-        // The writer may have cut the segment (`truncate_back`) and written
-        // as much or more since: then the last record we know of is no
-        // longer where we think, and the length alone cannot tell.
-        if !self.last_record_unchanged(&st)? {
-            return Ok(false);
-        }
-        let a = &st.active;
         if len == a.written {
             return Ok(true);
         }
@@ -876,24 +917,26 @@ impl Shared {
         Ok(true)
     }
 
-    /// Whether the active segment still holds, at the offset we know, a
-    /// frame header for our last position that ends where our view ends.
-    fn last_record_unchanged(&self, st: &State) -> Result<bool> {
-        let a = &st.active;
+    /// Whether the last record this handle knows in the active segment is
+    /// still where it was. A `truncate_back` by the writer followed by
+    /// appends can leave the file as long as before or longer, with other
+    /// records from the cut on: then the frame there no longer ends at
+    /// `written` with position `next - 1`.
+    fn last_record_in_place(&self, a: &Active, next: u64) -> Result<bool> {
         let Some(&offset) = a.offsets.last() else {
             return Ok(true);
         };
-        let mut raw = [0u8; frame::HEADER_LEN];
+        let mut raw = [0u8; crate::frame::HEADER_LEN];
         match read_exact_at(&*a.file, &mut raw, offset) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
             Err(e) => return Err(Error::io("read", &a.path, e)),
         }
         Ok(
-            match frame::decode_header(&raw, self.opts.max_record_size) {
-                frame::HeaderCheck::Valid(h) => {
-                    h.position + 1 == st.next
-                        && offset + frame::frame_len(h.len as usize) == a.written
+            match crate::frame::decode_header(&raw, self.opts.max_record_size) {
+                crate::frame::HeaderCheck::Valid(h) => {
+                    h.position + 1 == next
+                        && offset + crate::frame::frame_len(h.len as usize) == a.written
                 }
                 _ => false,
             },
