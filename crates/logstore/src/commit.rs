@@ -6,7 +6,7 @@ use std::io::IoSlice;
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::frame;
 use crate::options::SyncPolicy;
 use crate::segment::SEGMENT_HEADER_LEN;
@@ -61,6 +61,19 @@ impl Shared {
         self.check_writable(&st)?;
         if records.is_empty() {
             return Ok(st.next..st.next);
+        }
+        // `truncate_front` may move the log to the end of the position
+        // space; the counter must not wrap there.
+        if u64::MAX - st.next < records.len() as u64 {
+            return Err(Error::new(
+                ErrorKind::OutOfRange,
+                format!(
+                    "no position left for {} record(s) after position {}",
+                    records.len(),
+                    st.next
+                ),
+            )
+            .at_position(st.next));
         }
         let end = st.active.written + st.buf.len() as u64;
         if end > SEGMENT_HEADER_LEN as u64 && end + total > self.opts.segment_size {

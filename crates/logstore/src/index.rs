@@ -35,6 +35,13 @@ impl IndexHeader {
     pub(crate) fn body_len(&self) -> u64 {
         self.count * 8 + 8
     }
+
+    /// Whether `count` records can fit in a segment of `data_end` bytes
+    /// (each takes at least a frame header and one byte). Checked before
+    /// the body is read, so that a forged count never sizes an allocation.
+    pub(crate) fn fits(&self, data_end: u64) -> bool {
+        self.count <= data_end.saturating_sub(HEADER_LEN as u64) / crate::frame::frame_len(1)
+    }
 }
 
 /// Serializes an index file: header, one u64 offset per record, then the
@@ -111,7 +118,7 @@ pub(crate) fn decode_body(h: &IndexHeader, body: &[u8], data_end: u64) -> Result
     let min_gap = crate::frame::frame_len(1);
     let mut at_least = HEADER_LEN as u64;
     for &o in &offsets {
-        if o < at_least || o + min_gap > data_end {
+        if o < at_least || o.checked_add(min_gap).is_none_or(|e| e > data_end) {
             return Err(format!("index offset {o} out of order or past the data"));
         }
         at_least = o + min_gap;
@@ -148,10 +155,14 @@ impl IndexCache {
 
     pub(crate) fn insert(&mut self, first: u64, offsets: Arc<[u64]>) {
         let size = offsets.len() * 8;
-        if self.map.insert(first, offsets).is_none() {
-            self.order.push_back(first);
-            self.bytes += size;
+        // A segment's offsets can be replaced by others of another length
+        // (a segment sealed again after `truncate_back` reopened it, with a
+        // reader's load racing in between): count what is held now.
+        match self.map.insert(first, offsets) {
+            None => self.order.push_back(first),
+            Some(old) => self.bytes -= old.len() * 8,
         }
+        self.bytes += size;
         while self.bytes > self.budget && self.order.len() > 1 {
             let Some(old) = self.order.pop_front() else {
                 break;
@@ -196,6 +207,39 @@ mod tests {
         let disorder = encode(&[3; 16], 10, 10, &[64, 200, 100], 300);
         let h = decode_header(disorder[..64].try_into().unwrap(), &[3; 16], 10).unwrap();
         assert!(decode_body(&h, &disorder[64..], 300).is_err());
+    }
+
+    #[test]
+    fn offset_near_the_end_of_the_u64_range_is_refused() {
+        // A forged index (its checksums are easy to recompute) must give
+        // an error, not overflow while checking the offsets.
+        let bytes = encode(&[3; 16], 10, 11, &[u64::MAX - 5], 300);
+        let h = decode_header(bytes[..64].try_into().unwrap(), &[3; 16], 10).unwrap();
+        assert!(decode_body(&h, &bytes[64..], 300)
+            .unwrap_err()
+            .contains("past the data"));
+    }
+
+    #[test]
+    fn count_must_fit_in_the_segment() {
+        let bytes = encode(&[3; 16], 10, 10, &[64, 100], 64 + 2 * 17);
+        let h = decode_header(bytes[..64].try_into().unwrap(), &[3; 16], 10).unwrap();
+        assert!(h.fits(64 + 2 * 17));
+        assert!(!h.fits(64 + 2 * 17 - 1));
+        assert!(!h.fits(0));
+    }
+
+    #[test]
+    fn cache_counts_replaced_offsets() {
+        let mut c = IndexCache::new(1 << 20);
+        c.insert(1, vec![64u64; 4].into());
+        c.insert(1, vec![64u64; 100].into());
+        assert_eq!(c.bytes, 800);
+        c.insert(2, vec![64u64; 10].into());
+        c.remove(1);
+        c.remove(2);
+        assert_eq!(c.bytes, 0);
+        assert!(c.order.is_empty());
     }
 
     #[test]

@@ -113,7 +113,9 @@ impl Log {
     ///
     /// # Errors
     /// [`ErrorKind::InvalidArgument`] for an empty or oversize record
-    /// (nothing is written); [`ErrorKind::Poisoned`] after an earlier write
+    /// (nothing is written); [`ErrorKind::OutOfRange`] if no position is
+    /// left for it (after `truncate_front` to the end of the `u64` range;
+    /// nothing is written); [`ErrorKind::Poisoned`] after an earlier write
     /// or sync failure; [`ErrorKind::Io`] if this write or sync fails (the
     /// log is then poisoned: the record may or may not be found after
     /// reopening, and no later write is accepted until then).
@@ -434,7 +436,7 @@ impl Log {
                 });
             } else if let Some(seg) = sealed {
                 if let Err(e) = sh.load_index(&seg, &meta).and_then(|ix| {
-                    let skip = (pos - base) as usize;
+                    let skip = pos.saturating_sub(base) as usize;
                     if ix.get(skip..) == Some(&s.offsets[..]) {
                         Ok(())
                     } else {

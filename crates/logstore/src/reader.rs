@@ -31,6 +31,11 @@ pub(crate) enum Location {
     Buffered(Vec<u8>),
 }
 
+/// The offset given to a dead position (before the first position) whose
+/// frame was not known when the segment's offsets were loaded. No frame is
+/// at 0 (the file header is), so reading there fails the frame checks.
+pub(crate) const DEAD: u64 = 0;
+
 pub(crate) fn truncated(pos: u64, first: u64) -> Error {
     Error::new(
         ErrorKind::Truncated,
@@ -52,7 +57,14 @@ impl Shared {
     /// renamed, so that a reader never sees half of one.
     pub(crate) fn write_index(&self, seg: &Sealed, meta: &Meta) -> Result<()> {
         let offsets = self.load_index(seg, meta)?;
-        let bytes = index::encode(&self.log_id, seg.first, seg.base, &offsets, seg.data_end);
+        let dead = offsets.iter().take_while(|&&o| o == DEAD).count();
+        let bytes = index::encode(
+            &self.log_id,
+            seg.first,
+            seg.base + dead as u64,
+            &offsets[dead..],
+            seg.data_end,
+        );
         let path = self.index_path(seg.first);
         let tmp = path.with_extension("idx.tmp");
         let _ = self.fs.remove_file(&tmp);
@@ -96,16 +108,35 @@ impl Shared {
         let mut h = [0u8; FILE_HEADER_LEN];
         read_exact_at(&*file, &mut h, 0).ok()?;
         let header = index::decode_header(&h, &self.log_id, seg.first).ok()?;
-        if header.base != seg.base || header.end_position() != seg.end {
+        if header.base < seg.base || header.end_position() != seg.end || !header.fits(seg.data_end)
+        {
             return None;
         }
         let mut body = vec![0u8; header.body_len() as usize];
         read_exact_at(&*file, &mut body, FILE_HEADER_LEN as u64).ok()?;
-        index::decode_body(&header, &body, seg.data_end).ok()
+        let live = index::decode_body(&header, &body, seg.data_end).ok()?;
+        let mut offsets = vec![DEAD; (header.base - seg.base) as usize];
+        offsets.extend_from_slice(&live);
+        Some(offsets)
     }
 
+    /// Scans a sealed segment for its offsets, aligned on `seg.base`. When
+    /// the front was truncated into the segment after `seg.base`, the scan
+    /// starts at the first kept record and the dead positions before it get
+    /// the offset [`DEAD`]: their bytes may be punched out, and they are
+    /// never read (positions before the first one are refused first).
     fn rebuild_index(&self, seg: &Sealed, meta: &Meta) -> Result<Vec<u64>> {
         let (offset, position) = scan_start(meta, seg.first);
+        let Some(dead) = position.checked_sub(seg.base) else {
+            return Err(Error::corruption(
+                &seg.path,
+                offset,
+                format!(
+                    "the meta file's first position {position} is before the segment's {}",
+                    seg.base
+                ),
+            ));
+        };
         let s = scan::scan(
             &seg.file,
             offset,
@@ -127,11 +158,7 @@ impl Shared {
                 ),
             ));
         }
-        // Positions `base..position` were truncated away and their bytes
-        // may be punched out: they are never read (positions before the
-        // first are refused), so their offsets are placeholders.
-        let dead = position.saturating_sub(seg.base) as usize;
-        let mut offsets = vec![offset; dead];
+        let mut offsets = vec![DEAD; dead as usize];
         offsets.extend_from_slice(&s.offsets);
         Ok(offsets)
     }
@@ -197,7 +224,15 @@ impl Shared {
     pub(crate) fn read_record(&self, pos: u64) -> Result<Vec<u8>> {
         let mut retried = false;
         loop {
-            let (header, payload, path, offset) = match self.locate(pos)? {
+            let location = match self.locate(pos) {
+                Err(e) if e.kind() == ErrorKind::Corruption && !retried => {
+                    retried = true;
+                    self.recheck_after_damage(pos)?;
+                    continue;
+                }
+                other => other?,
+            };
+            let (header, payload, path, offset) = match location {
                 Location::Buffered(mut frame) => {
                     let payload = frame.split_off(HEADER_LEN.min(frame.len()));
                     (frame, payload, None, 0)
@@ -233,7 +268,7 @@ impl Shared {
                     if !retried {
                         retried = true;
                         if self.opts.read_only {
-                            self.refresh()?;
+                            self.reload()?;
                         }
                         continue;
                     }
@@ -242,6 +277,23 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// After the offsets of the segment holding `pos` could not be loaded
+    /// (its index rebuilt from bytes that failed the checks): the segment
+    /// may have been cut by a `truncate_back` or punched by a
+    /// `truncate_front` since it was looked up, so that is not corruption
+    /// yet. Returns `Truncated` if the front passed `pos`, else brings a
+    /// read-only view up to date so that the caller can look again.
+    fn recheck_after_damage(&self, pos: u64) -> Result<()> {
+        let first = self.first_hint.load(Ordering::Acquire);
+        if pos < first {
+            return Err(truncated(pos, first));
+        }
+        if self.opts.read_only {
+            self.reload()?;
+        }
+        Ok(())
     }
 
     /// Waits until position `pos` exists (or the timeout passes).
@@ -300,8 +352,8 @@ impl Shared {
 
 /// Where a scan of the segment starting at `first` begins: at the recorded
 /// first-record offset if the log's front was truncated into it (the bytes
-/// before may be punched out, even if the segment was sealed, and its index
-/// written, before the truncation), else at its first record.
+/// before may be punched out, even when the segment's offsets in memory
+/// start before), else at its first record.
 pub(crate) fn scan_start(m: &Meta, first: u64) -> (u64, u64) {
     if m.first_segment == first && m.first > first {
         (m.first_offset, m.first)
@@ -484,6 +536,11 @@ impl Iter {
                         });
                     }
                     Err(e) if e.kind() == ErrorKind::OutOfRange => return Ok(Step::End),
+                    Err(e) if e.kind() == ErrorKind::Corruption && !retried => {
+                        retried = true;
+                        self.shared.recheck_after_damage(pos)?;
+                        continue;
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -514,7 +571,7 @@ impl Iter {
             // read-only view racing the writer): look the position up again.
             retried = true;
             if self.shared.opts.read_only {
-                self.shared.refresh()?;
+                self.shared.reload()?;
             }
         }
     }

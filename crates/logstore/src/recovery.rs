@@ -448,6 +448,9 @@ impl Opener<'_> {
         let mut h = [0u8; HEADER_LEN];
         read_exact_at(&*file, &mut h, 0).ok()?;
         let header = index::decode_header(&h, &self.meta.log_id, first).ok()?;
+        if !header.fits(seg_len) {
+            return None;
+        }
         let mut end = [0u8; 8];
         read_exact_at(&*file, &mut end, HEADER_LEN as u64 + header.count * 8).ok()?;
         Some((header, u64::from_le_bytes(end)))
@@ -868,6 +871,18 @@ impl Shared {
     /// Brings a read-only handle up to date with the files: cheaply when
     /// the writer only appended to the same segment, else by reopening.
     pub(crate) fn refresh(&self) -> Result<()> {
+        self.refresh_view(false)
+    }
+
+    /// Rebuilds a read-only handle's view from the files, without the
+    /// cheap path: for when a record at an offset we hold failed its
+    /// checks, which the cheap path's tests cannot always foresee (a
+    /// rewritten tail whose last record landed where the old one was).
+    pub(crate) fn reload(&self) -> Result<()> {
+        self.refresh_view(true)
+    }
+
+    fn refresh_view(&self, full: bool) -> Result<()> {
         if !self.opts.read_only {
             return Ok(());
         }
@@ -886,10 +901,10 @@ impl Shared {
             ));
         }
         let listing = list(&*self.fs, &self.dir)?;
-        if self.extend_active(&meta, &listing)? {
+        if !full && self.extend_active(&meta, &listing)? {
             return Ok(());
         }
-        let fresh = open(&self.dir, self.opts.clone())?;
+        let fresh = self.open_view()?;
         let mut st = self.lock_state();
         let mut other = fresh.lock_state();
         std::mem::swap(&mut *st, &mut *other);
@@ -898,6 +913,28 @@ impl Shared {
         *self.index_cache.lock().unwrap_or_else(|p| p.into_inner()) =
             IndexCache::new(self.opts.index_cache_bytes);
         Ok(())
+    }
+
+    /// Opens the directory afresh for a read-only view. The writer changes
+    /// the directory while we read it without any lock between us: a
+    /// segment listed a moment ago may be gone when opened, or the meta
+    /// file may already name a first position whose segment is not created
+    /// yet. Such a view fails, and one taken a moment later succeeds; only
+    /// an error that persists is reported.
+    fn open_view(&self) -> Result<Arc<Shared>> {
+        let mut tries = 0;
+        loop {
+            match open(&self.dir, self.opts.clone()) {
+                Ok(shared) => return Ok(shared),
+                Err(e)
+                    if tries < 20 && matches!(e.kind(), ErrorKind::Io | ErrorKind::Corruption) =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The fast path of `refresh`: same first position, same last segment,

@@ -37,6 +37,11 @@ impl Shared {
         };
         st.first = pos;
         self.first_hint.store(pos, Ordering::Release);
+        // Past the end, `next` jumped: tailing readers waiting for a
+        // position now behind it must wake to learn it was truncated.
+        if self.tail_waiters.load(Ordering::SeqCst) > 0 {
+            self.appended_cv.notify_all();
+        }
         drop(st);
         let job = Job::Reclaim(reclaim);
         if self.opts.background_reclaim {
@@ -162,7 +167,8 @@ impl Shared {
             self.cut_active(&mut st, pos)
         } else {
             self.reopen_sealed(&mut st, pos)
-        };
+        }
+        .and_then(|()| self.sync_sealed_kept(&mut st));
         if let Err(e) = r {
             // If the file was cut before the failure, the records from
             // `pos` on are gone: stop offering them (reads of the records
@@ -188,6 +194,24 @@ impl Shared {
         st.unsynced_bytes = 0;
         st.epoch += 1;
         self.synced_cv.notify_all();
+        Ok(())
+    }
+
+    /// The cut made the segment it shortened durable; the sealed segments
+    /// before it that no sync has covered yet must be durable too before
+    /// `synced` moves to the cut, since that releases waiting appenders
+    /// (whose records they may hold) and makes later `sync` calls return
+    /// at once.
+    fn sync_sealed_kept(&self, st: &mut State) -> Result<()> {
+        let sealed = std::mem::take(&mut st.unsynced);
+        for s in &sealed {
+            s.file
+                .sync_data()
+                .map_err(|e| Error::io("fdatasync", &s.path, e))?;
+        }
+        for s in sealed {
+            self.submit(Job::Seal(s, false));
+        }
         Ok(())
     }
 
