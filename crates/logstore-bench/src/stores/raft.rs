@@ -103,7 +103,7 @@ pub struct RaftStore {
 
 impl RaftStore {
     /// Opens or creates the engine in `dir`. Batch compression is off, as
-    /// for the other stores.
+    /// for the other stores; purging is not held back by a size threshold.
     pub fn open(dir: &Path, mode: Mode) -> Res<RaftStore> {
         let cfg = Config {
             dir: dir
@@ -111,6 +111,11 @@ impl RaftStore {
                 .ok_or("raft-engine: path is not UTF-8")?
                 .to_owned(),
             batch_compression_threshold: ReadableSize(0),
+            // purge_expired_files only acts once the files exceed this
+            // (default 10 GiB): a user who truncates to get space back
+            // lowers it, here to its minimum, one file.
+            purge_threshold: ReadableSize::mb(128),
+            target_file_size: ReadableSize::mb(128),
             ..Config::default()
         };
         let engine = Engine::open(cfg)?;

@@ -100,7 +100,7 @@ impl Store for RedbStore {
         txn.open_table(TABLE)?.retain_in(..position, |_, _| false)?;
         txn.commit()?;
         self.first.store(position, Ordering::SeqCst);
-        db.compact()?;
+        while db.compact()? {}
         Ok(())
     }
 

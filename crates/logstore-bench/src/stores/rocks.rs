@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rocksdb::{DBCompressionType, Options, WriteOptions, DB};
+use rocksdb::{DBCompressionType, Options, WriteBatch, WriteOptions, DB};
 
 use super::{Mode, Res, Store};
 
@@ -101,12 +101,9 @@ impl Store for RocksStore {
     /// delete_range + compact_range, so that the space is really released.
     fn truncate_front(&self, position: u64) -> Res<()> {
         let first = self.first.load(Ordering::SeqCst);
-        let cf = self
-            .db
-            .cf_handle("default")
-            .ok_or("rocksdb: no default cf")?;
-        self.db
-            .delete_range_cf_opt(cf, key(first), key(position), &self.write)?;
+        let mut batch = WriteBatch::default();
+        batch.delete_range(key(first), key(position));
+        self.db.write_opt(batch, &self.write)?;
         self.db.compact_range(Some(key(first)), Some(key(position)));
         self.first.store(position, Ordering::SeqCst);
         Ok(())

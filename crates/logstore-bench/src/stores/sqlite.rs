@@ -84,7 +84,12 @@ impl Store for SqliteStore {
     fn truncate_front(&self, position: u64) -> Res<()> {
         let conn = self.conn();
         conn.execute("DELETE FROM log WHERE pos < ?1", params![position as i64])?;
-        conn.execute_batch("PRAGMA incremental_vacuum;")?;
+        // Each step of incremental_vacuum frees pages; run it to the end.
+        let mut vacuum = conn.prepare("PRAGMA incremental_vacuum")?;
+        let mut rows = vacuum.query([])?;
+        while rows.next()?.is_some() {}
+        drop(rows);
+        drop(vacuum);
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
