@@ -15,9 +15,14 @@ pub const WORKLOADS: &[&str] = &["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8",
 /// Thread counts of W4.
 pub const W4_THREADS: &[usize] = &[1, 4, 16, 64];
 
-/// Stores that get the 10 GiB reopen (W7) and 100-million-record (W9) logs:
-/// writing them for every peer would take far longer than the rest.
+/// Stores that get the 10 GiB reopen log (W7): writing it for every peer
+/// would take far longer than the rest.
 const BIG_LOG_STORES: &[&str] = &["logstore", "raw"];
+
+/// Stores that get W9's 100-million-record log (the issue allows logstore
+/// alone: the peers and the raw ceiling append 100 B records at under a
+/// million per second, so filling it would take many minutes each).
+const HUGE_LOG_STORES: &[&str] = &["logstore"];
 
 /// Every figure of one step for one store, over the runs.
 #[derive(Debug, Default)]
@@ -114,7 +119,7 @@ fn steps(store: &str, workloads: &[String]) -> Vec<String> {
     if big && has("w7") {
         v.extend(["w7-big-fill".into(), "w7-big".into()]);
     }
-    if big && has("w9") {
+    if HUGE_LOG_STORES.contains(&store) && has("w9") {
         v.extend(["w9-fill".into(), "w9".into()]);
     }
     v

@@ -46,6 +46,9 @@ impl Scale {
     fn w8_reads(self) -> u64 {
         self.n(1_000_000)
     }
+    fn w9_reads(self) -> u64 {
+        self.n(20_000)
+    }
     fn w9_records(self) -> u64 {
         self.n(100_000_000)
     }
@@ -293,7 +296,7 @@ fn w9(store: &str, dir: &Path, scale: Scale) -> Res<()> {
     if n != scale.w9_records() {
         return Err(format!("w9: {n} records").into());
     }
-    let reads = scale.w8_reads();
+    let reads = scale.w9_reads();
     let t_reads = if store == "raw" {
         // The raw ceiling reads by position through an in-memory offset
         // table (8 bytes per record): not a fair memory figure.
