@@ -111,7 +111,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match plan::run_all(&args).and_then(|results| report::write_all(&args, &results)) {
+    let partial = |r: &plan::Results| report::write_files(&args, r);
+    match plan::run_all(&args, partial).and_then(|results| report::write_all(&args, &results)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
             eprintln!("some runs failed (see the table)");

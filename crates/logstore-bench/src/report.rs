@@ -69,7 +69,7 @@ fn ratio(v: f64, reference: Option<f64>) -> Option<f64> {
 fn table(args: &Args, r: &Results) -> String {
     let mut s = String::new();
     let mode = if args.quick { "--quick" } else { "full" };
-    let _ = writeln!(s, "Medians of {} run(s), {mode} sizes. Each cell: value (× logstore / × raw ceiling). For times, latencies and memory, lower is better.\n", args.runs);
+    let _ = writeln!(s, "Medians of up to {} run(s) (the 10 GiB and W9 logs: first run only), {mode} sizes. Each cell: value (× logstore / × raw ceiling). For times, latencies and memory, lower is better.\n", args.runs);
     let _ = writeln!(s, "| step | metric | {} |", r.stores.join(" | "));
     let _ = writeln!(s, "|---|---|{}", "---:|".repeat(r.stores.len()));
     for (step, metric, unit) in rows(r) {
@@ -141,7 +141,9 @@ fn best_peer(r: &Results, step: &str, metric: &str) -> Option<(f64, String)> {
 }
 
 fn targets(r: &Results) -> String {
-    let mut lines: Vec<(String, Option<(f64, bool)>, String)> = Vec::new();
+    // (target, measured value and whether it meets the target, note)
+    type Line = (String, Option<(f64, bool)>, String);
+    let mut lines: Vec<Line> = Vec::new();
     let mut check = |name: String, measured: Option<f64>, ok: &dyn Fn(f64) -> bool, how: String| {
         lines.push((name, measured.map(|m| (m, ok(m))), how));
     };
