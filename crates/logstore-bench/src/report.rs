@@ -10,18 +10,24 @@ use crate::Args;
 /// Writes `table.md`, `results.csv` and `chart.svg` under `args.out` and
 /// prints the table. Returns whether every run succeeded.
 pub fn write_all(args: &Args, r: &Results) -> Res<bool> {
-    fs::create_dir_all(&args.out)?;
-    let table = table(args, r);
-    let targets = targets(r);
-    print!("{table}\n{targets}");
-    fs::write(args.out.join("table.md"), format!("{table}\n{targets}"))?;
-    fs::write(args.out.join("results.csv"), csv(r))?;
-    fs::write(args.out.join("chart.svg"), chart(r))?;
+    write_files(args, r)?;
+    print!("{}\n{}", table(args, r), targets(r));
     eprintln!(
         "wrote table.md, results.csv, chart.svg in {}",
         args.out.display()
     );
     Ok(r.cells.values().all(|c| c.failures.is_empty()))
+}
+
+/// Writes the three files (also after each run, so that a long run that is
+/// stopped keeps what it measured).
+pub fn write_files(args: &Args, r: &Results) -> Res<()> {
+    fs::create_dir_all(&args.out)?;
+    let text = format!("{}\n{}", table(args, r), targets(r));
+    fs::write(args.out.join("table.md"), text)?;
+    fs::write(args.out.join("results.csv"), csv(r))?;
+    fs::write(args.out.join("chart.svg"), chart(r))?;
+    Ok(())
 }
 
 /// Three significant digits with a k/M/G suffix.
