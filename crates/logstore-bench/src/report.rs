@@ -1,0 +1,346 @@
+//! The table (Markdown), the CSV, the SVG chart and the target check.
+
+use std::fmt::Write as _;
+use std::fs;
+
+use crate::plan::{median, step_order, Results};
+use crate::stores::{self, Res};
+use crate::Args;
+
+/// Writes `table.md`, `results.csv` and `chart.svg` under `args.out` and
+/// prints the table. Returns whether every run succeeded.
+pub fn write_all(args: &Args, r: &Results) -> Res<bool> {
+    write_files(args, r)?;
+    print!("{}\n{}", table(args, r), targets(r));
+    eprintln!(
+        "wrote table.md, results.csv, chart.svg in {}",
+        args.out.display()
+    );
+    Ok(r.cells.values().all(|c| c.failures.is_empty()))
+}
+
+/// Writes the three files (also after each run, so that a long run that is
+/// stopped keeps what it measured).
+pub fn write_files(args: &Args, r: &Results) -> Res<()> {
+    fs::create_dir_all(&args.out)?;
+    let text = format!("{}\n{}", table(args, r), targets(r));
+    fs::write(args.out.join("table.md"), text)?;
+    fs::write(args.out.join("results.csv"), csv(r))?;
+    fs::write(args.out.join("chart.svg"), chart(r))?;
+    Ok(())
+}
+
+/// Three significant digits with a k/M/G suffix.
+pub fn fmt(v: f64) -> String {
+    let (x, suffix) = match v.abs() {
+        a if a >= 1e9 => (v / 1e9, "G"),
+        a if a >= 1e6 => (v / 1e6, "M"),
+        a if a >= 1e4 => (v / 1e3, "k"),
+        _ => (v, ""),
+    };
+    let digits = match x.abs() {
+        a if a >= 100.0 => 0,
+        a if a >= 10.0 => 1,
+        a if a >= 1.0 => 2,
+        _ => 3,
+    };
+    format!("{x:.digits$}{suffix}")
+}
+
+/// `(step, metric, unit)` rows in table order.
+fn rows(r: &Results) -> Vec<(String, String, String)> {
+    let mut rows = Vec::new();
+    for step in step_order() {
+        let mut metrics: Vec<(String, String)> = Vec::new();
+        for store in &r.stores {
+            if let Some(cell) = r.cells.get(&(step.clone(), store.clone())) {
+                for (m, (_, unit)) in &cell.figures {
+                    if !metrics.iter().any(|(x, _)| x == m) {
+                        metrics.push((m.clone(), unit.clone()));
+                    }
+                }
+            }
+        }
+        // Peak RSS last in each step.
+        metrics.sort_by_key(|(m, _)| m == "peak_rss_mib");
+        rows.extend(metrics.into_iter().map(|(m, u)| (step.clone(), m, u)));
+    }
+    rows
+}
+
+fn ratio(v: f64, reference: Option<f64>) -> Option<f64> {
+    reference.filter(|x| *x != 0.0).map(|x| v / x)
+}
+
+fn table(args: &Args, r: &Results) -> String {
+    let mut s = String::new();
+    let mode = if args.quick { "--quick" } else { "full" };
+    let _ = writeln!(s, "Medians of up to {} run(s) (the 10 GiB and W9 logs: first run only), {mode} sizes. Each cell: value (× logstore / × raw ceiling). For times, latencies and memory, lower is better.\n", args.runs);
+    let _ = writeln!(s, "| step | metric | {} |", r.stores.join(" | "));
+    let _ = writeln!(s, "|---|---|{}", "---:|".repeat(r.stores.len()));
+    for (step, metric, unit) in rows(r) {
+        let logstore = r.median(&step, "logstore", &metric);
+        let raw = r.median(&step, "raw", &metric);
+        let _ = write!(s, "| {step} | {metric} ({unit}) |");
+        for store in &r.stores {
+            let cell = r.cells.get(&(step.clone(), store.clone()));
+            let text = match (cell, r.median(&step, store, &metric)) {
+                (Some(c), _) if !c.failures.is_empty() => "FAILED".to_owned(),
+                (_, None) => "–".to_owned(),
+                (_, Some(v)) => {
+                    let a = ratio(v, logstore).map_or("–".into(), |x| format!("{x:.2}"));
+                    let b = ratio(v, raw).map_or("–".into(), |x| format!("{x:.2}"));
+                    format!("{} ({a} / {b})", fmt(v))
+                }
+            };
+            let _ = write!(s, " {text} |");
+        }
+        s.push('\n');
+    }
+    s.push_str("\nStores:\n");
+    for store in &r.stores {
+        let _ = writeln!(s, "- `{store}`: {}", stores::describe(store));
+    }
+    s
+}
+
+fn csv(r: &Results) -> String {
+    let mut s = String::from("step,metric,unit,store,median,runs,vs_logstore,vs_raw,failed\n");
+    for (step, metric, unit) in rows(r) {
+        for store in &r.stores {
+            let Some(cell) = r.cells.get(&(step.clone(), store.clone())) else {
+                continue;
+            };
+            let Some((values, _)) = cell.figures.get(&metric) else {
+                continue;
+            };
+            let med = median(values).unwrap_or(f64::NAN);
+            let opt = |x: Option<f64>| x.map_or(String::new(), |x| format!("{x:.4}"));
+            let runs: Vec<String> = values.iter().map(|v| format!("{v:.6}")).collect();
+            let _ = writeln!(
+                s,
+                "{step},{metric},{unit},{store},{med:.6},{},{},{},{}",
+                runs.join(";"),
+                opt(ratio(med, r.median(&step, "logstore", &metric))),
+                opt(ratio(med, r.median(&step, "raw", &metric))),
+                cell.failures.len()
+            );
+        }
+    }
+    s
+}
+
+/// The peers (not logstore, not the raw ceiling).
+fn peers(r: &Results) -> Vec<&str> {
+    r.stores
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.starts_with("logstore") && *s != "raw")
+        .collect()
+}
+
+fn best_peer(r: &Results, step: &str, metric: &str) -> Option<(f64, String)> {
+    peers(r)
+        .into_iter()
+        .filter_map(|p| r.median(step, p, metric).map(|v| (v, p.to_owned())))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+fn targets(r: &Results) -> String {
+    // (target, measured value and whether it meets the target, note)
+    type Line = (String, Option<(f64, bool)>, String);
+    let mut lines: Vec<Line> = Vec::new();
+    let mut check = |name: String, measured: Option<f64>, ok: &dyn Fn(f64) -> bool, how: String| {
+        lines.push((name, measured.map(|m| (m, ok(m))), how));
+    };
+    for variant in ["logstore", "logstore-buf"] {
+        let v = r.median("w1", variant, "appends_per_s");
+        let peer = best_peer(r, "w1", "appends_per_s");
+        check(
+            format!("W1 `{variant}` ≥ 2× the fastest peer"),
+            v.zip(peer.as_ref()).map(|(v, p)| v / p.0),
+            &|x| x >= 2.0,
+            peer.map_or("no peer".into(), |p| format!("fastest peer: {}", p.1)),
+        );
+        check(
+            format!("W1 `{variant}` ≥ 0.7× raw"),
+            v.zip(r.median("w1", "raw", "appends_per_s"))
+                .map(|(a, b)| a / b),
+            &|x| x >= 0.7,
+            String::new(),
+        );
+        check(
+            format!("W3 `{variant}` ≥ 0.9× raw MB/s"),
+            r.median("w3", variant, "mb_per_s")
+                .zip(r.median("w3", "raw", "mb_per_s"))
+                .map(|(a, b)| a / b),
+            &|x| x >= 0.9,
+            String::new(),
+        );
+    }
+    let w4_16 = r.median("w4-16", "logstore", "appends_per_s");
+    let peer = best_peer(r, "w4-16", "appends_per_s");
+    check(
+        "W4 16 threads ≥ 1.5× the best peer".into(),
+        w4_16.zip(peer.as_ref()).map(|(v, p)| v / p.0),
+        &|x| x >= 1.5,
+        peer.map_or("no peer".into(), |p| format!("best peer: {}", p.1)),
+    );
+    check(
+        "W4 16 threads ≥ 5× logstore's 1-thread rate".into(),
+        w4_16
+            .zip(r.median("w4-1", "logstore", "appends_per_s"))
+            .map(|(a, b)| a / b),
+        &|x| x >= 5.0,
+        String::new(),
+    );
+    check(
+        "W4 16 threads p99 ≤ 3× raw single fdatasync p50".into(),
+        r.median("w4-16", "logstore", "p99_us")
+            .zip(r.median("w4-1", "raw", "p50_us"))
+            .map(|(a, b)| a / b),
+        &|x| x <= 3.0,
+        "ratio = logstore p99 ÷ raw 1-thread p50".into(),
+    );
+    for step in ["w5-w1", "w5-w3"] {
+        check(
+            format!("W5 replay ({step}) ≥ 0.8× raw sequential read"),
+            r.median(step, "logstore", "gb_per_s")
+                .zip(r.median(step, "raw", "gb_per_s"))
+                .map(|(a, b)| a / b),
+            &|x| x >= 0.8,
+            String::new(),
+        );
+    }
+    check(
+        "W6 truncation ≤ 10 ms".into(),
+        r.median("w6", "logstore", "truncate_ms"),
+        &|x| x <= 10.0,
+        "figure in ms".into(),
+    );
+    let after = r.median("w6", "logstore", "disk_after_mib");
+    let retained = r.median("w6", "logstore", "retained_mib");
+    check(
+        "W6 disk after ≤ 1.02 × retained + 1 MiB".into(),
+        after.zip(retained).map(|(a, k)| a / (1.02 * k + 1.0)),
+        &|x| x <= 1.0,
+        "ratio = disk after ÷ (1.02 × retained + 1 MiB)".into(),
+    );
+    check(
+        "W7 reopen of the big log ≤ 100 ms".into(),
+        r.median("w7-big", "logstore", "reopen_ms"),
+        &|x| x <= 100.0,
+        "figure in ms".into(),
+    );
+    check(
+        "W8 ≥ 1,000,000 random reads/s".into(),
+        r.median("w8", "logstore", "reads_per_s"),
+        &|x| x >= 1e6,
+        "figure in reads/s".into(),
+    );
+    check(
+        "W9 peak RSS ≤ 64 MiB".into(),
+        r.median("w9", "logstore", "peak_rss_mib"),
+        &|x| x <= 64.0,
+        "figure in MiB".into(),
+    );
+    let mut s = String::from("| target | measured | met | note |\n|---|---:|---|---|\n");
+    for (name, m, how) in lines {
+        let (value, met) = match m {
+            Some((v, ok)) => (fmt(v), if ok { "yes" } else { "**no**" }),
+            None => ("–".into(), "not measured"),
+        };
+        let _ = writeln!(s, "| {name} | {value} | {met} | {how} |");
+    }
+    s
+}
+
+/// Headline throughput figures, one group of bars per figure.
+const CHART: &[(&str, &str, &str)] = &[
+    ("w1", "appends_per_s", "W1 100 B appends/s"),
+    ("w2", "appends_per_s", "W2 4 KiB appends/s"),
+    ("w3", "mb_per_s", "W3 large records MB/s"),
+    ("w4-1", "appends_per_s", "W4 durable, 1 thread, appends/s"),
+    (
+        "w4-16",
+        "appends_per_s",
+        "W4 durable, 16 threads, appends/s",
+    ),
+    ("w5-w1", "records_per_s", "W5 replay 100 B records/s"),
+    ("w5-w3", "gb_per_s", "W5 replay large GB/s"),
+    ("w8", "reads_per_s", "W8 random reads/s"),
+];
+
+const COLORS: &[&str] = &[
+    "#1f77b4", "#aec7e8", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#7f7f7f",
+];
+
+/// A hand-written SVG: for each headline figure, one bar per store on a
+/// logarithmic scale (three decades below the best store).
+fn chart(r: &Results) -> String {
+    let (label_w, bar_w, bar_h, gap) = (260.0, 520.0, 14.0, 16.0);
+    let groups: Vec<_> = CHART
+        .iter()
+        .filter(|(step, m, _)| r.stores.iter().any(|s| r.median(step, s, m).is_some()))
+        .collect();
+    let n = r.stores.len() as f64;
+    let legend_h = 20.0 * ((n / 4.0).ceil()) + 10.0;
+    let height = 40.0 + legend_h + groups.len() as f64 * (n * bar_h + gap + 18.0);
+    let width = label_w + bar_w + 90.0;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"10\" y=\"20\" font-size=\"14\">logstore and peers: throughput (log scale, 3 decades; longer is better)</text>\n"
+    );
+    for (i, store) in r.stores.iter().enumerate() {
+        let (x, y) = (10.0 + (i % 4) as f64 * 200.0, 40.0 + (i / 4) as f64 * 20.0);
+        let _ = writeln!(
+            s,
+            "<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{store}</text>",
+            y - 10.0,
+            COLORS[i % COLORS.len()],
+            x + 16.0,
+            y
+        );
+    }
+    let mut y = 40.0 + legend_h;
+    for (step, metric, title) in groups {
+        let values: Vec<Option<f64>> = r
+            .stores
+            .iter()
+            .map(|st| r.median(step, st, metric))
+            .collect();
+        let max = values.iter().flatten().copied().fold(f64::MIN, f64::max);
+        let _ = writeln!(
+            s,
+            "<text x=\"10\" y=\"{}\" font-weight=\"bold\">{title}</text>",
+            y + 12.0
+        );
+        y += 18.0;
+        for (i, (store, v)) in r.stores.iter().zip(&values).enumerate() {
+            let _ = writeln!(
+                s,
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{store}</text>",
+                label_w - 6.0,
+                y + 11.0
+            );
+            if let Some(v) = v {
+                let frac = ((v / max).log10() + 3.0).clamp(0.02, 3.0) / 3.0;
+                let w = frac * bar_w;
+                let _ = writeln!(
+                    s,
+                    "<rect x=\"{label_w}\" y=\"{y}\" width=\"{w:.1}\" height=\"{}\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{}\">{}</text>",
+                    bar_h - 2.0,
+                    COLORS[i % COLORS.len()],
+                    label_w + w + 4.0,
+                    y + 11.0,
+                    fmt(*v)
+                );
+            }
+            y += bar_h;
+        }
+        y += gap;
+    }
+    s.push_str("</svg>\n");
+    s
+}

@@ -1,0 +1,361 @@
+//! The workloads, each run inside a child process for one store. A workload
+//! prints its figures as `metric<TAB>value<TAB>unit` lines on stdout.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::record::{self, RecordMaker};
+use crate::stores::{self, Mode, Res, Store};
+
+const KIB: usize = 1 << 10;
+const MIB: usize = 1 << 20;
+
+/// Workload sizes; `--quick` divides them by about 20.
+#[derive(Clone, Copy, Debug)]
+pub struct Scale {
+    pub quick: bool,
+}
+
+impl Scale {
+    fn n(self, full: u64) -> u64 {
+        if self.quick {
+            (full / 20).max(1)
+        } else {
+            full
+        }
+    }
+    pub fn w1_records(self) -> u64 {
+        self.n(1_000_000)
+    }
+    fn w2_records(self) -> u64 {
+        self.n(100_000)
+    }
+    /// W3: (1 MiB records, 32 MiB records).
+    fn w3_records(self) -> (u64, u64) {
+        (self.n(2048), self.n(32))
+    }
+    fn w4_duration(self) -> Duration {
+        Duration::from_millis(if self.quick { 500 } else { 3000 })
+    }
+    fn big_records(self) -> u64 {
+        self.n(10 * 1024)
+    }
+    fn w8_reads(self) -> u64 {
+        self.n(1_000_000)
+    }
+    fn w9_reads(self) -> u64 {
+        self.n(20_000)
+    }
+    fn w9_records(self) -> u64 {
+        self.n(100_000_000)
+    }
+}
+
+/// The size of W3's record at `position`.
+fn w3_size(scale: Scale, position: u64) -> usize {
+    if position < scale.w3_records().0 {
+        MIB
+    } else {
+        32 * MIB
+    }
+}
+
+fn out(metric: &str, value: f64, unit: &str) {
+    println!("{metric}\t{value}\t{unit}");
+}
+
+const NOT_DURABLE: Mode = Mode {
+    durable: false,
+    buffered: false,
+};
+const DURABLE: Mode = Mode {
+    durable: true,
+    buffered: false,
+};
+
+/// Runs workload `name` for `store` with its data under `root/<store>/`.
+pub fn run(store: &str, name: &str, root: &Path, scale: Scale) -> Res<()> {
+    let dir = |set: &str| -> PathBuf { root.join(store).join(set) };
+    match name {
+        "w1" => appends(store, &dir("w1"), scale.w1_records(), &|_| 100),
+        "w2" => appends(store, &dir("w2"), scale.w2_records(), &|_| 4 * KIB),
+        "w3" => w3(store, &dir("w3"), scale),
+        "w5-w1" => replay(store, &dir("w1")),
+        "w5-w3" => replay(store, &dir("w3")),
+        "w6" => w6(store, &dir("w3"), scale),
+        "w7-w1" => reopen(store, &dir("w1")),
+        "w7-w3" => reopen(store, &dir("w3")),
+        "w7-big-fill" => fill(store, &dir("big"), scale.big_records(), MIB),
+        "w7-big" => reopen(store, &dir("big")),
+        "w8" => random_reads(store, &dir("w1"), scale.w8_reads()),
+        "w9-fill" => fill(store, &dir("w9"), scale.w9_records(), 100),
+        "w9" => w9(store, &dir("w9"), scale),
+        _ => match name.strip_prefix("w4-").and_then(|t| t.parse().ok()) {
+            Some(threads) => w4(store, &dir(name), threads, scale.w4_duration()),
+            None => Err(format!("unknown workload {name}").into()),
+        },
+    }
+}
+
+fn secs(t: Duration) -> f64 {
+    t.as_secs_f64().max(1e-9)
+}
+
+/// Appends `n` records sized by `size(position)`, not durable; the time
+/// includes handing buffered records to the OS.
+fn append_loop(s: &dyn Store, n: u64, size: &dyn Fn(u64) -> usize) -> Res<(Duration, u64)> {
+    let mut makers: Vec<(usize, RecordMaker)> = Vec::new();
+    let mut bytes = 0u64;
+    let start = Instant::now();
+    for pos in 0..n {
+        let len = size(pos);
+        let i = match makers.iter().position(|(l, _)| *l == len) {
+            Some(i) => i,
+            None => {
+                makers.push((len, RecordMaker::new(len)));
+                makers.len() - 1
+            }
+        };
+        let got = s.append(makers[i].1.make(pos))?;
+        if got != pos {
+            return Err(format!("append returned position {got}, expected {pos}").into());
+        }
+        bytes += len as u64;
+    }
+    s.flush()?;
+    Ok((start.elapsed(), bytes))
+}
+
+fn appends(store: &str, dir: &Path, n: u64, size: &dyn Fn(u64) -> usize) -> Res<()> {
+    let s = stores::open(store, dir, NOT_DURABLE)?;
+    let (t, bytes) = append_loop(s.as_ref(), n, size)?;
+    s.close()?;
+    out("appends_per_s", n as f64 / secs(t), "1/s");
+    out("mb_per_s", bytes as f64 / 1e6 / secs(t), "MB/s");
+    Ok(())
+}
+
+fn w3(store: &str, dir: &Path, scale: Scale) -> Res<()> {
+    let (small, large) = scale.w3_records();
+    let s = stores::open(store, dir, NOT_DURABLE)?;
+    let (t1, b1) = append_loop(s.as_ref(), small, &|_| MIB)?;
+    let mut maker = RecordMaker::new(32 * MIB);
+    let start = Instant::now();
+    for pos in small..small + large {
+        s.append(maker.make(pos))?;
+    }
+    s.flush()?;
+    let t2 = start.elapsed();
+    s.close()?;
+    let b2 = large * 32 * MIB as u64;
+    out("mb_per_s", (b1 + b2) as f64 / 1e6 / secs(t1 + t2), "MB/s");
+    out("mb_per_s_1mib", b1 as f64 / 1e6 / secs(t1), "MB/s");
+    out("mb_per_s_32mib", b2 as f64 / 1e6 / secs(t2), "MB/s");
+    Ok(())
+}
+
+fn fill(store: &str, dir: &Path, n: u64, size: usize) -> Res<()> {
+    // Filling is set-up, not a measurement: use the fastest mode.
+    let mode = Mode {
+        durable: false,
+        buffered: true,
+    };
+    let s = stores::open(store, dir, mode)?;
+    let (t, bytes) = append_loop(s.as_ref(), n, &|_| size)?;
+    s.close()?;
+    out("fill_mb_per_s", bytes as f64 / 1e6 / secs(t), "MB/s");
+    Ok(())
+}
+
+/// Replays everything, verifying each record and that positions run on.
+fn replay_all(s: &dyn Store) -> Res<(Duration, u64, u64)> {
+    let (first, next) = (s.first()?, s.next()?);
+    let mut expect = first;
+    let mut bytes = 0u64;
+    let start = Instant::now();
+    let n = s.replay(first, &mut |pos, rec| {
+        if pos != expect {
+            return Err(format!("replay gave position {pos}, expected {expect}").into());
+        }
+        record::verify(pos, rec)?;
+        expect += 1;
+        bytes += rec.len() as u64;
+        Ok(())
+    })?;
+    let t = start.elapsed();
+    if n != next - first || expect != next {
+        return Err(format!("replay gave {n} records, expected {}", next - first).into());
+    }
+    Ok((t, n, bytes))
+}
+
+fn replay(store: &str, dir: &Path) -> Res<()> {
+    let s = stores::open(store, dir, NOT_DURABLE)?;
+    let (t, n, bytes) = replay_all(s.as_ref())?;
+    s.close()?;
+    out("records_per_s", n as f64 / secs(t), "1/s");
+    out("gb_per_s", bytes as f64 / 1e9 / secs(t), "GB/s");
+    Ok(())
+}
+
+/// Sum of allocated blocks of every file under `dir`.
+pub fn disk_bytes(dir: &Path) -> Res<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            disk_bytes(&entry.path())?
+        } else {
+            meta.blocks() * 512
+        };
+    }
+    Ok(total)
+}
+
+fn w6(store: &str, dir: &Path, scale: Scale) -> Res<()> {
+    let s = stores::open(store, dir, NOT_DURABLE)?;
+    let (first, next) = (s.first()?, s.next()?);
+    let mid = first + (next - first) / 2;
+    let retained: u64 = (mid..next).map(|p| w3_size(scale, p) as u64).sum();
+    let before = disk_bytes(dir)?;
+    let start = Instant::now();
+    s.truncate_front(mid)?;
+    let t_truncate = start.elapsed();
+    s.wait_reclaimed()?;
+    let t_reclaimed = start.elapsed();
+    let after = disk_bytes(dir)?;
+    if s.first()? != mid {
+        return Err(format!("first position is {} after truncating at {mid}", s.first()?).into());
+    }
+    let (_, n, _) = replay_all(s.as_ref())?;
+    if n != next - mid {
+        return Err(format!("replay after truncation gave {n} records").into());
+    }
+    s.close()?;
+    let mib = |b: u64| b as f64 / MIB as f64;
+    out("truncate_ms", t_truncate.as_secs_f64() * 1e3, "ms");
+    out("reclaimed_ms", t_reclaimed.as_secs_f64() * 1e3, "ms");
+    out("disk_before_mib", mib(before), "MiB");
+    out("disk_after_mib", mib(after), "MiB");
+    out("retained_mib", mib(retained), "MiB");
+    out("after_over_retained", after as f64 / retained as f64, "x");
+    Ok(())
+}
+
+fn reopen(store: &str, dir: &Path) -> Res<()> {
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let start = Instant::now();
+        let s = stores::open(store, dir, NOT_DURABLE)?;
+        times.push(start.elapsed());
+        s.close()?;
+    }
+    times.sort();
+    out("reopen_ms", times[1].as_secs_f64() * 1e3, "ms");
+    Ok(())
+}
+
+fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+fn random_reads_on(s: &dyn Store, reads: u64) -> Res<Duration> {
+    let (first, next) = (s.first()?, s.next()?);
+    s.read(first)?; // builds lazy structures (the raw ceiling's offsets)
+    let span = next - first;
+    let mut x = 0x2545_F491_4F6C_DD1D;
+    let start = Instant::now();
+    for _ in 0..reads {
+        let pos = first + xorshift(&mut x) % span;
+        record::verify(pos, &s.read(pos)?)?;
+    }
+    Ok(start.elapsed())
+}
+
+fn random_reads(store: &str, dir: &Path, reads: u64) -> Res<()> {
+    let s = stores::open(store, dir, NOT_DURABLE)?;
+    let t = random_reads_on(s.as_ref(), reads)?;
+    s.close()?;
+    out("reads_per_s", reads as f64 / secs(t), "1/s");
+    Ok(())
+}
+
+fn w9(store: &str, dir: &Path, scale: Scale) -> Res<()> {
+    let start = Instant::now();
+    let s = stores::open(store, dir, NOT_DURABLE)?;
+    let t_open = start.elapsed();
+    let (t, n, _) = replay_all(s.as_ref())?;
+    if n != scale.w9_records() {
+        return Err(format!("w9: {n} records").into());
+    }
+    let reads = scale.w9_reads();
+    let t_reads = if store == "raw" {
+        // The raw ceiling reads by position through an in-memory offset
+        // table (8 bytes per record): not a fair memory figure.
+        None
+    } else {
+        Some(random_reads_on(s.as_ref(), reads)?)
+    };
+    s.close()?;
+    out("open_ms", t_open.as_secs_f64() * 1e3, "ms");
+    out("records_per_s", n as f64 / secs(t), "1/s");
+    if let Some(t) = t_reads {
+        out("reads_per_s", reads as f64 / secs(t), "1/s");
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i] as f64 / 1e3
+}
+
+fn w4(store: &str, dir: &Path, threads: usize, duration: Duration) -> Res<()> {
+    let s: Arc<Box<dyn Store>> = Arc::new(stores::open(store, dir, DURABLE)?);
+    let start = Instant::now();
+    let deadline = start + duration;
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let s = s.clone();
+            thread::spawn(move || -> Res<Vec<u64>> {
+                let mut maker = RecordMaker::new(KIB);
+                let mut lat = Vec::new();
+                let mut i = 0u64;
+                loop {
+                    let t0 = Instant::now();
+                    if t0 >= deadline {
+                        return Ok(lat);
+                    }
+                    s.append(maker.make((t as u64) << 40 | i))?;
+                    lat.push(t0.elapsed().as_nanos() as u64);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    let mut lat = Vec::new();
+    for h in handles {
+        lat.extend(h.join().map_err(|_| "w4: appender panicked")??);
+    }
+    let elapsed = start.elapsed();
+    Arc::try_unwrap(s)
+        .map_err(|_| "w4: store still shared")?
+        .close()?;
+    lat.sort_unstable();
+    out("appends_per_s", lat.len() as f64 / secs(elapsed), "1/s");
+    out("p50_us", percentile(&lat, 0.50), "us");
+    out("p99_us", percentile(&lat, 0.99), "us");
+    out("p999_us", percentile(&lat, 0.999), "us");
+    Ok(())
+}
