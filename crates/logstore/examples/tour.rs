@@ -7,12 +7,18 @@ use std::sync::Arc;
 use logstore::{Log, Options, SyncPolicy};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "logstore-data".into());
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "logstore-data".into());
     let opts = Options::default()
         .sync_policy(SyncPolicy::Always)
         .segment_size(8 << 20);
     let log = Arc::new(Log::open(&dir, opts.clone())?);
-    println!("opened {dir}: positions {}..{}", log.first_position(), log.next_position());
+    println!(
+        "opened {dir}: positions {}..{}",
+        log.first_position(),
+        log.next_position()
+    );
 
     let threads: Vec<_> = (0..4)
         .map(|t| {
