@@ -25,6 +25,10 @@ pub const LOG_DIR: &str = "raft-log";
 /// The subdirectory holding the metadata log.
 pub const META_DIR: &str = "raft-meta";
 
+/// Bytes of small entries gathered in the process between writes; the
+/// flusher's sync writes them out before reporting them flushed.
+const WRITE_BUFFER: usize = 1 << 20;
+
 /// The largest encoded entry: a 32 MiB application record plus room for
 /// the entry's header and the payload's own framing.
 pub const MAX_ENTRY_SIZE: usize = (32 << 20) + (64 << 10);
@@ -54,6 +58,7 @@ where
         let meta = MetaLog::open(&dir.join(META_DIR), options.clone())?;
         let log_options = options
             .sync_policy(SyncPolicy::Never)
+            .write_buffer(WRITE_BUFFER)
             .max_record_size(MAX_ENTRY_SIZE);
         let log = Arc::new(Log::open(dir.join(LOG_DIR), log_options)?);
         let reader = LogReader::new(log.clone());
@@ -229,9 +234,15 @@ where
             records.push(record);
             expected += 1;
         }
-        if !records.is_empty() {
+        // One record at a time, not one logstore batch: raft needs no
+        // all-or-nothing batches (the callback fires only once the sync
+        // covers every entry), and logstore's batch atomicity means that
+        // after `truncate_back` inside a batch, reopening drops the kept
+        // prefix of that batch too. The write buffer gathers small entries
+        // into few writes.
+        for record in &records {
             self.log
-                .append_batch(&records)
+                .append(record)
                 .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         }
         // Written, hence readable; the flusher reports them once synced.

@@ -122,3 +122,29 @@ impl RaftStateMachine<Config> for MemStateMachine {
         }))
     }
 }
+
+/// The log id of term `term` (leader node 1) at `index`.
+pub fn log_id(term: u64, index: u64) -> LogId<u64> {
+    LogId::new(openraft::CommittedLeaderId::new(term, 1), index)
+}
+
+/// A normal entry whose data names its index.
+pub fn entry(term: u64, index: u64) -> Entry<Config> {
+    Entry {
+        log_id: log_id(term, index),
+        payload: EntryPayload::Normal(format!("record {index}")),
+    }
+}
+
+/// The indexes of normal entries, checking each carries its own index.
+pub fn indexes(entries: &[Entry<Config>]) -> Vec<u64> {
+    entries
+        .iter()
+        .map(|e| {
+            if let EntryPayload::Normal(d) = &e.payload {
+                assert_eq!(d, &format!("record {}", e.log_id.index));
+            }
+            e.log_id.index
+        })
+        .collect()
+}
