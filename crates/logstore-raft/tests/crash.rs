@@ -102,7 +102,7 @@ async fn check_recovered(fs: &SimFs, model: &Model, in_flight: Option<&Op>, case
         .unwrap_or_else(|e| panic!("{case}: reopen failed: {e}"));
     let maybe = |m: &Model, op: Option<&Op>| {
         let mut next = Model {
-            vote: m.vote.clone(),
+            vote: m.vote,
             committed: m.committed,
             purged: m.purged,
             entries: m.entries.clone(),
