@@ -9,21 +9,19 @@ use std::time::{Duration, Instant};
 use crate::options::SyncPolicy;
 use crate::state::{Job, Shared};
 
-pub(crate) fn start(shared: &Arc<Shared>) {
+pub(crate) fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
     let (tx, rx) = mpsc::channel::<Job>();
     let weak = Arc::downgrade(shared);
     let interval = match shared.opts.sync_policy {
         SyncPolicy::Interval(d) => Some(d),
         _ => None,
     };
-    let spawned = std::thread::Builder::new()
+    let handle = std::thread::Builder::new()
         .name("logstore-bg".into())
-        .spawn(move || run(weak, rx, interval));
-    // Without a thread, jobs run on the caller's thread instead.
-    if let Ok(handle) = spawned {
-        *shared.jobs.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
-        *shared.bg_thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
-    }
+        .spawn(move || run(weak, rx, interval))?;
+    *shared.jobs.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+    *shared.bg_thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+    Ok(())
 }
 
 fn run(weak: Weak<Shared>, rx: mpsc::Receiver<Job>, interval: Option<Duration>) {

@@ -27,21 +27,25 @@ impl Shared {
     /// Checks records before anything is written.
     fn validate(&self, records: &[&[u8]]) -> Result<u64> {
         let max = self.opts.max_record_size;
-        let mut total = 0;
-        for (i, r) in records.iter().enumerate() {
-            let which = if records.len() == 1 {
+        let which = |i: usize| {
+            if records.len() == 1 {
                 "record".to_string()
             } else {
                 format!("record {i} of the batch")
-            };
+            }
+        };
+        let mut total = 0;
+        for (i, r) in records.iter().enumerate() {
             if r.is_empty() {
                 return Err(Error::invalid(format!(
-                    "{which} is empty; records are 1 byte or more"
+                    "{} is empty; records are 1 byte or more",
+                    which(i)
                 )));
             }
             if r.len() > max {
                 return Err(Error::invalid(format!(
-                    "{which} is {} bytes, more than max_record_size ({max} bytes)",
+                    "{} is {} bytes, more than max_record_size ({max} bytes)",
+                    which(i),
                     r.len()
                 )));
             }

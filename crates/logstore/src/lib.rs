@@ -63,6 +63,9 @@ mod segment;
 mod state;
 mod truncate;
 
+#[cfg(test)]
+mod format_doc;
+
 pub use error::{Error, ErrorKind, Result};
 pub use fs::sim;
 pub use log::{Log, Problem, SegmentStats, Stats, VerifyReport};

@@ -471,5 +471,12 @@ impl Drop for Log {
         }
         self.shared.stop_background();
         self.shared.appended_cv.notify_all();
+        // Readers may outlive the handle; the directory is free for a new
+        // writer all the same.
+        self.shared
+            .lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
     }
 }

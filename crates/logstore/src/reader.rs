@@ -191,8 +191,11 @@ impl Shared {
     pub(crate) fn read_record(&self, pos: u64) -> Result<Vec<u8>> {
         let mut retried = false;
         loop {
-            let (frame, path, offset) = match self.locate(pos)? {
-                Location::Buffered(frame) => (frame, None, 0),
+            let (header, payload, path, offset) = match self.locate(pos)? {
+                Location::Buffered(mut frame) => {
+                    let payload = frame.split_off(HEADER_LEN.min(frame.len()));
+                    (frame, payload, None, 0)
+                }
                 Location::File {
                     file,
                     path,
@@ -207,22 +210,13 @@ impl Shared {
                             "record longer than the limit",
                         ));
                     }
-                    let mut buf = vec![0u8; len as usize];
-                    match read_exact_at(&*file, &mut buf, offset) {
-                        Ok(()) => (buf, Some(path), offset),
-                        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                            (Vec::new(), Some(path), offset)
-                        }
-                        Err(e) => return Err(Error::io("read", &path, e)),
-                    }
+                    let (h, p) =
+                        read_split(&*file, offset, len).map_err(|e| Error::io("read", &path, e))?;
+                    (h, p, Some(path), offset)
                 }
             };
-            match check_frame(&frame, pos, self.opts.max_record_size) {
-                Ok(()) => {
-                    let mut frame = frame;
-                    frame.drain(..HEADER_LEN);
-                    return Ok(frame);
-                }
+            match check_frame(&header, &payload, pos, self.opts.max_record_size) {
+                Ok(()) => return Ok(payload),
                 Err(why) => {
                     // A concurrent truncation may have punched or cut the
                     // bytes under us: that is not corruption.
@@ -309,25 +303,62 @@ pub(crate) fn scan_start(m: &Meta, first: u64, base: u64) -> (u64, u64) {
     }
 }
 
-/// Checks that `frame` is a whole, intact frame of the record at `pos`.
-fn check_frame(frame: &[u8], pos: u64, max_len: usize) -> std::result::Result<(), String> {
-    let raw: [u8; HEADER_LEN] = frame
-        .get(..HEADER_LEN)
-        .and_then(|h| h.try_into().ok())
-        .ok_or("record frame is cut short")?;
+/// Reads the frame `[offset, offset + len)` as (header, payload): small
+/// frames with one read, large ones with two so the payload is read straight
+/// into the buffer returned to the caller. A frame cut short (a racing
+/// truncation) comes back short and fails the checks.
+fn read_split(file: &dyn FsFile, offset: u64, len: u64) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    let eof_ok = |r: std::io::Result<()>| match r {
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+        Ok(()) => Ok(true),
+    };
+    if len <= 4096 {
+        let mut buf = vec![0u8; len as usize];
+        if !eof_ok(read_exact_at(file, &mut buf, offset))? {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let payload = buf.split_off(HEADER_LEN.min(buf.len()));
+        return Ok((buf, payload));
+    }
+    let mut header = vec![0u8; HEADER_LEN];
+    let mut payload = vec![0u8; len as usize - HEADER_LEN];
+    if !eof_ok(read_exact_at(file, &mut header, offset))?
+        || !eof_ok(read_exact_at(
+            file,
+            &mut payload,
+            offset + HEADER_LEN as u64,
+        ))?
+    {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    Ok((header, payload))
+}
+
+/// Checks that `header` and `payload` are a whole, intact frame of the
+/// record at `pos`.
+fn check_frame(
+    header: &[u8],
+    payload: &[u8],
+    pos: u64,
+    max_len: usize,
+) -> std::result::Result<(), String> {
+    let raw: [u8; HEADER_LEN] = header
+        .try_into()
+        .map_err(|_| "record frame is cut short".to_string())?;
     let h = match frame::decode_header(&raw, max_len) {
         HeaderCheck::Valid(h) => h,
         HeaderCheck::Zero => return Err("zero bytes where a record should be".into()),
         HeaderCheck::BadLength(n) => return Err(format!("bad record length {n}")),
     };
-    if frame.len() != HEADER_LEN + h.len as usize {
+    if payload.len() != h.len as usize {
         return Err(format!(
             "record length {} does not match the index ({} bytes)",
             h.len,
-            frame.len() - HEADER_LEN
+            payload.len()
         ));
     }
-    if !frame::checksum_ok(&raw, &h, &frame[HEADER_LEN..]) {
+    if !frame::checksum_ok(&raw, &h, payload) {
         return Err("record checksum mismatch".into());
     }
     if h.position != pos {
@@ -423,7 +454,8 @@ impl Iter {
                 self.run = None;
                 match self.shared.locate(pos) {
                     Ok(Location::Buffered(frame)) => {
-                        check_frame(&frame, pos, self.shared.opts.max_record_size)
+                        let (h, p) = frame.split_at(HEADER_LEN.min(frame.len()));
+                        check_frame(h, p, pos, self.shared.opts.max_record_size)
                             .map_err(|why| Error::corruption(&self.shared.dir, 0, why))?;
                         self.next += 1;
                         return Ok(Step::Record(f(pos, &frame[HEADER_LEN..])));

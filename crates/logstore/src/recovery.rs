@@ -155,7 +155,8 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         opts,
     });
     if writable {
-        crate::background::start(&shared);
+        crate::background::start(&shared)
+            .map_err(|e| Error::io("start the background thread for", dir, e))?;
         for seg in reseal {
             shared.submit(Job::Seal(seg));
         }
@@ -319,8 +320,8 @@ impl Opener<'_> {
                 .map_err(|e| Error::io("open", &path, e))?;
             let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
             let is_last = i + 1 == firsts.len();
-            if let Err(why) = self.check_header(&*file, first, len) {
-                if is_last && self.is_unwritten_header(&*file, len)? {
+            if let Err(why) = self.check_header(&*file, &path, first, len)? {
+                if is_last && Self::is_unwritten_header(len) {
                     // Created but its header never became durable: a crash
                     // during a segment roll. Nothing in it was acknowledged.
                     self.cut_whole_segment(&path, first, len, why)?;
@@ -353,26 +354,33 @@ impl Opener<'_> {
         Ok(files)
     }
 
+    /// Checks a segment's header: the outer error is a failure to read it
+    /// (an I/O error, never taken for damage), the inner one what is wrong
+    /// with the bytes.
     fn check_header(
         &self,
         file: &dyn FsFile,
+        path: &Path,
         first: u64,
         len: u64,
-    ) -> std::result::Result<(), String> {
+    ) -> Result<std::result::Result<(), String>> {
         if len < HEADER_LEN as u64 {
-            return Err(format!("segment is {len} bytes, shorter than its header"));
+            return Ok(Err(format!(
+                "segment is {len} bytes, shorter than its header"
+            )));
         }
         let mut h = [0u8; HEADER_LEN];
-        read_exact_at(file, &mut h, 0).map_err(|e| format!("cannot read segment header: {e}"))?;
-        segment::check_segment_header(&h, &self.meta.log_id, first)
+        read_exact_at(file, &mut h, 0).map_err(|e| Error::io("read", path, e))?;
+        Ok(segment::check_segment_header(&h, &self.meta.log_id, first))
     }
 
-    fn is_unwritten_header(&self, file: &dyn FsFile, len: u64) -> Result<bool> {
-        let n = len.min(HEADER_LEN as u64) as usize;
-        let mut h = vec![0u8; n];
-        read_exact_at(file, &mut h, 0).map_err(|e| Error::io("read", self.dir, e))?;
-        Ok(len <= HEADER_LEN as u64 && h.iter().all(|&b| b == 0)
-            || len < HEADER_LEN as u64 && h.iter().all(|&b| b == 0))
+    /// Whether a last segment whose header fails its check is a torn roll:
+    /// records are written to a new segment only once its header is durable,
+    /// so a file holding no more than a header holds nothing acknowledged,
+    /// whatever a crash left in those bytes (zeros, part of the header, or
+    /// garbage from a write that was under way).
+    fn is_unwritten_header(len: u64) -> bool {
+        len <= HEADER_LEN as u64
     }
 
     fn cut_whole_segment(&mut self, path: &Path, first: u64, len: u64, why: String) -> Result<()> {
@@ -464,6 +472,11 @@ impl Opener<'_> {
                 self.cut(&f, s.end, s.next_position, &rest, d.reason.clone(), torn)?;
             }
             if s.damage.is_some() || is_last {
+                if self.writable {
+                    // The active segment is always scanned; an index left
+                    // from an earlier sealing would only be stale.
+                    self.remove(&self.index_path(f.first))?;
+                }
                 active = Some(Active {
                     first: f.first,
                     base: pos,
@@ -601,17 +614,20 @@ impl Opener<'_> {
         }
         if self.writable {
             self.remove(&self.index_path(f.first))?;
+            // The removals must be durable before the cut: a cut segment
+            // followed by a later one that a crash brought back would read
+            // as a missing segment.
+            if !removed.is_empty() {
+                self.fs
+                    .sync_dir(self.dir)
+                    .map_err(|e| Error::io("fsync", self.dir, e))?;
+            }
             f.file
                 .set_len(end)
                 .map_err(|e| Error::io("truncate", &f.path, e))?;
             f.file
                 .sync_all()
                 .map_err(|e| Error::io("fsync", &f.path, e))?;
-            if !removed.is_empty() {
-                self.fs
-                    .sync_dir(self.dir)
-                    .map_err(|e| Error::io("fsync", self.dir, e))?;
-            }
         }
         let cut = Cut {
             segment: f.path.clone(),

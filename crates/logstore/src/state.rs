@@ -291,16 +291,18 @@ impl Shared {
         Ok((file, path))
     }
 
-    /// Hands a job to the background thread (or runs it here if there is
-    /// none).
+    /// Hands a job to the background thread. Once the log is closed there
+    /// is none, and the job is dropped: a missing index is rebuilt and dead
+    /// segments are removed at the next open, so nothing is lost. (Running
+    /// it here instead could deadlock: callers may hold the state lock.)
     pub(crate) fn submit(&self, job: Job) {
-        *relock(self.pending_jobs.lock()) += 1;
-        let sent = match &*relock(self.jobs.lock()) {
-            Some(tx) => tx.send(job).map_err(|e| e.0),
-            None => Err(job),
-        };
-        if let Err(job) = sent {
-            self.run_job(job);
+        let guard = relock(self.jobs.lock());
+        if let Some(tx) = &*guard {
+            *relock(self.pending_jobs.lock()) += 1;
+            if tx.send(job).is_err() {
+                let mut n = relock(self.pending_jobs.lock());
+                *n = n.saturating_sub(1);
+            }
         }
     }
 

@@ -7,10 +7,14 @@
 //! background thread by default. A crash in between leaves dead bytes that
 //! the next open removes; it never brings truncated records back.
 
+use std::io::IoSlice;
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::frame::{self, HeaderCheck};
+use crate::fs::{read_exact_at, FsFile};
 use crate::meta::{self, Meta};
 use crate::segment::SEGMENT_HEADER_LEN;
 use crate::state::{Active, Job, Reclaim, Shared, State};
@@ -172,9 +176,15 @@ impl Shared {
     }
 
     fn cut_active(&self, st: &mut State, pos: u64) -> Result<()> {
+        let first = st.first;
         let a = &mut st.active;
         let i = (pos - a.base) as usize;
         let off = a.offsets[i];
+        // The record before `pos` may have been dropped from the front (and
+        // its bytes punched out); then no batch of the log goes on at `pos`.
+        if i > 0 && pos > first {
+            self.end_batch_at(&a.file, &a.path, a.offsets[i - 1])?;
+        }
         a.file
             .set_len(off)
             .map_err(|e| Error::io("truncate", &a.path, e))?;
@@ -193,7 +203,8 @@ impl Shared {
         let k = st.sealed.partition_point(|s| s.end <= pos);
         let seg = st.sealed[k].clone();
         let offsets = self.load_index(&seg, &st.meta)?;
-        let off = offsets[(pos - seg.base) as usize];
+        let i = (pos - seg.base) as usize;
+        let off = offsets[i];
         let mut later: Vec<_> = st.sealed[k + 1..]
             .iter()
             .map(|s| (s.first, s.path.clone()))
@@ -202,11 +213,22 @@ impl Shared {
         for (first, path) in later.iter().rev() {
             self.remove_quietly(&self.index_path(*first))?;
             self.remove_quietly(path)?;
+            // Unsynced directory changes reach the disk in any order: each
+            // removal is made durable before the next, so that a crash
+            // leaves a prefix of the segments, never a gap.
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(|e| Error::io("fsync", &self.dir, e))?;
         }
         self.remove_quietly(&self.index_path(seg.first))?;
         self.fs
             .sync_dir(&self.dir)
             .map_err(|e| Error::io("fsync", &self.dir, e))?;
+        // Only now that the segment has no index (so that recovery checks
+        // every record of it) is a record of it rewritten.
+        if i > 0 && pos > st.first {
+            self.end_batch_at(&seg.file, &seg.path, offsets[i - 1])?;
+        }
         seg.file
             .set_len(off)
             .map_err(|e| Error::io("truncate", &seg.path, e))?;
@@ -227,6 +249,36 @@ impl Shared {
             file: Arc::clone(&seg.file),
         };
         Ok(())
+    }
+
+    /// Makes the record framed at `offset` the last of its batch.
+    ///
+    /// A cut inside a batch would leave the last kept record flagged "batch
+    /// continues", and recovery would take the kept part of the batch for a
+    /// torn write and drop it. The flag is cleared durably *before* the cut:
+    /// a crash in between then finds the whole batch intact, as if the
+    /// truncation had not started.
+    fn end_batch_at(&self, file: &Arc<dyn FsFile>, path: &Path, offset: u64) -> Result<()> {
+        let mut raw = [0u8; frame::HEADER_LEN];
+        read_exact_at(&**file, &mut raw, offset).map_err(|e| Error::io("read", path, e))?;
+        let h = match frame::decode_header(&raw, self.opts.max_record_size) {
+            HeaderCheck::Valid(h) => h,
+            _ => return Err(Error::corruption(path, offset, "bad record header")),
+        };
+        if !h.continues {
+            return Ok(());
+        }
+        let mut payload = vec![0u8; h.len as usize];
+        read_exact_at(&**file, &mut payload, offset + frame::HEADER_LEN as u64)
+            .map_err(|e| Error::io("read", path, e))?;
+        if !frame::checksum_ok(&raw, &h, &payload) {
+            return Err(Error::corruption(path, offset, "record checksum mismatch"));
+        }
+        let header = frame::encode_header(h.position, &payload, false);
+        file.write_all_at(&[IoSlice::new(&header)], offset)
+            .map_err(|e| Error::io("write", path, e))?;
+        file.sync_data()
+            .map_err(|e| Error::io("fdatasync", path, e))
     }
 
     fn remove_quietly(&self, path: &std::path::Path) -> Result<()> {

@@ -124,6 +124,11 @@ impl FsFile for RealFile {
     }
 
     fn write_all_at(&self, bufs: &[IoSlice<'_>], offset: u64) -> io::Result<()> {
+        if let [one] = bufs {
+            // The common case (the write buffer): plain pwrite is cheaper
+            // than pwritev.
+            return self.0.write_all_at(one, offset);
+        }
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         let written = loop {
             match rustix::io::pwritev(&self.0, bufs, offset) {

@@ -4,8 +4,9 @@
 //! for file contents and for directory entries alike. It can cut the power
 //! after a chosen number of mutating calls, then [`SimFs::restart`] builds the
 //! state a machine would find after rebooting: every unsynced change is
-//! dropped, or (with [`CrashMode::Scramble`]) each unsynced 4 KiB sector is
-//! independently kept, dropped or garbled and each unsynced directory change
+//! dropped, or (with [`CrashMode::Scramble`]) the unsynced bytes of each 4 KiB sector are
+//! independently kept, dropped or garbled (bytes that were durable are never
+//! damaged) and each unsynced directory change
 //! independently kept or lost. It can also fail the Nth call of a given kind,
 //! once or persistently, with `EIO` or `ENOSPC`, and make short writes.
 //!
@@ -75,8 +76,10 @@ pub enum CrashMode {
     DropUnsynced,
     /// Every unsynced change survives (as if the disk cache was flushed).
     KeepUnsynced,
-    /// Each unsynced 4 KiB sector is kept, dropped or filled with garbage,
-    /// and each unsynced directory change kept or lost, chosen by a
+    /// The bytes of each unsynced write are kept, dropped or filled with
+    /// garbage, independently for each 4 KiB sector they fall in (bytes
+    /// durable before are never damaged), and each unsynced directory
+    /// change is kept or lost, chosen by a
     /// pseudo-random generator seeded with the given value.
     Scramble(u64),
 }
@@ -363,10 +366,17 @@ fn settle_file(file: &mut FileData, mode: CrashMode, rng: &mut Rng) {
                 file.durable.len()
             };
             out.resize(len.max(out.len()), 0);
+            // Only the bytes a write covered are at stake: bytes that were
+            // durable before stay intact even when they share a sector with
+            // a torn write (the "powersafe overwrite" property of disks that
+            // write sectors atomically, which every log-structured store
+            // relies on).
             for &(start, end) in &file.unsynced {
-                let mut s = start - start % SECTOR;
+                let mut s = start;
                 while s < end {
-                    let e = (s + SECTOR)
+                    let sector_end = (s / SECTOR + 1) * SECTOR;
+                    let e = sector_end
+                        .min(end)
                         .min(out.len() as u64)
                         .min(file.data.len() as u64);
                     if s < e {
@@ -381,7 +391,7 @@ fn settle_file(file: &mut FileData, mode: CrashMode, rng: &mut Rng) {
                             }
                         }
                     }
-                    s += SECTOR;
+                    s = sector_end;
                 }
             }
             out.truncate(len);
@@ -482,6 +492,14 @@ impl Fs for SimFs {
         self.enter(&mut st, Op::Open, generation)?;
         let id = match mode {
             OpenMode::CreateNew => {
+                // Creating a file is a mutation: it counts towards a power
+                // cut like a write does.
+                if let Some(limit) = st.power_cut_after {
+                    if st.mutations >= limit {
+                        st.powered_off = true;
+                        return Err(powered_off());
+                    }
+                }
                 let id = create_entry(&mut st, path, true)?;
                 st.mutations += 1;
                 id

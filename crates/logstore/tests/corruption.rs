@@ -1,0 +1,340 @@
+//! Guards against reading damaged files as records, in the spirit of
+//! LevelDB's log reader tests: a torn tail is cut and reported, damage
+//! anywhere else is a `Corruption` error naming the file and byte offset
+//! (or, in tolerant mode, a cut that is reported), and no length field
+//! read from disk is ever believed enough to allocate it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use common::{assert_kind, file_len, flip_byte, patch, record, set_len, FILE_HEADER, FRAME_HEADER};
+use logstore::{ErrorKind, Log, Options, Recovery, SyncPolicy};
+use tempfile::TempDir;
+
+/// A global allocator that records the largest single allocation, to
+/// prove that forged lengths are not believed. The only `unsafe` here:
+/// there is no other way to observe every allocation.
+#[allow(unsafe_code)]
+mod tracking {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    pub static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+    pub struct Tracking;
+
+    // SAFETY: every call is forwarded unchanged to the system allocator.
+    unsafe impl GlobalAlloc for Tracking {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+            // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOC: Tracking = Tracking;
+}
+
+use tracking::LARGEST;
+
+/// Payload bytes of every fixture record: three records fill a 4 KiB
+/// segment, so the fourth starts a new one.
+const LEN: usize = 1000;
+const FRAME: u64 = (FRAME_HEADER + LEN) as u64;
+const PER_SEGMENT: u64 = 3;
+
+/// A closed log of `n` records in a temporary directory, and the
+/// vocabulary to damage it.
+struct Fixture {
+    dir: TempDir,
+}
+
+impl Fixture {
+    fn write(n: u64) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path(), opts()).unwrap();
+        for i in 0..n {
+            log.append(&record(i, LEN)).unwrap();
+        }
+        log.close().unwrap();
+        drop(log);
+        Fixture { dir }
+    }
+
+    fn open(&self) -> logstore::Result<Log> {
+        Log::open(self.dir.path(), opts())
+    }
+
+    fn open_tolerant(&self) -> logstore::Result<Log> {
+        Log::open(self.dir.path(), opts().recovery(Recovery::Tolerant))
+    }
+
+    /// The segment file holding `pos`.
+    fn segment_of(&self, pos: u64) -> PathBuf {
+        let first = pos / PER_SEGMENT * PER_SEGMENT;
+        self.dir.path().join(format!("{first:020}.seg"))
+    }
+
+    fn index_of(&self, pos: u64) -> PathBuf {
+        self.segment_of(pos).with_extension("idx")
+    }
+
+    /// Byte offset of the frame of `pos` in its segment.
+    fn offset_of(&self, pos: u64) -> u64 {
+        FILE_HEADER as u64 + pos % PER_SEGMENT * FRAME
+    }
+
+    fn corrupt_payload(&self, pos: u64) {
+        flip_byte(
+            &self.segment_of(pos),
+            self.offset_of(pos) + FRAME_HEADER as u64 + 7,
+        );
+    }
+
+    fn set_length_field(&self, pos: u64, len: u32) {
+        patch(
+            &self.segment_of(pos),
+            self.offset_of(pos) + 4,
+            &len.to_le_bytes(),
+        );
+    }
+}
+
+fn opts() -> Options {
+    Options::default()
+        .segment_size(4096)
+        .sync_policy(SyncPolicy::Never)
+        .background_reclaim(false)
+}
+
+fn assert_records(log: &Log, range: std::ops::Range<u64>) {
+    assert_eq!(log.next_position(), range.end);
+    for pos in range {
+        assert_eq!(log.read(pos).unwrap(), record(pos, LEN), "record {pos}");
+    }
+}
+
+#[track_caller]
+fn assert_corruption_at(e: logstore::Error, path: &Path, offset: u64) {
+    assert_eq!(e.kind(), ErrorKind::Corruption, "{e}");
+    assert_eq!(e.path(), Some(path), "{e}");
+    assert_eq!(e.offset(), Some(offset), "{e}");
+}
+
+#[test]
+fn fixture_layout_is_as_assumed() {
+    let f = Fixture::write(7);
+    let log = f.open().unwrap();
+    let stats = log.stats().unwrap();
+    let firsts: Vec<u64> = stats.segments.iter().map(|s| s.first_position).collect();
+    assert_eq!(firsts, vec![0, 3, 6]);
+    assert_eq!(stats.segments[2].path, f.segment_of(6));
+    assert_eq!(file_len(&f.segment_of(0)), f.offset_of(2) + FRAME);
+    assert!(f.index_of(0).exists());
+}
+
+#[test]
+fn tail_cut_at_every_byte_of_the_last_record() {
+    // Records 0..3 in sealed segments, 3..5 in the last one.
+    let start = FILE_HEADER as u64 + FRAME;
+    for cut in start..start + FRAME {
+        let f = Fixture::write(5);
+        set_len(&f.segment_of(4), cut);
+        let log = f.open().unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        assert_records(&log, 0..4);
+        let report = log.recovery_report();
+        if cut == start {
+            assert_eq!(report.torn_tail, None, "a cut between records is no tear");
+            continue;
+        }
+        let torn = report
+            .torn_tail
+            .unwrap_or_else(|| panic!("cut at {cut}: no torn tail"));
+        assert_eq!(torn.segment, f.segment_of(4));
+        assert_eq!((torn.offset, torn.from_position), (start, 4));
+        assert_eq!(torn.bytes, cut - start);
+        // The cut is durable: the next append takes the torn record's place.
+        assert_eq!(log.append(b"again").unwrap(), 4);
+        drop(log);
+        let log = f.open().unwrap();
+        assert_eq!(log.read(4).unwrap(), b"again");
+    }
+}
+
+#[test]
+fn bad_checksum_in_the_last_segment_is_a_torn_tail() {
+    let f = Fixture::write(5);
+    f.corrupt_payload(4);
+    let log = f.open().unwrap();
+    assert_records(&log, 0..4);
+    let torn = log.recovery_report().torn_tail.unwrap();
+    assert_eq!((torn.offset, torn.from_position), (f.offset_of(4), 4));
+}
+
+#[test]
+fn bad_length_in_the_last_segment_is_a_torn_tail() {
+    for len in [0, 1, LEN as u32 + 1, 0x7FFF_FFFF] {
+        let f = Fixture::write(5);
+        f.set_length_field(4, len);
+        let log = f.open().unwrap();
+        assert_records(&log, 0..4);
+        let torn = log.recovery_report().torn_tail.unwrap();
+        assert_eq!(torn.from_position, 4, "length {len}");
+    }
+}
+
+#[test]
+fn zero_filled_tail_is_cut() {
+    let f = Fixture::write(5);
+    let seg = f.segment_of(4);
+    let len = file_len(&seg);
+    set_len(&seg, len + 10_000);
+    let log = f.open().unwrap();
+    assert_records(&log, 0..5);
+    let torn = log.recovery_report().torn_tail.unwrap();
+    assert_eq!(
+        (torn.offset, torn.from_position, torn.bytes),
+        (len, 5, 10_000)
+    );
+    drop(log);
+    assert_eq!(file_len(&seg), len);
+}
+
+#[test]
+fn bad_checksum_in_a_sealed_segment_is_corruption() {
+    let f = Fixture::write(7);
+    f.corrupt_payload(1);
+    // The indexed segment is trusted at open; reading the record checks it.
+    let log = f.open().unwrap();
+    let e = assert_kind(log.read(1), ErrorKind::Corruption);
+    assert_eq!(e.path(), Some(f.segment_of(1).as_path()), "{e}");
+    assert_eq!(log.read(2).unwrap(), record(2, LEN));
+    let e = log.iter(0).nth(1).unwrap().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corruption);
+    let report = log.verify(|_, _| {}).unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert_eq!(report.problems[0].path, f.segment_of(1));
+    assert_eq!(report.problems[0].offset, f.offset_of(1));
+    drop(log);
+    // Without its index the segment is scanned at open.
+    std::fs::remove_file(f.index_of(1)).unwrap();
+    let e = f.open().unwrap_err();
+    assert_corruption_at(e, &f.segment_of(1), f.offset_of(1));
+}
+
+#[test]
+fn bad_length_in_a_sealed_segment_is_corruption() {
+    // Segments 0, 3, 6 and 9: segment 3 is followed by an indexed one, so
+    // it is not part of the unsealed tail even without its own index.
+    let f = Fixture::write(10);
+    f.set_length_field(4, LEN as u32 + 1);
+    let log = f.open().unwrap();
+    let e = assert_kind(log.read(4), ErrorKind::Corruption);
+    assert_eq!(e.path(), Some(f.segment_of(4).as_path()), "{e}");
+    let report = log.verify(|_, _| {}).unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert_eq!(report.problems[0].path, f.segment_of(4));
+    assert_eq!(report.problems[0].offset, f.offset_of(4));
+    drop(log);
+    std::fs::remove_file(f.index_of(4)).unwrap();
+    assert_corruption_at(f.open().unwrap_err(), &f.segment_of(4), f.offset_of(4));
+}
+
+#[test]
+fn tolerant_open_cuts_at_sealed_damage_and_reports_it() {
+    let f = Fixture::write(10);
+    f.corrupt_payload(4);
+    std::fs::remove_file(f.index_of(4)).unwrap();
+    let log = f.open_tolerant().unwrap();
+    assert_records(&log, 0..4);
+    let report = log.recovery_report();
+    assert_eq!(report.torn_tail, None);
+    let dropped = report.dropped.unwrap();
+    assert_eq!(dropped.segment, f.segment_of(4));
+    assert_eq!((dropped.offset, dropped.from_position), (f.offset_of(4), 4));
+    assert_eq!(
+        dropped.removed_segments,
+        vec![f.segment_of(6), f.segment_of(9)]
+    );
+    let header = FILE_HEADER as u64;
+    assert_eq!(
+        dropped.bytes,
+        2 * FRAME + (header + 3 * FRAME) + (header + FRAME)
+    );
+    drop(log);
+    // The cut is durable, and strict mode is happy with what is left.
+    let log = f.open().unwrap();
+    assert_records(&log, 0..4);
+}
+
+#[test]
+fn bad_segment_header_is_corruption() {
+    for pos in [0, 6] {
+        let f = Fixture::write(7);
+        flip_byte(&f.segment_of(pos), 20);
+        assert_corruption_at(f.open().unwrap_err(), &f.segment_of(pos), 0);
+    }
+}
+
+#[test]
+fn missing_middle_segment_is_corruption() {
+    let f = Fixture::write(8);
+    std::fs::remove_file(f.segment_of(3)).unwrap();
+    let e = f.open().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corruption, "{e}");
+    assert_eq!(e.path(), Some(f.segment_of(6).as_path()), "{e}");
+    let log = f.open_tolerant().unwrap();
+    assert_records(&log, 0..3);
+    let dropped = log.recovery_report().dropped.unwrap();
+    assert_eq!(dropped.from_position, 3);
+    assert_eq!(dropped.removed_segments.len(), 0);
+    assert_eq!(dropped.segment, f.segment_of(6));
+    assert_eq!(log.append(b"next").unwrap(), 3);
+}
+
+#[test]
+fn missing_first_segment_is_corruption() {
+    let f = Fixture::write(8);
+    std::fs::remove_file(f.segment_of(0)).unwrap();
+    let e = f.open().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corruption, "{e}");
+}
+
+#[test]
+fn foreign_segment_is_corruption() {
+    let ours = Fixture::write(7);
+    let theirs = Fixture::write(7);
+    std::fs::copy(theirs.segment_of(3), ours.segment_of(3)).unwrap();
+    let e = ours.open().unwrap_err();
+    assert!(e.to_string().contains("another log"), "{e}");
+    assert_corruption_at(e, &ours.segment_of(3), 0);
+    let e = ours.open_tolerant().map(|log| log.next_position());
+    // Tolerant mode cuts the log before the foreign file, never reads it.
+    assert_eq!(e.unwrap(), 3);
+}
+
+#[test]
+fn forged_huge_length_is_never_allocated() {
+    let f = Fixture::write(7);
+    f.set_length_field(1, 0x7FFF_FFFF); // sealed segment
+    f.set_length_field(6, 0xFFFF_FFF0); // last segment
+    LARGEST.store(0, Ordering::Relaxed);
+    let log = f.open().unwrap();
+    assert_eq!(log.next_position(), 6);
+    assert_kind(log.read(1), ErrorKind::Corruption);
+    assert_eq!(log.verify(|_, _| {}).unwrap().problems.len(), 1);
+    drop(log);
+    std::fs::remove_file(f.index_of(1)).unwrap();
+    assert_kind(f.open().map(drop), ErrorKind::Corruption);
+    assert_eq!(f.open_tolerant().unwrap().next_position(), 1);
+    let largest = LARGEST.load(Ordering::Relaxed);
+    assert!(largest < 16 << 20, "allocated {largest} bytes at once");
+}
