@@ -58,7 +58,9 @@ async fn main() -> Result<(), Error> {
     let mut ls_rates = Vec::new();
     {
         let (mut procs, addrs) = start_logstore(&bin, &dir.path().join("logstore")).await?;
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
         for size in SIZES {
             for clients in CLIENTS {
                 let rate = run_logstore(&http, &addrs, size, clients, dur).await?;
@@ -110,11 +112,16 @@ fn size_name(size: usize) -> String {
 
 fn print_row(system: &str, size: usize, clients: usize, rate: f64) {
     let mib = rate * size as f64 / f64::from(1 << 20);
-    println!("| {system} | {} | {clients} | {rate:.0} | {mib:.1} |", size_name(size));
+    println!(
+        "| {system} | {} | {clients} | {rate:.0} | {mib:.1} |",
+        size_name(size)
+    );
 }
 
 async fn start_logstore(bin: &Path, dir: &Path) -> Result<(Procs, Vec<String>), Error> {
-    let addrs: Vec<String> = (0..3).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+    let addrs: Vec<String> = (0..3)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
     let mut procs = Procs(Vec::new());
     for i in 0..3 {
         procs.0.push(Some(spawn_node(bin, dir, &addrs, i, i == 0)?));
@@ -124,7 +131,13 @@ async fn start_logstore(bin: &Path, dir: &Path) -> Result<(Procs, Vec<String>), 
     Ok((procs, addrs))
 }
 
-fn spawn_node(bin: &Path, dir: &Path, addrs: &[String], i: usize, init: bool) -> Result<Child, Error> {
+fn spawn_node(
+    bin: &Path,
+    dir: &Path,
+    addrs: &[String],
+    i: usize,
+    init: bool,
+) -> Result<Child, Error> {
     let mut cmd = Command::new(bin);
     cmd.arg("--id").arg((i + 1).to_string());
     cmd.arg("--dir").arg(dir.join(format!("n{}", i + 1)));
@@ -165,7 +178,12 @@ async fn wait_for_leader(http: &reqwest::Client, addrs: &[String]) -> Result<usi
 /// One append through whichever node is leader; `Ok(None)` if it was not
 /// acknowledged.
 async fn append_once(http: &reqwest::Client, addr: &str, record: Vec<u8>) -> Option<u64> {
-    let r = http.post(format!("http://{addr}/append")).body(record).send().await.ok()?;
+    let r = http
+        .post(format!("http://{addr}/append"))
+        .body(record)
+        .send()
+        .await
+        .ok()?;
     if !r.status().is_success() {
         return None;
     }
@@ -212,10 +230,17 @@ async fn big_record_logstore(http: &reqwest::Client, addrs: &[String]) -> Result
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut intact = 0;
     for a in addrs {
-        let got = http.get(format!("http://{a}/read/{pos}")).send().await?.bytes().await?;
+        let got = http
+            .get(format!("http://{a}/read/{pos}"))
+            .send()
+            .await?
+            .bytes()
+            .await?;
         intact += usize::from(got[..] == record[..]);
     }
-    println!("\nlogstore-cluster: 32 MiB record appended in {took:?}, intact on {intact} of 3 nodes");
+    println!(
+        "\nlogstore-cluster: 32 MiB record appended in {took:?}, intact on {intact} of 3 nodes"
+    );
     Ok(())
 }
 
@@ -224,18 +249,31 @@ async fn failover_logstore(
     addrs: &[String],
     procs: &mut Procs,
 ) -> Result<(), Error> {
-    let quick = reqwest::Client::builder().timeout(Duration::from_millis(500)).build()?;
+    let quick = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()?;
     let leader = wait_for_leader(http, addrs).await?;
     if let Some(mut c) = procs.0[leader].take() {
         c.start_kill()?;
         c.wait().await?;
     }
     let killed = Instant::now();
-    let others: Vec<&String> = addrs.iter().enumerate().filter(|(i, _)| *i != leader).map(|(_, a)| a).collect();
+    let others: Vec<&String> = addrs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != leader)
+        .map(|(_, a)| a)
+        .collect();
     loop {
         for a in &others {
-            if append_once(&quick, a, b"after failover".to_vec()).await.is_some() {
-                println!("logstore-cluster: leader killed, next append acknowledged after {:?}", killed.elapsed());
+            if append_once(&quick, a, b"after failover".to_vec())
+                .await
+                .is_some()
+            {
+                println!(
+                    "logstore-cluster: leader killed, next append acknowledged after {:?}",
+                    killed.elapsed()
+                );
                 return Ok(());
             }
         }
@@ -248,7 +286,10 @@ async fn failover_logstore(
 async fn start_jetstream(dir: &Path) -> Result<(Procs, async_nats::jetstream::Context), Error> {
     std::fs::create_dir_all(dir)?;
     let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let routes: Vec<String> = ports.iter().map(|(_, c)| format!("nats-route://127.0.0.1:{c}")).collect();
+    let routes: Vec<String> = ports
+        .iter()
+        .map(|(_, c)| format!("nats-route://127.0.0.1:{c}"))
+        .collect();
     let mut procs = Procs(Vec::new());
     for (i, (port, cport)) in ports.iter().enumerate() {
         let conf = config(dir, i, *port, *cport, &routes);
