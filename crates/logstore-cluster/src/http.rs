@@ -104,7 +104,10 @@ fn client_error(e: ClientError) -> Response {
             if let Some(v) = addr.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
                 headers.insert("x-leader", v);
             }
-            let text = format!("not the leader; the leader is {leader:?} at {addr:?}\n");
+            let text = match (leader, addr) {
+                (Some(l), Some(a)) => format!("not the leader; the leader is node {l} at {a}\n"),
+                _ => "not the leader; no leader is known yet\n".to_string(),
+            };
             (StatusCode::MISDIRECTED_REQUEST, headers, text).into_response()
         }
         ClientError::Log(e) if e.kind() == logstore::ErrorKind::OutOfRange => {
