@@ -40,9 +40,9 @@ use serde::{Deserialize, Serialize};
 use crate::node::{ClientError, Node};
 use crate::types::{NodeId, TypeConfig};
 
-/// Largest request body: a 32 MiB record plus raft's framing, or a batch
-/// of raft entries.
-pub const MAX_BODY: usize = 96 << 20;
+/// Largest request body: a replication message of up to
+/// `max_payload_entries` (16) entries of the largest size.
+pub const MAX_BODY: usize = 17 * logstore_raft::MAX_ENTRY_SIZE;
 
 /// The routes of one node.
 pub fn routes(node: Arc<Node>) -> axum::Router {

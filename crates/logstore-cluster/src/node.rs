@@ -60,7 +60,9 @@ pub fn raft_config() -> Config {
         // The raft log is kept whole: without snapshots nothing is purged,
         // and lagging nodes catch up from the log.
         snapshot_policy: SnapshotPolicy::Never,
-        max_payload_entries: 64,
+        // Entries per replication message: 16 records of 32 MiB still fit
+        // the HTTP body limit (`http::MAX_BODY`).
+        max_payload_entries: 16,
         ..Config::default()
     }
 }
