@@ -121,6 +121,11 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         .first
         .max(sealed.first().map_or(active.base, |s| s.base));
     let next = active.end_position();
+    // What the active segment holds may have reached only the OS before a
+    // crash of the process (under `SyncPolicy::Never`, say): it is not known
+    // to be durable, so the next `sync` must sync it. Sealed segments are
+    // durable or listed in `unsynced`.
+    let synced = active.base.clamp(first, next);
     let state = State {
         first,
         next,
@@ -128,7 +133,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         sealed,
         active,
         buf: Vec::new(),
-        synced: next,
+        synced,
         unsynced: reseal.clone(),
         unsynced_bytes: 0,
         syncing: false,
@@ -158,7 +163,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         crate::background::start(&shared)
             .map_err(|e| Error::io("start the background thread for", dir, e))?;
         for seg in reseal {
-            shared.submit(Job::Seal(seg));
+            shared.submit(Job::Seal(seg, true));
         }
     }
     Ok(shared)
@@ -448,7 +453,11 @@ impl Opener<'_> {
                 let rest: Vec<u64> = std::iter::once(f.first)
                     .chain(files.by_ref().map(|(_, n)| n.first))
                     .collect();
-                self.gap(exp, &rest)?;
+                if i > tail_from {
+                    self.torn_gap(exp, &rest)?;
+                } else {
+                    self.gap(exp, &rest)?;
+                }
                 break;
             }
             let is_last = files.peek().is_none();
@@ -547,6 +556,46 @@ impl Opener<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// A segment of the unsealed tail ends before the next segment starts:
+    /// its last records had reached only the OS when the machine stopped,
+    /// while the next segment's file had been created durably. Nothing
+    /// after the lost records was synced either (a sync covers every
+    /// earlier segment first), so this is a torn tail: the later segments
+    /// are removed.
+    fn torn_gap(&mut self, position: u64, later: &[u64]) -> Result<()> {
+        let mut removed = Vec::new();
+        let mut bytes = 0;
+        for &first in later {
+            let p = self.path(first);
+            bytes += self
+                .fs
+                .open(&p, OpenMode::Read)
+                .and_then(|f| f.len())
+                .unwrap_or(0);
+            if self.writable {
+                self.remove(&p)?;
+                self.remove(&self.index_path(first))?;
+            }
+            removed.push(p);
+        }
+        if self.writable {
+            self.fs
+                .sync_dir(self.dir)
+                .map_err(|e| Error::io("fsync", self.dir, e))?;
+        }
+        self.report.torn_tail = Some(Cut {
+            segment: removed[0].clone(),
+            offset: 0,
+            from_position: position,
+            bytes,
+            removed_segments: removed,
+            reason: format!(
+                "the previous segment ends at position {position}, before this one starts"
+            ),
+        });
+        Ok(())
     }
 
     /// Records the tolerant-mode cut and removes what follows it.
@@ -816,7 +865,7 @@ impl Shared {
         }
         let a = &st.active;
         let len = a.file.len().map_err(|e| Error::io("stat", &a.path, e))?;
-        if len < a.written {
+        if len < a.written || !self.last_record_in_place(a, st.next)? {
             return Ok(false);
         }
         if len == a.written {
@@ -829,5 +878,31 @@ impl Shared {
         st.active.written = s.end;
         st.next = s.next_position;
         Ok(true)
+    }
+
+    /// Whether the last record this handle knows in the active segment is
+    /// still where it was. A `truncate_back` by the writer followed by
+    /// appends can leave the file as long as before or longer, with other
+    /// records from the cut on: then the frame there no longer ends at
+    /// `written` with position `next - 1`.
+    fn last_record_in_place(&self, a: &Active, next: u64) -> Result<bool> {
+        let Some(&offset) = a.offsets.last() else {
+            return Ok(true);
+        };
+        let mut raw = [0u8; crate::frame::HEADER_LEN];
+        match read_exact_at(&*a.file, &mut raw, offset) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+            Err(e) => return Err(Error::io("read", &a.path, e)),
+        }
+        Ok(
+            match crate::frame::decode_header(&raw, self.opts.max_record_size) {
+                crate::frame::HeaderCheck::Valid(h) => {
+                    h.position + 1 == next
+                        && offset + crate::frame::frame_len(h.len as usize) == a.written
+                }
+                _ => false,
+            },
+        )
     }
 }

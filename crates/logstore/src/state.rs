@@ -82,8 +82,10 @@ pub(crate) struct State {
 /// Work for the background thread.
 #[derive(Debug)]
 pub(crate) enum Job {
-    /// Sync a segment that was rolled away from, then write its index.
-    Seal(Arc<Sealed>),
+    /// Write the index of a sealed segment, syncing the segment first if
+    /// the flag says it may not be durable yet. (An index marks a segment
+    /// as durable: recovery trusts indexed segments without scanning them.)
+    Seal(Arc<Sealed>, bool),
     /// Release space: remove whole segments, punch a dead prefix.
     Reclaim(Reclaim),
 }
@@ -227,6 +229,9 @@ impl Shared {
                     if st.epoch == my_epoch && upto > st.synced {
                         st.synced = upto;
                     }
+                    for seg in sealed {
+                        self.submit(Job::Seal(seg, false));
+                    }
                 }
                 Err(err) => {
                     self.poison(&mut st, &err);
@@ -265,8 +270,11 @@ impl Shared {
         });
         relock(self.index_cache.lock()).insert(old.first, old.offsets.into());
         st.sealed.push(sealed.clone());
-        st.unsynced.push(sealed.clone());
-        self.submit(Job::Seal(sealed));
+        // The next sync (a group-commit leader, `Log::sync`, the interval
+        // timer) makes it durable and then has its index written. Under
+        // `SyncPolicy::Never` nothing forces that: the OS writes it back at
+        // its pace, and until a sync the segment counts as unsealed tail.
+        st.unsynced.push(sealed);
         Ok(())
     }
 
@@ -309,7 +317,7 @@ impl Shared {
     /// Runs one background job, then counts it done.
     pub(crate) fn run_job(&self, job: Job) {
         match job {
-            Job::Seal(seg) => self.seal(&seg),
+            Job::Seal(seg, needs_sync) => self.seal(&seg, needs_sync),
             Job::Reclaim(r) => self.reclaim(r),
         }
         let mut n = relock(self.pending_jobs.lock());
@@ -336,12 +344,14 @@ impl Shared {
         }
     }
 
-    fn seal(&self, seg: &Arc<Sealed>) {
-        if let Err(e) = seg.file.sync_data() {
-            let err = Error::io("fdatasync", &seg.path, e);
-            let mut st = self.lock_state();
-            self.poison(&mut st, &err);
-            return;
+    fn seal(&self, seg: &Arc<Sealed>, needs_sync: bool) {
+        if needs_sync {
+            if let Err(e) = seg.file.sync_data() {
+                let err = Error::io("fdatasync", &seg.path, e);
+                let mut st = self.lock_state();
+                self.poison(&mut st, &err);
+                return;
+            }
         }
         let meta = {
             let mut st = self.lock_state();

@@ -164,11 +164,27 @@ impl Shared {
             self.reopen_sealed(&mut st, pos)
         };
         if let Err(e) = r {
+            // If the file was cut before the failure, the records from
+            // `pos` on are gone: stop offering them (reads of the records
+            // kept must still work on a poisoned log).
+            let end = st.active.end_position();
+            if end < st.next {
+                st.next = end;
+                st.synced = st.synced.min(end);
+                st.epoch += 1;
+            }
             self.poison(&mut st, &e);
             return Err(e);
         }
         st.next = pos;
-        st.synced = pos;
+        // The kept part of the cut segment is durable now; sealed segments
+        // still waiting for their sync (in `unsynced`) are not, and the
+        // next sync must still cover them.
+        st.synced = if st.unsynced.is_empty() {
+            pos
+        } else {
+            st.synced.min(pos)
+        };
         st.unsynced_bytes = 0;
         st.epoch += 1;
         self.synced_cv.notify_all();
@@ -188,12 +204,11 @@ impl Shared {
         a.file
             .set_len(off)
             .map_err(|e| Error::io("truncate", &a.path, e))?;
-        a.file
-            .sync_all()
-            .map_err(|e| Error::io("fsync", &a.path, e))?;
         a.offsets.truncate(i);
         a.written = off;
-        Ok(())
+        a.file
+            .sync_all()
+            .map_err(|e| Error::io("fsync", &a.path, e))
     }
 
     /// The cut falls in a sealed segment: remove every later segment (last
@@ -232,23 +247,26 @@ impl Shared {
         seg.file
             .set_len(off)
             .map_err(|e| Error::io("truncate", &seg.path, e))?;
-        seg.file
-            .sync_all()
-            .map_err(|e| Error::io("fsync", &seg.path, e))?;
-        let mut cache = self.index_cache.lock().unwrap_or_else(|p| p.into_inner());
-        for s in st.sealed.drain(k..) {
-            cache.remove(s.first);
+        {
+            let mut cache = self.index_cache.lock().unwrap_or_else(|p| p.into_inner());
+            for s in st.sealed.drain(k..) {
+                cache.remove(s.first);
+            }
         }
-        st.unsynced.clear();
+        let kept = &st.sealed;
+        st.unsynced
+            .retain(|u| kept.iter().any(|s| Arc::ptr_eq(s, u)));
         st.active = Active {
             first: seg.first,
             base: seg.base,
-            offsets: offsets[..(pos - seg.base) as usize].to_vec(),
+            offsets: offsets[..i].to_vec(),
             written: off,
             path: seg.path.clone(),
             file: Arc::clone(&seg.file),
         };
-        Ok(())
+        seg.file
+            .sync_all()
+            .map_err(|e| Error::io("fsync", &seg.path, e))
     }
 
     /// Makes the record framed at `offset` the last of its batch.

@@ -69,6 +69,16 @@ impl Fixture {
         Fixture { dir }
     }
 
+    /// A copy of this fixture's files (cheaper than writing a new log).
+    fn copy(&self) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+        Fixture { dir }
+    }
+
     fn open(&self) -> logstore::Result<Log> {
         Log::open(self.dir.path(), opts())
     }
@@ -143,10 +153,19 @@ fn fixture_layout_is_as_assumed() {
 
 #[test]
 fn tail_cut_at_every_byte_of_the_last_record() {
-    // Records 0..3 in sealed segments, 3..5 in the last one.
+    // Records 0..3 in a sealed segment, 3 and a short last record 4 in
+    // the last one.
+    let original = Fixture::write(4);
+    let log = original.open().unwrap();
+    let last = record(4, 100);
+    log.append(&last).unwrap();
+    log.close().unwrap();
+    drop(log);
     let start = FILE_HEADER as u64 + FRAME;
-    for cut in start..start + FRAME {
-        let f = Fixture::write(5);
+    let end = start + (FRAME_HEADER + last.len()) as u64;
+    assert_eq!(file_len(&original.segment_of(4)), end);
+    for cut in start..end {
+        let f = original.copy();
         set_len(&f.segment_of(4), cut);
         let log = f.open().unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
         assert_records(&log, 0..4);

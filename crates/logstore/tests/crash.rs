@@ -142,6 +142,12 @@ fn crash_matrix_one(seed: u64, modes: &[CrashMode]) {
             );
         }
     }
+    eprintln!(
+        "seed {seed}: {} operations, {} crash points x {} modes, no acknowledged record lost",
+        ops.len(),
+        total + 1,
+        modes.len()
+    );
 }
 
 #[test]
@@ -178,12 +184,7 @@ fn power_loss_during_recovery() {
             // were acknowledged are the same.
             let (fs, acked2, inflight2) = crash_at(&ops, n, CrashMode::DropUnsynced);
             let same = acked2 == acked && format!("{inflight2:?}") == format!("{inflight:?}");
-            fs.cut_power_after(k);
-            if let Ok(log) = Log::open(DIR, options(&fs)) {
-                log.wait_reclaimed();
-            }
-            fs.cut_power_now();
-            fs.restart(CrashMode::DropUnsynced);
+            crash_recovery(&fs, k, CrashMode::DropUnsynced);
             let ctx = format!("{ctx}, then after {k} calls of recovery");
             let got = reopen_and_check(&fs, &acked2, inflight2.as_ref(), false, &ctx);
             assert!(
@@ -192,6 +193,30 @@ fn power_loss_during_recovery() {
             );
         }
     }
+}
+
+/// The same with scrambled crashes, both times: only the invariants hold.
+#[test]
+fn scrambled_power_loss_during_recovery() {
+    let ops = workload(5, ops_count() / 2);
+    let total = total_mutations(&ops);
+    for n in 0..=total {
+        let k = n % 7;
+        let (fs, acked, inflight) = crash_at(&ops, n, CrashMode::Scramble(n));
+        crash_recovery(&fs, k, CrashMode::Scramble(n + 1));
+        let ctx = format!("crash after {n} of {total} calls, then after {k} of recovery");
+        reopen_and_check(&fs, &acked, inflight.as_ref(), true, &ctx);
+    }
+}
+
+/// Opens the log with the power cut after `k` calls, then restarts.
+fn crash_recovery(fs: &SimFs, k: u64, mode: CrashMode) {
+    fs.cut_power_after(k);
+    if let Ok(log) = Log::open(DIR, options(fs)) {
+        log.wait_reclaimed();
+    }
+    fs.cut_power_now();
+    fs.restart(mode);
 }
 
 #[test]

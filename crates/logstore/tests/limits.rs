@@ -225,3 +225,27 @@ fn read_only_handle_follows_a_writer() {
     assert_eq!(reader.first_position(), 100);
     assert_eq!(reader.read(100).unwrap(), b"hundred");
 }
+
+#[test]
+fn read_only_handle_sees_records_replaced_by_truncate_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options::default().sync_policy(SyncPolicy::Never);
+    let writer = Log::open(dir.path(), opts.clone()).unwrap();
+    for i in 0..10u64 {
+        writer.append(&record(i, 100)).unwrap();
+    }
+    let reader = Log::open(dir.path(), opts.read_only(true)).unwrap();
+    assert_eq!(reader.read(7).unwrap(), record(7, 100));
+    // The segment file ends up longer than the reader knew it, but its
+    // records from position 5 on are new ones of other sizes.
+    writer.truncate_back(5).unwrap();
+    for i in 5..12u64 {
+        writer.append(&record(100 + i, 333)).unwrap();
+    }
+    reader.refresh().unwrap();
+    assert_eq!(reader.next_position(), 12);
+    for i in 5..12u64 {
+        assert_eq!(reader.read(i).unwrap(), record(100 + i, 333), "record {i}");
+    }
+    assert_eq!(reader.read(4).unwrap(), record(4, 100));
+}

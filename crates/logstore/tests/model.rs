@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::path::Path;
 
 use common::{assert_kind, record};
-use logstore::sim::SimFs;
+use logstore::sim::{CrashMode, SimFs};
 use logstore::{ErrorKind, Log, Options, SyncPolicy};
 use proptest::prelude::*;
 
@@ -21,6 +21,9 @@ enum Op {
     TruncateFront(u16),
     TruncateBack(u16),
     Reopen,
+    /// Power loss on the simulated file system (a reopen on the real one),
+    /// after a `sync` unless every append is synced anyway.
+    Crash,
     Read(u16),
     Replay(u16, u8),
     Iter(u16),
@@ -42,6 +45,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => any::<u16>().prop_map(Op::TruncateFront),
         3 => any::<u16>().prop_map(Op::TruncateBack),
         2 => Just(Op::Reopen),
+        2 => Just(Op::Crash),
         5 => any::<u16>().prop_map(Op::Read),
         2 => (any::<u16>(), any::<u8>()).prop_map(|(p, n)| Op::Replay(p, n)),
         2 => any::<u16>().prop_map(Op::Iter),
@@ -89,6 +93,9 @@ impl Model {
 
 struct Harness {
     open: Box<dyn Fn() -> Log>,
+    /// Cuts the power and restarts the simulated machine.
+    crash: Option<Box<dyn Fn(Log)>>,
+    always_synced: bool,
     log: Option<Log>,
     model: Model,
     seed: u64,
@@ -151,6 +158,17 @@ impl Harness {
             }
             Op::Reopen => {
                 drop(self.log.take());
+                self.log = Some((self.open)());
+            }
+            Op::Crash => {
+                if !self.always_synced {
+                    self.log().sync().unwrap();
+                }
+                let log = self.log.take().unwrap();
+                match &self.crash {
+                    Some(crash) => crash(log),
+                    None => drop(log),
+                }
                 self.log = Some((self.open)());
             }
             Op::Read(r) => self.check_read(m.pick(r)),
@@ -224,10 +242,17 @@ impl Harness {
     }
 }
 
-fn run(ops: &[Op], open: Box<dyn Fn() -> Log>) {
+fn run(
+    ops: &[Op],
+    policy: SyncPolicy,
+    open: Box<dyn Fn() -> Log>,
+    crash: Option<Box<dyn Fn(Log)>>,
+) {
     let log = open();
     let mut h = Harness {
         open,
+        crash,
+        always_synced: policy == SyncPolicy::Always,
         log: Some(log),
         model: Model::default(),
         seed: 0,
@@ -247,6 +272,8 @@ fn options(policy: SyncPolicy, write_buffer: usize) -> Options {
         .write_buffer(write_buffer)
 }
 
+/// Cases on the real file system (slower: every `SyncPolicy::Always`
+/// append is an fdatasync); the simulated one runs eight times as many.
 fn cases() -> u32 {
     if std::env::var_os("LOGSTORE_LONG").is_some() {
         2000
@@ -267,8 +294,13 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         let opts = options(policy, buffer).background_reclaim(background);
-        run(&ops, Box::new(move || Log::open(&path, opts.clone()).unwrap()));
+        run(&ops, policy, Box::new(move || Log::open(&path, opts.clone()).unwrap()), None);
     }
+
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8 * cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn simulated_fs_matches_model(
@@ -278,6 +310,19 @@ proptest! {
     ) {
         let fs = SimFs::new();
         let opts = options(policy, buffer).background_reclaim(background).simulated(&fs);
-        run(&ops, Box::new(move || Log::open(Path::new("/log"), opts.clone()).unwrap()));
+        let open = Box::new(move || Log::open(Path::new("/log"), opts.clone()).unwrap());
+        let crashes = std::cell::Cell::new(0u64);
+        let crash = Box::new(move |log: Log| {
+            fs.cut_power_now();
+            drop(log);
+            let n = crashes.get();
+            crashes.set(n + 1);
+            fs.restart(match n % 3 {
+                0 => CrashMode::DropUnsynced,
+                1 => CrashMode::KeepUnsynced,
+                _ => CrashMode::Scramble(n),
+            });
+        });
+        run(&ops, policy, open, Some(crash));
     }
 }

@@ -4,9 +4,9 @@
 //! for file contents and for directory entries alike. It can cut the power
 //! after a chosen number of mutating calls, then [`SimFs::restart`] builds the
 //! state a machine would find after rebooting: every unsynced change is
-//! dropped, or (with [`CrashMode::Scramble`]) the unsynced bytes of each 4 KiB sector are
-//! independently kept, dropped or garbled (bytes that were durable are never
-//! damaged) and each unsynced directory change
+//! dropped, or (with [`CrashMode::Scramble`]) the unsynced bytes of each
+//! 4 KiB sector are independently kept, dropped or garbled (bytes that were
+//! durable are never damaged) and each unsynced directory change
 //! independently kept or lost. It can also fail the Nth call of a given kind,
 //! once or persistently, with `EIO` or `ENOSPC`, and make short writes.
 //!
@@ -79,8 +79,8 @@ pub enum CrashMode {
     /// The bytes of each unsynced write are kept, dropped or filled with
     /// garbage, independently for each 4 KiB sector they fall in (bytes
     /// durable before are never damaged), and each unsynced directory
-    /// change is kept or lost, chosen by a
-    /// pseudo-random generator seeded with the given value.
+    /// change is kept or lost, chosen by a pseudo-random generator seeded
+    /// with the given value.
     Scramble(u64),
 }
 
@@ -368,9 +368,9 @@ fn settle_file(file: &mut FileData, mode: CrashMode, rng: &mut Rng) {
             out.resize(len.max(out.len()), 0);
             // Only the bytes a write covered are at stake: bytes that were
             // durable before stay intact even when they share a sector with
-            // a torn write (the "powersafe overwrite" property of disks that
-            // write sectors atomically, which every log-structured store
-            // relies on).
+            // a torn or garbled write (SQLite calls this "powersafe
+            // overwrite"; appending into a partly filled sector relies on
+            // it, as every log-structured store does).
             for &(start, end) in &file.unsynced {
                 let mut s = start;
                 while s < end {

@@ -172,7 +172,7 @@ pub fn check(got: &Model, acked: &Model, inflight: Option<&Op>, garbled: bool, c
             // header of the last kept record in place, and a scrambled
             // crash may leave that header garbage, which loses the kept
             // part of the batch. Nothing before the batch may be lost.
-            floor = (done.batch_start[floor - 1] - acked.first) as usize;
+            floor = done.batch_start[floor - 1].saturating_sub(acked.first) as usize;
         }
         if got.first == acked.first
             && floor <= n
@@ -184,8 +184,9 @@ pub fn check(got: &Model, acked: &Model, inflight: Option<&Op>, garbled: bool, c
     }
     let describe = |m: &Model| format!("first {} next {}", m.first, m.next());
     let first_diff = (got.first..got.next()).find(|&p| {
-        let i = (p - acked.first) as usize;
-        p < acked.first || acked.records.get(i) != got.records.get((p - got.first) as usize)
+        p < acked.first
+            || acked.records.get((p - acked.first) as usize)
+                != got.records.get((p - got.first) as usize)
     });
     panic!(
         "{ctx}: recovered {} (first differing position {first_diff:?}); acknowledged {}; in flight {:?}",
