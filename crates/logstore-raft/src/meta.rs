@@ -1,0 +1,82 @@
+//! The metadata log: vote, committed log id and last purged log id.
+//!
+//! Each save appends one record holding the whole metadata to a small
+//! [`logstore::Log`] synced on every append; opening reads the newest
+//! record. A second log rather than a file replaced by rename gives the
+//! same atomicity (a record is found whole or not at all, checked by its
+//! CRC) with one sync instead of a file sync, a rename and a directory
+//! sync, and it runs on the same file-system seam as the entries, so the
+//! simulated file system crash-tests both together. Old records are
+//! dropped every [`COMPACT_EVERY`] saves.
+
+use std::path::Path;
+
+use logstore::{Log, Options, SyncPolicy};
+use openraft::{LogId, NodeId, Vote};
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+
+/// Saves between two `truncate_front`s of the metadata log.
+const COMPACT_EVERY: u64 = 256;
+
+/// What the store keeps besides the entries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct RaftMeta<NID: NodeId> {
+    /// The last vote saved.
+    pub vote: Option<Vote<NID>>,
+    /// The last committed log id saved.
+    pub committed: Option<LogId<NID>>,
+    /// The id of the last entry dropped by a purge.
+    pub last_purged: Option<LogId<NID>>,
+}
+
+pub(crate) struct MetaLog<NID: NodeId> {
+    log: Log,
+    current: RaftMeta<NID>,
+}
+
+impl<NID: NodeId> MetaLog<NID> {
+    pub(crate) fn open(dir: &Path, options: Options) -> std::io::Result<Self> {
+        let log = Log::open(dir, options.sync_policy(SyncPolicy::Always))?;
+        let current = match log.next_position().checked_sub(1) {
+            Some(last) if last >= log.first_position() => {
+                let record = log.read(last)?;
+                codec::decode(&record).map_err(|what| corrupt(dir, last, what))?
+            }
+            _ => RaftMeta::default(),
+        };
+        Ok(MetaLog { log, current })
+    }
+
+    pub(crate) fn current(&self) -> &RaftMeta<NID> {
+        &self.current
+    }
+
+    /// Durably replaces the metadata with `f` applied to it. On error the
+    /// in-memory copy is unchanged.
+    pub(crate) fn update(&mut self, f: impl FnOnce(&mut RaftMeta<NID>)) -> Result<(), String> {
+        let mut next = self.current.clone();
+        f(&mut next);
+        let record = codec::encode(&next).map_err(|e| e.to_string())?;
+        let pos = self.log.append(&record).map_err(|e| e.to_string())?;
+        self.current = next;
+        if pos % COMPACT_EVERY == 0 && pos > 0 {
+            // Only older records are dropped; the one just written stays.
+            self.log.truncate_front(pos).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn close(&self) -> std::io::Result<()> {
+        Ok(self.log.close()?)
+    }
+}
+
+fn corrupt(dir: &Path, position: u64, what: String) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("{}: metadata record {position}: {what}", dir.display()),
+    )
+}
