@@ -193,6 +193,14 @@ fn prepare_dir(fs: &dyn Fs, dir: &Path, opts: &Options) -> Result<Option<Box<dyn
         }
         fs.create_dir_all(dir, opts.dir_mode)
             .map_err(|e| Error::io("create directory", dir, e))?;
+        // The new directory's own entry must be durable too, or a power
+        // loss could take the whole new log with it.
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        fs.sync_dir(parent)
+            .map_err(|e| Error::io("fsync", parent, e))?;
     }
     if opts.read_only {
         return Ok(None);
