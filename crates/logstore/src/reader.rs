@@ -164,7 +164,50 @@ impl Shared {
     }
 
     /// Finds where position `pos` is.
-    pub(crate) fn locate(&self, pos: u64) -> Result<Location> {
+    /// The byte range of `pos` in a sealed segment read straight from its
+    /// index file: the offset and the next one (or the data end, which
+    /// follows the offsets). `None` if the index file is missing, stale or
+    /// says something impossible; the caller then loads the whole index,
+    /// which is checked against its checksum and rebuilt if need be. What
+    /// this returns is checked again by the record's own checksum and
+    /// position.
+    fn index_point(&self, seg: &Sealed, pos: u64) -> Option<(u64, u64)> {
+        let mut slot = seg.index_file.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            let file = self
+                .fs
+                .open(&self.index_path(seg.first), OpenMode::Read)
+                .ok()?;
+            let mut h = [0u8; FILE_HEADER_LEN];
+            read_exact_at(&*file, &mut h, 0).ok()?;
+            let header = index::decode_header(&h, &self.log_id, seg.first).ok()?;
+            if header.base < seg.base
+                || header.end_position() != seg.end
+                || !header.fits(seg.data_end)
+            {
+                return None;
+            }
+            *slot = Some((file, header));
+        }
+        let (file, header) = slot.as_ref()?;
+        let i = pos.checked_sub(header.base)?;
+        if i >= header.count {
+            return None;
+        }
+        let mut pair = [0u8; 16];
+        read_exact_at(&**file, &mut pair, FILE_HEADER_LEN as u64 + i * 8).ok()?;
+        let offset = u64::from_le_bytes(pair[..8].try_into().ok()?);
+        let end = u64::from_le_bytes(pair[8..].try_into().ok()?);
+        let sane = offset >= FILE_HEADER_LEN as u64
+            && end <= seg.data_end
+            && end.checked_sub(offset)? >= crate::frame::frame_len(1);
+        sane.then_some((offset, end))
+    }
+
+    /// With `point_lookup`, a sealed segment whose offsets are not cached is
+    /// looked up with one small read of its index file instead of loading
+    /// the whole index (what a read needs; a run or a retry loads it all).
+    pub(crate) fn locate(&self, pos: u64, point_lookup: bool) -> Result<Location> {
         let (sealed, meta) = {
             let st = self.lock_state();
             if pos < st.first {
@@ -204,12 +247,32 @@ impl Shared {
                 _ => return Err(truncated(pos, st.first)),
             }
         };
-        let offsets = self.load_index(&sealed, &meta)?;
-        let i = (pos - sealed.base) as usize;
-        let offset = *offsets.get(i).ok_or_else(|| {
-            Error::corruption(&sealed.path, 0, "index has fewer records than the segment")
-        })?;
-        let end = offsets.get(i + 1).copied().unwrap_or(sealed.data_end);
+        let cached = self
+            .index_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sealed.first);
+        let point = match (&cached, point_lookup) {
+            (None, true) => self.index_point(&sealed, pos),
+            _ => None,
+        };
+        let (offset, end) = match point {
+            Some(found) => found,
+            None => {
+                let offsets = match cached {
+                    Some(v) => v,
+                    None => self.load_index(&sealed, &meta)?,
+                };
+                let i = (pos - sealed.base) as usize;
+                let offset = *offsets.get(i).ok_or_else(|| {
+                    Error::corruption(&sealed.path, 0, "index has fewer records than the segment")
+                })?;
+                (
+                    offset,
+                    offsets.get(i + 1).copied().unwrap_or(sealed.data_end),
+                )
+            }
+        };
         Ok(Location::File {
             file: sealed.file.clone(),
             path: sealed.path.clone(),
@@ -224,7 +287,7 @@ impl Shared {
     pub(crate) fn read_record(&self, pos: u64) -> Result<Vec<u8>> {
         let mut retried = false;
         loop {
-            let location = match self.locate(pos) {
+            let location = match self.locate(pos, !retried) {
                 Err(e) if e.kind() == ErrorKind::Corruption && !retried => {
                     retried = true;
                     self.recheck_after_damage(pos)?;
@@ -511,7 +574,7 @@ impl Iter {
             }
             if self.run.as_ref().is_none_or(|r| pos >= r.end) {
                 self.run = None;
-                match self.shared.locate(pos) {
+                match self.shared.locate(pos, false) {
                     Ok(Location::Buffered(frame)) => {
                         let (h, p) = frame.split_at(HEADER_LEN.min(frame.len()));
                         check_frame(h, p, pos, self.shared.opts.max_record_size)

@@ -560,6 +560,7 @@ impl Opener<'_> {
                 data_end: f.len,
                 path: f.path,
                 file: f.file,
+                index_file: Mutex::new(None),
             });
             expected = Some(seg.end);
             reseal.push(seg.clone());
@@ -585,6 +586,7 @@ impl Opener<'_> {
             data_end: f.len,
             path: f.path,
             file: f.file,
+            index_file: Mutex::new(None),
         })
     }
 

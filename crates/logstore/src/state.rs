@@ -37,6 +37,9 @@ pub(crate) struct Sealed {
     pub data_end: u64,
     pub path: PathBuf,
     pub file: Arc<dyn FsFile>,
+    /// The segment's index file, once opened and its header checked, for
+    /// point lookups when the whole index is not cached.
+    pub index_file: Mutex<Option<(Arc<dyn FsFile>, crate::index::IndexHeader)>>,
 }
 
 /// The segment receiving appends.
@@ -267,6 +270,7 @@ impl Shared {
             data_end: old.written,
             path: old.path,
             file: old.file,
+            index_file: Mutex::new(None),
         });
         relock(self.index_cache.lock()).insert(old.first, old.offsets.into());
         st.sealed.push(sealed.clone());
