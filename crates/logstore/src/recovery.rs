@@ -614,16 +614,13 @@ impl Opener<'_> {
         }
     }
 
-    /// A segment of the unsealed tail ends before the next segment starts:
-    /// its last records had reached only the OS when the machine stopped,
-    /// while the next segment's file had been created durably. Nothing
-    /// after the lost records was synced either (a sync covers every
-    /// earlier segment first), so this is a torn tail: the later segments
-    /// are removed.
-    fn torn_gap(&mut self, position: u64, later: &[u64]) -> Result<()> {
+    /// Removes the segments starting at `firsts` and their indexes (when
+    /// writable; a read-only view only counts them). Returns their paths and
+    /// how many bytes they held.
+    fn remove_segments(&self, firsts: &[u64]) -> Result<(Vec<PathBuf>, u64)> {
         let mut removed = Vec::new();
         let mut bytes = 0;
-        for &first in later {
+        for &first in firsts {
             let p = self.path(first);
             bytes += self
                 .fs
@@ -636,6 +633,17 @@ impl Opener<'_> {
             }
             removed.push(p);
         }
+        Ok((removed, bytes))
+    }
+
+    /// A segment of the unsealed tail ends before the next segment starts:
+    /// its last records had reached only the OS when the machine stopped,
+    /// while the next segment's file had been created durably. Nothing
+    /// after the lost records was synced either (a sync covers every
+    /// earlier segment first), so this is a torn tail: the later segments
+    /// are removed.
+    fn torn_gap(&mut self, position: u64, later: &[u64]) -> Result<()> {
+        let (removed, bytes) = self.remove_segments(later)?;
         if self.writable {
             self.fs
                 .sync_dir(self.dir)
@@ -664,21 +672,8 @@ impl Opener<'_> {
         later: &[u64],
         why: String,
     ) -> Result<()> {
-        let mut removed = Vec::new();
-        let mut bytes = len.saturating_sub(offset);
-        for &first in later {
-            let p = self.path(first);
-            bytes += self
-                .fs
-                .open(&p, OpenMode::Read)
-                .and_then(|f| f.len())
-                .unwrap_or(0);
-            if self.writable {
-                self.remove(&p)?;
-                self.remove(&self.index_path(first))?;
-            }
-            removed.push(p);
-        }
+        let (removed, later_bytes) = self.remove_segments(later)?;
+        let bytes = len.saturating_sub(offset) + later_bytes;
         self.report.dropped = Some(Cut {
             segment: path.to_path_buf(),
             offset,
@@ -703,21 +698,8 @@ impl Opener<'_> {
         why: String,
         torn: bool,
     ) -> Result<()> {
-        let mut removed = Vec::new();
-        let mut bytes = f.len - end;
-        for &first in later {
-            let p = self.path(first);
-            bytes += self
-                .fs
-                .open(&p, OpenMode::Read)
-                .and_then(|x| x.len())
-                .unwrap_or(0);
-            if self.writable {
-                self.remove(&p)?;
-                self.remove(&self.index_path(first))?;
-            }
-            removed.push(p);
-        }
+        let (removed, later_bytes) = self.remove_segments(later)?;
+        let bytes = f.len - end + later_bytes;
         if self.writable {
             self.remove(&self.index_path(f.first))?;
             // The removals (this segment's index, later segments) must be
