@@ -21,6 +21,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use logstore::sim::{CrashMode, SimFs};
+
+mod common;
+use common::Rng;
 use logstore::{ErrorKind, Log, Options, Recovery, SyncPolicy};
 
 const FIXTURE: &str = "tests/fixtures/v1";
@@ -32,30 +35,6 @@ fn expected(position: u64) -> Vec<u8> {
     (0..len)
         .map(|i| (position as usize * 31 + i * 7) as u8)
         .collect()
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
-
-    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
-        &v[self.below(v.len() as u64) as usize]
-    }
 }
 
 /// A log directory as (file name, contents) pairs.

@@ -19,25 +19,11 @@ use std::time::{Duration, Instant};
 
 use logstore::{Log, Options};
 
+mod common;
+use common::Rng;
+
 const THREADS: u32 = 3;
 const SEGMENT_SIZE: u64 = 1 << 20;
-
-/// splitmix64: small, deterministic, good enough for workloads.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// The bytes of the record identified by `seed`: a pure function of
 /// `(seed, len)`, so the parent can regenerate and compare them exactly.

@@ -14,23 +14,10 @@ use std::time::{Duration, Instant};
 
 use logstore::{ErrorKind, Log, Options, SyncPolicy};
 
+mod common;
+use common::Rng;
+
 const APPENDERS: u64 = 3;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// A self-describing record: thread, sequence number, then bytes that
 /// depend on both.
