@@ -99,6 +99,14 @@ pub(crate) fn checksum_ok(raw_header: &[u8; HEADER_LEN], header: &Header, payloa
     crc32c::crc32c_append(crc32c::crc32c(&raw_header[LEN_AT..]), payload) == header.crc
 }
 
+/// Whether a whole frame (`header` decoded from its first bytes, followed
+/// by the payload) matches its checksum: one pass over the contiguous
+/// bytes, the same sum as [`checksum_ok`].
+#[inline]
+pub(crate) fn frame_checksum_ok(frame: &[u8], header: &Header) -> bool {
+    frame.len() >= HEADER_LEN && crc32c::crc32c(&frame[LEN_AT..]) == header.crc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +168,24 @@ mod tests {
             prop_assert_eq!(h.position, pos);
             prop_assert_eq!(h.continues, cont);
             prop_assert_eq!(p, &payload[..]);
+        }
+
+        #[test]
+        fn one_pass_and_two_pass_checksums_agree(pos: u64, payload in proptest::collection::vec(any::<u8>(), 1..500), flip in any::<Option<(usize, u8)>>()) {
+            let mut out = Vec::new();
+            encode_into(&mut out, pos, &payload, false);
+            if let Some((at, bits)) = flip {
+                let at = at % out.len();
+                out[at] ^= bits;
+            }
+            let raw: [u8; HEADER_LEN] = out[..HEADER_LEN].try_into().unwrap();
+            if let HeaderCheck::Valid(h) = decode_header(&raw, 4096) {
+                let payload = &out[HEADER_LEN..];
+                prop_assert_eq!(
+                    frame_checksum_ok(&out, &h),
+                    checksum_ok(&raw, &h, payload)
+                );
+            }
         }
 
         #[test]

@@ -19,7 +19,8 @@ pub(crate) enum Location {
     /// In a file: `[offset, offset + len)`, with the file's readable end.
     File {
         file: Arc<dyn FsFile>,
-        path: std::path::PathBuf,
+        /// The segment (its first position), to name it in errors.
+        segment: u64,
         offset: u64,
         len: u64,
         /// Positions below this can be read sequentially from this file.
@@ -234,7 +235,7 @@ impl Shared {
                 let run_end = a.base + in_file as u64;
                 return Ok(Location::File {
                     file: a.file.clone(),
-                    path: a.path.clone(),
+                    segment: a.first,
                     offset,
                     len: end - offset,
                     run_end,
@@ -275,7 +276,7 @@ impl Shared {
         };
         Ok(Location::File {
             file: sealed.file.clone(),
-            path: sealed.path.clone(),
+            segment: sealed.first,
             offset,
             len: end - offset,
             run_end: sealed.end,
@@ -295,18 +296,19 @@ impl Shared {
                 }
                 other => other?,
             };
-            let (header, payload, path, offset) = match location {
-                Location::Buffered(mut frame) => {
-                    let payload = frame.split_off(HEADER_LEN.min(frame.len()));
-                    (frame, payload, None, 0)
+            let (checked, path, offset) = match location {
+                Location::Buffered(frame) => {
+                    let checked = check_whole_frame(frame, pos, self.opts.max_record_size);
+                    (checked, None, 0)
                 }
                 Location::File {
                     file,
-                    path,
+                    segment,
                     offset,
                     len,
                     ..
                 } => {
+                    let path = self.segment_path(segment);
                     if len > frame::frame_len(self.opts.max_record_size) {
                         return Err(Error::corruption(
                             &path,
@@ -314,13 +316,22 @@ impl Shared {
                             "record longer than the limit",
                         ));
                     }
-                    let (h, p) =
-                        read_split(&*file, offset, len).map_err(|e| Error::io("read", &path, e))?;
-                    (h, p, Some(path), offset)
+                    let checked = match read_split(&*file, offset, len) {
+                        Ok(Split::Whole(frame)) => {
+                            check_whole_frame(frame, pos, self.opts.max_record_size)
+                        }
+                        Ok(Split::Parts(h, payload)) => {
+                            check_frame(&h, &payload, pos, self.opts.max_record_size)
+                                .map(|()| payload)
+                        }
+                        Ok(Split::Short) => Err("record frame is cut short".to_string()),
+                        Err(e) => return Err(Error::io("read", &path, e)),
+                    };
+                    (checked, Some(path), offset)
                 }
             };
-            match check_frame(&header, &payload, pos, self.opts.max_record_size) {
-                Ok(()) => return Ok(payload),
+            match checked {
+                Ok(payload) => return Ok(payload),
                 Err(why) => {
                     // A concurrent truncation may have punched or cut the
                     // bytes under us: that is not corruption.
@@ -425,11 +436,20 @@ pub(crate) fn scan_start(m: &Meta, first: u64) -> (u64, u64) {
     }
 }
 
-/// Reads the frame `[offset, offset + len)` as (header, payload): small
-/// frames with one read, large ones with two so the payload is read straight
-/// into the buffer returned to the caller. A frame cut short (a racing
-/// truncation) comes back short and fails the checks.
-fn read_split(file: &dyn FsFile, offset: u64, len: u64) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+/// A frame read from a file.
+enum Split {
+    /// A small frame, read with one call.
+    Whole(Vec<u8>),
+    /// A large frame: its header, and its payload read straight into the
+    /// buffer returned to the caller.
+    Parts([u8; HEADER_LEN], Vec<u8>),
+    /// The file ends first (a racing truncation).
+    Short,
+}
+
+/// Reads the frame `[offset, offset + len)`: small frames with one read,
+/// large ones with two so the payload needs no copy afterwards.
+fn read_split(file: &dyn FsFile, offset: u64, len: u64) -> std::io::Result<Split> {
     let eof_ok = |r: std::io::Result<()>| match r {
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
         Err(e) => Err(e),
@@ -438,12 +458,11 @@ fn read_split(file: &dyn FsFile, offset: u64, len: u64) -> std::io::Result<(Vec<
     if len <= 4096 {
         let mut buf = vec![0u8; len as usize];
         if !eof_ok(read_exact_at(file, &mut buf, offset))? {
-            return Ok((Vec::new(), Vec::new()));
+            return Ok(Split::Short);
         }
-        let payload = buf.split_off(HEADER_LEN.min(buf.len()));
-        return Ok((buf, payload));
+        return Ok(Split::Whole(buf));
     }
-    let mut header = vec![0u8; HEADER_LEN];
+    let mut header = [0u8; HEADER_LEN];
     let mut payload = vec![0u8; len as usize - HEADER_LEN];
     if !eof_ok(read_exact_at(file, &mut header, offset))?
         || !eof_ok(read_exact_at(
@@ -452,9 +471,22 @@ fn read_split(file: &dyn FsFile, offset: u64, len: u64) -> std::io::Result<(Vec<
             offset + HEADER_LEN as u64,
         ))?
     {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Split::Short);
     }
-    Ok((header, payload))
+    Ok(Split::Parts(header, payload))
+}
+
+/// Checks a whole frame of the record at `pos` and turns it into the
+/// payload (moved down over the header, without a new allocation).
+fn check_whole_frame(
+    mut frame: Vec<u8>,
+    pos: u64,
+    max_len: usize,
+) -> std::result::Result<Vec<u8>, String> {
+    let cut = HEADER_LEN.min(frame.len());
+    check_frame(&frame[..cut], &frame[cut..], pos, max_len)?;
+    frame.drain(..cut);
+    Ok(frame)
 }
 
 /// Checks that `header` and `payload` are a whole, intact frame of the
@@ -584,7 +616,7 @@ impl Iter {
                     }
                     Ok(Location::File {
                         file,
-                        path,
+                        segment,
                         offset,
                         run_end,
                         run_end_offset,
@@ -592,7 +624,7 @@ impl Iter {
                     }) => {
                         self.run = Some(Run {
                             reader: ChunkReader::new(file, 256 << 10),
-                            path,
+                            path: self.shared.segment_path(segment),
                             offset,
                             end: run_end,
                             end_offset: run_end_offset,
@@ -609,14 +641,9 @@ impl Iter {
             }
             let max = self.shared.opts.max_record_size;
             let run = self.run.as_mut().expect("run set above");
-            if let Some(h) = read_frame(run, max)?.filter(|h| h.position == pos) {
-                let total = frame::frame_len(h.len as usize);
-                let frame = run
-                    .reader
-                    .get(run.offset, total as usize)
-                    .map_err(|e| Error::io("read", &run.path, e))?
-                    .expect("read_frame checked the length");
-                let keep = f(pos, &frame[HEADER_LEN..]);
+            if let Some(payload) = run.record(pos, max)? {
+                let total = frame::frame_len(payload.len());
+                let keep = f(pos, payload);
                 run.offset += total;
                 self.next += 1;
                 return Ok(Step::Record(keep));
@@ -646,36 +673,38 @@ enum Step {
     End,
 }
 
-/// Reads and checks the frame at `run.offset`; `None` if it is not a
-/// whole, valid frame.
-fn read_frame(run: &mut Run, max: usize) -> Result<Option<frame::Header>> {
-    if run.offset + HEADER_LEN as u64 > run.end_offset {
-        return Ok(None);
+impl Run {
+    /// The payload of the frame at `self.offset` if it is a whole, valid
+    /// frame of the record at `pos`; `None` otherwise.
+    #[inline]
+    fn record(&mut self, pos: u64, max: usize) -> Result<Option<&[u8]>> {
+        if self.offset + HEADER_LEN as u64 > self.end_offset {
+            return Ok(None);
+        }
+        let raw: [u8; HEADER_LEN] = match self
+            .reader
+            .get(self.offset, HEADER_LEN)
+            .map_err(|e| Error::io("read", &self.path, e))?
+        {
+            Some(b) => b.try_into().expect("header length"),
+            None => return Ok(None),
+        };
+        let h = match frame::decode_header(&raw, max) {
+            HeaderCheck::Valid(h) if h.position == pos => h,
+            _ => return Ok(None),
+        };
+        let total = frame::frame_len(h.len as usize);
+        if self.offset + total > self.end_offset {
+            return Ok(None);
+        }
+        let frame = self
+            .reader
+            .get(self.offset, total as usize)
+            .map_err(|e| Error::io("read", &self.path, e))?;
+        Ok(frame
+            .filter(|bytes| frame::frame_checksum_ok(bytes, &h))
+            .map(|bytes| &bytes[HEADER_LEN..]))
     }
-    let raw: [u8; HEADER_LEN] = match run
-        .reader
-        .get(run.offset, HEADER_LEN)
-        .map_err(|e| Error::io("read", &run.path, e))?
-    {
-        Some(b) => b.try_into().expect("header length"),
-        None => return Ok(None),
-    };
-    let h = match frame::decode_header(&raw, max) {
-        HeaderCheck::Valid(h) => h,
-        _ => return Ok(None),
-    };
-    let total = frame::frame_len(h.len as usize);
-    if run.offset + total > run.end_offset {
-        return Ok(None);
-    }
-    let Some(bytes) = run
-        .reader
-        .get(run.offset, total as usize)
-        .map_err(|e| Error::io("read", &run.path, e))?
-    else {
-        return Ok(None);
-    };
-    Ok(frame::checksum_ok(&raw, &h, &bytes[HEADER_LEN..]).then_some(h))
 }
 
 impl Iterator for Iter {

@@ -137,8 +137,11 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
     // What the active segment holds may have reached only the OS before a
     // crash of the process (under `SyncPolicy::Never`, say): it is not known
     // to be durable, so the next `sync` must sync it. Sealed segments are
-    // durable or listed in `unsynced`.
-    let synced = active.base.clamp(first, next);
+    // durable or listed in `unsynced` (and then not counted as synced).
+    let synced = reseal
+        .first()
+        .map_or(active.base, |s| s.base)
+        .clamp(first, next);
     let state = State {
         first,
         next,
@@ -149,6 +152,11 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         synced,
         unsynced: reseal.clone(),
         unsynced_bytes: 0,
+        // The segment files found may have been created by rolls that no
+        // sync covered before the process stopped: the first sync makes the
+        // directory durable too.
+        rolls: 1,
+        rolls_synced: 0,
         syncing: false,
         epoch: 0,
         poisoned: None,
@@ -350,11 +358,13 @@ impl Opener<'_> {
             let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
             let is_last = i + 1 == firsts.len();
             if let Err(why) = self.check_header(&*file, &path, first, len)? {
-                if is_last && Self::is_unwritten_header(len) {
-                    // Created but its header never became durable: a crash
-                    // during a segment roll. Nothing in it was acknowledged.
-                    self.cut_whole_segment(&path, first, len, why)?;
-                    continue;
+                if self.is_torn_roll(&firsts[i..]) {
+                    // Created by a roll that no sync covered yet: a crash
+                    // tore its header. Nothing in it, or after it, was
+                    // acknowledged.
+                    drop(file);
+                    self.cut_from_segment(&firsts[i..], why)?;
+                    break;
                 }
                 match self.opts.recovery {
                     Recovery::Strict => return Err(Error::corruption(&path, 0, why)),
@@ -415,28 +425,37 @@ impl Opener<'_> {
         Ok(checked)
     }
 
-    /// Whether a last segment whose header fails its check is a torn roll:
-    /// records are written to a new segment only once its header is durable,
-    /// so a file holding no more than a header holds nothing acknowledged,
-    /// whatever a crash left in those bytes (zeros, part of the header, or
-    /// garbage from a write that was under way).
-    fn is_unwritten_header(len: u64) -> bool {
-        len <= HEADER_LEN as u64
+    /// Whether a segment whose header fails its check (the first of
+    /// `firsts`, which runs to the last segment) is a torn roll. A roll
+    /// writes the new segment's header without syncing it; the next sync
+    /// makes it durable before any record in that segment or a later one
+    /// is acknowledged, and only a segment so synced is ever indexed. So
+    /// when neither this segment nor any later one (but the last, whose
+    /// index is never trusted) has an index, the damage is in the unsealed
+    /// tail: whatever a crash left in the header (zeros, part of it, or
+    /// garbage), nothing from there on was acknowledged.
+    fn is_torn_roll(&self, firsts: &[u64]) -> bool {
+        let (_, before_last) = firsts.split_last().expect("at least this segment");
+        before_last
+            .iter()
+            .all(|&first| self.index_header_and_end(first).is_none())
     }
 
-    fn cut_whole_segment(&mut self, path: &Path, first: u64, len: u64, why: String) -> Result<()> {
+    /// Cuts the log before the segment `firsts[0]`: removes it and every
+    /// later one, as a torn tail.
+    fn cut_from_segment(&mut self, firsts: &[u64], why: String) -> Result<()> {
+        let (removed, bytes) = self.remove_segments(firsts)?;
         if self.writable {
-            self.remove(path)?;
             self.fs
                 .sync_dir(self.dir)
                 .map_err(|e| Error::io("fsync", self.dir, e))?;
         }
         self.report.torn_tail = Some(Cut {
-            segment: path.to_path_buf(),
+            segment: removed[0].clone(),
             offset: 0,
-            from_position: first,
-            bytes: len,
-            removed_segments: vec![path.to_path_buf()],
+            from_position: firsts[0],
+            bytes,
+            removed_segments: removed,
             reason: why,
         });
         Ok(())

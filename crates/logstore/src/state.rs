@@ -73,6 +73,11 @@ pub(crate) struct State {
     /// Sealed segments whose data may not be durable yet.
     pub unsynced: Vec<Arc<Sealed>>,
     pub unsynced_bytes: u64,
+    /// Segment files created by rolls so far, and how many of them are
+    /// known durable (name and header). A roll does not sync; the next
+    /// sync does, before any record in the new file is acknowledged.
+    pub rolls: u64,
+    pub rolls_synced: u64,
     /// A group-commit leader is writing and syncing.
     pub syncing: bool,
     /// Bumped by `truncate_back`, so that syncs started before it do not
@@ -222,13 +227,19 @@ impl Shared {
             let my_epoch = st.epoch;
             let sealed = std::mem::take(&mut st.unsynced);
             let active = (st.active.file.clone(), st.active.path.clone());
+            let rolls = st.rolls;
+            let dir = rolls > st.rolls_synced;
             st.unsynced_bytes = 0;
             drop(st);
-            let result = sync_files(&sealed, &active);
+            let result = sync_files(&sealed, &active).and_then(|()| match dir {
+                true => self.sync_dir(),
+                false => Ok(()),
+            });
             st = self.lock_state();
             st.syncing = false;
             match result {
                 Ok(()) => {
+                    st.rolls_synced = st.rolls_synced.max(rolls);
                     if st.epoch == my_epoch && upto > st.synced {
                         st.synced = upto;
                     }
@@ -250,8 +261,15 @@ impl Shared {
         self.flush_locked(st)?;
         let first = st.next;
         let (file, path) = self
-            .create_segment(first)
+            .create_segment_file(first)
             .inspect_err(|e| self.poison(st, e))?;
+        // Syncing the new file and the directory here would stall the
+        // appender behind the write-back of the segment just filled; the
+        // next sync (which precedes any acknowledgment of a record in the
+        // new segment) does it instead. Until then a crash may leave the
+        // file missing or its header torn: recovery treats either as a
+        // torn tail, since nothing in it can have been acknowledged.
+        st.rolls += 1;
         let old = std::mem::replace(
             &mut st.active,
             Active {
@@ -285,6 +303,16 @@ impl Shared {
     /// Creates a segment file starting at `first`, with its header, durably
     /// (file and directory entry).
     pub(crate) fn create_segment(&self, first: u64) -> Result<(Arc<dyn FsFile>, PathBuf)> {
+        let (file, path) = self.create_segment_file(first)?;
+        file.sync_data()
+            .map_err(|e| Error::io("fdatasync", &path, e))?;
+        self.sync_dir()?;
+        Ok((file, path))
+    }
+
+    /// Creates a segment file starting at `first` and writes its header,
+    /// without making either durable.
+    fn create_segment_file(&self, first: u64) -> Result<(Arc<dyn FsFile>, PathBuf)> {
         let path = self.segment_path(first);
         let file = self
             .fs
@@ -293,14 +321,48 @@ impl Shared {
         let header = segment::encode_segment_header(&self.log_id, first);
         file.write_all_at(&[IoSlice::new(&header)], 0)
             .map_err(|e| Error::io("write", &path, e))?;
-        file.sync_data()
-            .map_err(|e| Error::io("fdatasync", &path, e))?;
-        // The new name must be durable before any record in it is
-        // acknowledged.
+        Ok((file, path))
+    }
+
+    /// Makes the log directory's entries durable.
+    pub(crate) fn sync_dir(&self) -> Result<()> {
         self.fs
             .sync_dir(&self.dir)
-            .map_err(|e| Error::io("fsync", &self.dir, e))?;
-        Ok((file, path))
+            .map_err(|e| Error::io("fsync", &self.dir, e))
+    }
+
+    /// Makes the segments created since the last sync (their names and
+    /// headers) durable, for changes that must not point into a segment
+    /// that a crash could take away: the first position of
+    /// `truncate_front`, the cut of `truncate_back`. Their records are not
+    /// counted as synced by this.
+    pub(crate) fn sync_new_segments(&self, st: &mut State) -> Result<()> {
+        if st.rolls == st.rolls_synced {
+            return Ok(());
+        }
+        let r = st
+            .active
+            .file
+            .sync_data()
+            .map_err(|e| Error::io("fdatasync", &st.active.path, e))
+            .and_then(|()| {
+                for s in &st.unsynced {
+                    s.file
+                        .sync_data()
+                        .map_err(|e| Error::io("fdatasync", &s.path, e))?;
+                }
+                self.sync_dir()
+            });
+        match r {
+            Ok(()) => {
+                st.rolls_synced = st.rolls;
+                Ok(())
+            }
+            Err(e) => {
+                self.poison(st, &e);
+                Err(e)
+            }
+        }
     }
 
     /// Hands a job to the background thread. Once the log is closed there

@@ -123,6 +123,9 @@ impl Shared {
             first_offset: offset,
             ..st.meta
         };
+        // The durable first position must not name a segment file that a
+        // crash could still take away.
+        self.sync_new_segments(st)?;
         self.write_meta(st, meta)?;
         let mut reclaim = Reclaim::default();
         let dead = st.sealed.partition_point(|s| s.end <= pos);
@@ -168,7 +171,8 @@ impl Shared {
         } else {
             self.reopen_sealed(&mut st, pos)
         }
-        .and_then(|()| self.sync_sealed_kept(&mut st));
+        .and_then(|()| self.sync_sealed_kept(&mut st))
+        .and_then(|()| self.sync_new_segments(&mut st));
         if let Err(e) = r {
             // If the file was cut before the failure, the records from
             // `pos` on are gone: stop offering them (reads of the records

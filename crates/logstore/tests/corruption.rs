@@ -296,11 +296,28 @@ fn tolerant_open_cuts_at_sealed_damage_and_reports_it() {
 
 #[test]
 fn bad_segment_header_is_corruption() {
-    for pos in [0, 6] {
+    for pos in [0, 3] {
         let f = Fixture::write(7);
         flip_byte(&f.segment_of(pos), 20);
         assert_corruption_at(f.open().unwrap_err(), &f.segment_of(pos), 0);
     }
+}
+
+#[test]
+fn bad_header_of_the_last_segment_is_a_torn_roll() {
+    // A roll writes the new header without a sync, so a bad header at the
+    // end of the log is what a crash during a roll leaves: the segment is
+    // cut as a torn tail (it has no index), not reported as corruption.
+    let f = Fixture::write(7);
+    flip_byte(&f.segment_of(6), 20);
+    let log = f.open().unwrap();
+    assert_records(&log, 0..6);
+    let torn = log.recovery_report().torn_tail.clone().unwrap();
+    assert_eq!(torn.segment, f.segment_of(6));
+    assert_eq!((torn.offset, torn.from_position), (0, 6));
+    assert_eq!(torn.removed_segments, vec![f.segment_of(6)]);
+    assert!(!f.segment_of(6).exists());
+    assert_eq!(log.append(&record(6, LEN)).unwrap(), 6);
 }
 
 #[test]

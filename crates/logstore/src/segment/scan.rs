@@ -8,9 +8,16 @@ use crate::frame::{self, HeaderCheck, HEADER_LEN};
 use crate::fs::FsFile;
 
 /// Reads a file through a buffer, in large chunks.
+///
+/// The buffer is zeroed once, when it grows, and then reused: a replay
+/// of gigabytes costs one copy from the page cache per byte, not a
+/// memset and a copy.
 pub(crate) struct ChunkReader {
     file: Arc<dyn FsFile>,
+    /// `buf[..filled]` holds the file's bytes from `start` on; the rest
+    /// is scratch space.
     buf: Vec<u8>,
+    filled: usize,
     /// File offset of `buf[0]`.
     start: u64,
     chunk: usize,
@@ -21,6 +28,7 @@ impl ChunkReader {
         ChunkReader {
             file,
             buf: Vec::new(),
+            filled: 0,
             start: 0,
             chunk,
         }
@@ -28,39 +36,43 @@ impl ChunkReader {
 
     /// The `n` bytes at `offset`, or `None` if the file ends first. Reading
     /// is forward-only in practice; going back re-reads.
+    #[inline]
     pub(crate) fn get(&mut self, offset: u64, n: usize) -> io::Result<Option<&[u8]>> {
-        let have = offset >= self.start && offset + n as u64 <= self.start + self.buf.len() as u64;
-        if !have {
-            if offset < self.start || offset > self.start + self.buf.len() as u64 {
-                self.buf.clear();
-                self.start = offset;
-            } else {
-                let skip = (offset - self.start) as usize;
-                self.buf.drain(..skip);
-                self.start = offset;
-            }
-            let want = n.max(self.chunk);
-            let old = self.buf.len();
-            if old < want {
-                self.buf.resize(want, 0);
-                let mut filled = old;
-                while filled < want {
-                    let got = self
-                        .file
-                        .read_at(&mut self.buf[filled..], self.start + filled as u64)?;
-                    if got == 0 {
-                        break;
-                    }
-                    filled += got;
-                }
-                self.buf.truncate(filled);
-            }
-            if self.buf.len() < n {
-                return Ok(None);
-            }
+        let have = offset >= self.start && offset + n as u64 <= self.start + self.filled as u64;
+        if !have && !self.fill(offset, n)? {
+            return Ok(None);
         }
         let at = (offset - self.start) as usize;
         Ok(Some(&self.buf[at..at + n]))
+    }
+
+    /// Makes `buf` start at `offset` and hold at least `n` bytes (or all
+    /// the file has); whether it does.
+    #[cold]
+    fn fill(&mut self, offset: u64, n: usize) -> io::Result<bool> {
+        if offset < self.start || offset > self.start + self.filled as u64 {
+            self.filled = 0;
+        } else {
+            let skip = (offset - self.start) as usize;
+            self.buf.copy_within(skip..self.filled, 0);
+            self.filled -= skip;
+        }
+        self.start = offset;
+        let want = n.max(self.chunk);
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        while self.filled < want {
+            let got = self.file.read_at(
+                &mut self.buf[self.filled..want],
+                self.start + self.filled as u64,
+            )?;
+            if got == 0 {
+                break;
+            }
+            self.filled += got;
+        }
+        Ok(self.filled >= n)
     }
 }
 
@@ -133,7 +145,7 @@ pub(crate) fn scan(
         let Some(bytes) = r.get(at, total as usize)? else {
             break Some("record runs past the end of the file".into());
         };
-        if !frame::checksum_ok(&raw, &h, &bytes[HEADER_LEN..]) {
+        if !frame::frame_checksum_ok(bytes, &h) {
             break Some("record checksum mismatch".into());
         }
         if h.position != pos {
