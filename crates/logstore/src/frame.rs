@@ -70,7 +70,7 @@ pub(crate) fn encode_into(out: &mut Vec<u8>, position: u64, payload: &[u8], cont
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&position.to_le_bytes());
     out.extend_from_slice(payload);
-    let crc = crc32c::crc32c(&out[start + LEN_AT..]);
+    let crc = crate::crc::crc32c(&out[start + LEN_AT..]);
     out[start..start + LEN_AT].copy_from_slice(&crc.to_le_bytes());
 }
 
@@ -104,7 +104,7 @@ pub(crate) fn checksum_ok(raw_header: &[u8; HEADER_LEN], header: &Header, payloa
 /// bytes, the same sum as [`checksum_ok`].
 #[inline]
 pub(crate) fn frame_checksum_ok(frame: &[u8], header: &Header) -> bool {
-    frame.len() >= HEADER_LEN && crc32c::crc32c(&frame[LEN_AT..]) == header.crc
+    frame.len() >= HEADER_LEN && crate::crc::crc32c(&frame[LEN_AT..]) == header.crc
 }
 
 #[cfg(test)]

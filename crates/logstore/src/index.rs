@@ -7,7 +7,7 @@
 //! thus bounded by the cache budget plus the active segment, whatever the
 //! size of the log.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use crate::header::{FileHeader, LogId, HEADER_LEN, INDEX_MAGIC};
@@ -133,7 +133,9 @@ pub(crate) fn decode_body(h: &IndexHeader, body: &[u8], data_end: u64) -> Result
 /// first position, evicting the least recently loaded.
 #[derive(Debug)]
 pub(crate) struct IndexCache {
-    map: HashMap<u64, Arc<[u64]>>,
+    // A B-tree: a few hundred entries at most, and looked up on every
+    // read, where hashing a key with SipHash costs more than a search.
+    map: BTreeMap<u64, Arc<[u64]>>,
     order: VecDeque<u64>,
     bytes: usize,
     budget: usize,
@@ -142,7 +144,7 @@ pub(crate) struct IndexCache {
 impl IndexCache {
     pub(crate) fn new(budget: usize) -> Self {
         IndexCache {
-            map: HashMap::new(),
+            map: BTreeMap::new(),
             order: VecDeque::new(),
             bytes: 0,
             budget,

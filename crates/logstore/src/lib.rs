@@ -49,6 +49,7 @@
 
 mod background;
 mod commit;
+mod crc;
 mod error;
 mod frame;
 mod fs;

@@ -205,6 +205,22 @@ impl Shared {
         sane.then_some((offset, end))
     }
 
+    /// Whether a sealed segment whose index is not cached is read often
+    /// enough that its whole index should be loaded: after point lookups
+    /// for a 64th of its records (each costs a read of the index file;
+    /// loading costs 8 bytes a record), and only if it fits in half the
+    /// cache, so that one segment never evicts all the others.
+    fn index_is_hot(&self, seg: &Sealed) -> bool {
+        let records = seg.end - seg.base;
+        let fits = records.saturating_mul(8) <= self.opts.index_cache_bytes as u64 / 2;
+        let lookups = seg.point_lookups.fetch_add(1, Ordering::Relaxed);
+        if fits && lookups >= (records / 64).max(64) {
+            seg.point_lookups.store(0, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
     /// With `point_lookup`, a sealed segment whose offsets are not cached is
     /// looked up with one small read of its index file instead of loading
     /// the whole index (what a read needs; a run or a retry loads it all).
@@ -254,7 +270,7 @@ impl Shared {
             .unwrap_or_else(|p| p.into_inner())
             .get(sealed.first);
         let point = match (&cached, point_lookup) {
-            (None, true) => self.index_point(&sealed, pos),
+            (None, true) if !self.index_is_hot(&sealed) => self.index_point(&sealed, pos),
             _ => None,
         };
         let (offset, end) = match point {
@@ -308,10 +324,9 @@ impl Shared {
                     len,
                     ..
                 } => {
-                    let path = self.segment_path(segment);
                     if len > frame::frame_len(self.opts.max_record_size) {
                         return Err(Error::corruption(
-                            &path,
+                            &self.segment_path(segment),
                             offset,
                             "record longer than the limit",
                         ));
@@ -325,9 +340,9 @@ impl Shared {
                                 .map(|()| payload)
                         }
                         Ok(Split::Short) => Err("record frame is cut short".to_string()),
-                        Err(e) => return Err(Error::io("read", &path, e)),
+                        Err(e) => return Err(Error::io("read", &self.segment_path(segment), e)),
                     };
-                    (checked, Some(path), offset)
+                    (checked, Some(segment), offset)
                 }
             };
             match checked {
@@ -346,7 +361,7 @@ impl Shared {
                         }
                         continue;
                     }
-                    let path = path.unwrap_or_else(|| self.dir.clone());
+                    let path = path.map_or_else(|| self.dir.clone(), |s| self.segment_path(s));
                     return Err(Error::corruption(&path, offset, why).at_position(pos));
                 }
             }
@@ -483,9 +498,15 @@ fn check_whole_frame(
     pos: u64,
     max_len: usize,
 ) -> std::result::Result<Vec<u8>, String> {
-    let cut = HEADER_LEN.min(frame.len());
-    check_frame(&frame[..cut], &frame[cut..], pos, max_len)?;
-    frame.drain(..cut);
+    let raw: [u8; HEADER_LEN] = frame
+        .get(..HEADER_LEN)
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| "record frame is cut short".to_string())?;
+    let h = check_header(&raw, frame.len() - HEADER_LEN, pos, max_len)?;
+    if !frame::frame_checksum_ok(&frame, &h) {
+        return Err("record checksum mismatch".into());
+    }
+    frame.drain(..HEADER_LEN);
     Ok(frame)
 }
 
@@ -500,20 +521,31 @@ fn check_frame(
     let raw: [u8; HEADER_LEN] = header
         .try_into()
         .map_err(|_| "record frame is cut short".to_string())?;
-    let h = match frame::decode_header(&raw, max_len) {
+    let h = check_header(&raw, payload.len(), pos, max_len)?;
+    if !frame::checksum_ok(&raw, &h, payload) {
+        return Err("record checksum mismatch".into());
+    }
+    Ok(())
+}
+
+/// Checks what a frame header says against the payload length found and
+/// the position expected (the checksum is checked by the caller).
+fn check_header(
+    raw: &[u8; HEADER_LEN],
+    payload_len: usize,
+    pos: u64,
+    max_len: usize,
+) -> std::result::Result<frame::Header, String> {
+    let h = match frame::decode_header(raw, max_len) {
         HeaderCheck::Valid(h) => h,
         HeaderCheck::Zero => return Err("zero bytes where a record should be".into()),
         HeaderCheck::BadLength(n) => return Err(format!("bad record length {n}")),
     };
-    if payload.len() != h.len as usize {
+    if payload_len != h.len as usize {
         return Err(format!(
-            "record length {} does not match the index ({} bytes)",
-            h.len,
-            payload.len()
+            "record length {} does not match the index ({payload_len} bytes)",
+            h.len
         ));
-    }
-    if !frame::checksum_ok(&raw, &h, payload) {
-        return Err("record checksum mismatch".into());
     }
     if h.position != pos {
         return Err(format!(
@@ -521,7 +553,7 @@ fn check_frame(
             h.position
         ));
     }
-    Ok(())
+    Ok(h)
 }
 
 /// An iterator over records from a position on, yielding
@@ -532,6 +564,8 @@ pub struct Iter {
     shared: Arc<Shared>,
     next: u64,
     run: Option<Run>,
+    /// The buffer of the last run, for the next one.
+    spare: Vec<u8>,
     failed: bool,
 }
 
@@ -558,6 +592,7 @@ impl Iter {
             shared,
             next: from,
             run: None,
+            spare: Vec::new(),
             failed: false,
         }
     }
@@ -587,7 +622,26 @@ impl Iter {
     /// Calls `f` with each record (borrowed, without a copy) until the end
     /// of the log or until `f` returns `false`.
     pub(crate) fn for_each_ref(&mut self, mut f: impl FnMut(u64, &[u8]) -> bool) -> Result<()> {
+        let max = self.shared.opts.max_record_size;
         loop {
+            // The common case, without the detours of `step`: the next
+            // record is a valid frame in the current run.
+            if let Some(run) = self.run.as_mut() {
+                while self.next < run.end
+                    && self.next >= self.shared.first_hint.load(Ordering::Acquire)
+                {
+                    let Some(payload) = run.record(self.next, max)? else {
+                        break;
+                    };
+                    let total = frame::frame_len(payload.len());
+                    let keep = f(self.next, payload);
+                    run.offset += total;
+                    self.next += 1;
+                    if !keep {
+                        return Ok(());
+                    }
+                }
+            }
             let more = self.step(&mut |p, r| f(p, r))?;
             match more {
                 Step::Record(true) => continue,
@@ -605,7 +659,7 @@ impl Iter {
                 return Err(truncated(pos, first));
             }
             if self.run.as_ref().is_none_or(|r| pos >= r.end) {
-                self.run = None;
+                self.end_run();
                 match self.shared.locate(pos, false) {
                     Ok(Location::Buffered(frame)) => {
                         let (h, p) = frame.split_at(HEADER_LEN.min(frame.len()));
@@ -622,8 +676,9 @@ impl Iter {
                         run_end_offset,
                         ..
                     }) => {
+                        let buf = std::mem::take(&mut self.spare);
                         self.run = Some(Run {
-                            reader: ChunkReader::new(file, 256 << 10),
+                            reader: ChunkReader::with_buffer(file, 256 << 10, buf),
                             path: self.shared.segment_path(segment),
                             offset,
                             end: run_end,
@@ -653,7 +708,7 @@ impl Iter {
                 return Err(truncated(pos, first));
             }
             let (path, offset) = (run.path.clone(), run.offset);
-            self.run = None;
+            self.end_run();
             if retried {
                 return Err(Error::corruption(&path, offset, "bad record frame").at_position(pos));
             }
@@ -671,6 +726,15 @@ enum Step {
     /// A record was passed to the callback, which returned this.
     Record(bool),
     End,
+}
+
+impl Iter {
+    /// Drops the current run, keeping its buffer.
+    fn end_run(&mut self) {
+        if let Some(run) = self.run.take() {
+            self.spare = run.reader.into_buffer();
+        }
+    }
 }
 
 impl Run {

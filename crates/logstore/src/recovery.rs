@@ -580,6 +580,7 @@ impl Opener<'_> {
                 path: f.path,
                 file: f.file,
                 index_file: Mutex::new(None),
+                point_lookups: AtomicU64::new(0),
             });
             expected = Some(seg.end);
             reseal.push(seg.clone());
@@ -606,6 +607,7 @@ impl Opener<'_> {
             path: f.path,
             file: f.file,
             index_file: Mutex::new(None),
+            point_lookups: AtomicU64::new(0),
         })
     }
 

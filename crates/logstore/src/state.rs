@@ -40,6 +40,10 @@ pub(crate) struct Sealed {
     /// The segment's index file, once opened and its header checked, for
     /// point lookups when the whole index is not cached.
     pub index_file: Mutex<Option<(Arc<dyn FsFile>, crate::index::IndexHeader)>>,
+    /// Point lookups made since the whole index was last loaded: once a
+    /// segment is read often enough, loading its index costs less than
+    /// one more read of the index file per record read.
+    pub point_lookups: AtomicU64,
 }
 
 /// The segment receiving appends.
@@ -289,6 +293,7 @@ impl Shared {
             path: old.path,
             file: old.file,
             index_file: Mutex::new(None),
+            point_lookups: AtomicU64::new(0),
         });
         relock(self.index_cache.lock()).insert(old.first, old.offsets.into());
         st.sealed.push(sealed.clone());

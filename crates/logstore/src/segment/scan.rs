@@ -25,13 +25,25 @@ pub(crate) struct ChunkReader {
 
 impl ChunkReader {
     pub(crate) fn new(file: Arc<dyn FsFile>, chunk: usize) -> Self {
+        Self::with_buffer(file, chunk, Vec::new())
+    }
+
+    /// A reader that reuses `buf` (from [`ChunkReader::into_buffer`]):
+    /// fresh memory is slow to touch, and large records need large
+    /// buffers.
+    pub(crate) fn with_buffer(file: Arc<dyn FsFile>, chunk: usize, buf: Vec<u8>) -> Self {
         ChunkReader {
             file,
-            buf: Vec::new(),
+            buf,
             filled: 0,
             start: 0,
             chunk,
         }
+    }
+
+    /// The buffer, for the next reader.
+    pub(crate) fn into_buffer(self) -> Vec<u8> {
+        self.buf
     }
 
     /// The `n` bytes at `offset`, or `None` if the file ends first. Reading
@@ -54,8 +66,10 @@ impl ChunkReader {
             self.filled = 0;
         } else {
             let skip = (offset - self.start) as usize;
-            self.buf.copy_within(skip..self.filled, 0);
-            self.filled -= skip;
+            if skip > 0 {
+                self.buf.copy_within(skip..self.filled, 0);
+                self.filled -= skip;
+            }
         }
         self.start = offset;
         let want = n.max(self.chunk);
