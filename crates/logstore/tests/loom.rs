@@ -23,6 +23,12 @@ use logstore::{ErrorKind, Log, Options, SyncPolicy};
 use loom::thread;
 
 const DIR: &str = "/log";
+/// The smallest segment size allowed.
+const SEGMENT: u64 = 4096;
+/// Bytes before the first record of a segment, and before each record's
+/// payload (docs/FORMAT.md).
+const SEGMENT_HEADER: usize = 64;
+const FRAME_HEADER: usize = 16;
 
 /// Runs `model` in every interleaving loom explores and prints how many.
 fn explore(name: &str, model: impl Fn() + Sync + Send + 'static) {
@@ -72,27 +78,52 @@ fn race_appends(log: &Arc<Log>, threads: usize) -> Vec<logstore::Result<u64>> {
     results
 }
 
-/// Group commit under `SyncPolicy::Always`: three appenders share syncs.
-/// Every append returns (no lost wake-up: loom fails on a deadlock), each
-/// gets its own position, and every acknowledged record survives a power
-/// cut right after the appends return.
+/// Three appenders race under `SyncPolicy::Always`, after `filler` (if
+/// any) was appended alone. Every append returns (no lost wake-up: loom
+/// fails on a deadlock), each gets its own position, and every
+/// acknowledged record survives a power cut right after the appends
+/// return.
+fn check_group_commit(filler: Option<Vec<u8>>) {
+    let fs = SimFs::new();
+    let opts = Options::default()
+        .simulated(&fs)
+        .sync_policy(SyncPolicy::Always)
+        .segment_size(SEGMENT);
+    let log = Arc::new(Log::open(DIR, opts.clone()).unwrap());
+    let base = match &filler {
+        Some(f) => log.append(f).unwrap() + 1,
+        None => 0,
+    };
+    let results = race_appends(&log, 3);
+    let mut positions: Vec<u64> = results.iter().map(|r| *r.as_ref().unwrap()).collect();
+    let rolled = log.stats().unwrap().segments.len() > 1;
+    let log = reboot(&fs, opts, Arc::into_inner(log).unwrap());
+    for (i, &pos) in positions.iter().enumerate() {
+        assert_eq!(log.read(pos).unwrap(), record(i), "position {pos}");
+    }
+    positions.sort_unstable();
+    assert_eq!(positions, [base, base + 1, base + 2]);
+    assert_eq!(rolled, filler.is_some());
+}
+
+/// Group commit: appenders share syncs.
 #[test]
 fn group_commit_acknowledges_only_synced_records() {
-    explore("group commit", || {
-        let fs = SimFs::new();
-        let opts = Options::default()
-            .simulated(&fs)
-            .sync_policy(SyncPolicy::Always);
-        let log = Arc::new(Log::open(DIR, opts.clone()).unwrap());
-        let results = race_appends(&log, 3);
-        let mut positions: Vec<u64> = results.iter().map(|r| *r.as_ref().unwrap()).collect();
-        let log = Arc::into_inner(log).unwrap();
-        let log = reboot(&fs, opts, log);
-        for (i, &pos) in positions.iter().enumerate() {
-            assert_eq!(log.read(pos).unwrap(), record(i), "position {pos}");
-        }
-        positions.sort_unstable();
-        assert_eq!(positions, [0, 1, 2]);
+    explore("group commit", || check_group_commit(None));
+}
+
+/// Group commit while one of the appenders rolls the segment: the sealed
+/// segment's last record may still be waiting for its sync, which the
+/// next leader must cover (the sealed file as well as the new one).
+#[test]
+fn group_commit_across_a_segment_roll() {
+    // The filler leaves room for two racing records' frames (32 to 34
+    // bytes each) but not three, so the third appender to get the lock
+    // rolls, and may seal a record that no sync has covered yet.
+    let room = 70;
+    let filler = vec![b'f'; SEGMENT as usize - SEGMENT_HEADER - FRAME_HEADER - room];
+    explore("group commit across a roll", move || {
+        check_group_commit(Some(filler.clone()))
     });
 }
 
