@@ -15,7 +15,7 @@
 //! prints the number of interleavings it explored.
 #![cfg(loom)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use logstore::sim::{CrashMode, FaultError, Op, SimFs};
@@ -151,5 +151,167 @@ fn failed_group_sync_poisons_every_waiter() {
             log.append(b"later").unwrap_err().kind(),
             ErrorKind::Poisoned
         );
+    });
+}
+
+/// Segment size and record length for the truncation models: segment 0
+/// holds positions 0..8 exactly, and the record at 13 sits past the
+/// second 4 KiB block of segment 8, so that `truncate_front(13)` removes
+/// segment 0 and punches the block holding the starts of records 10 to 12.
+const TRUNCATION_SEGMENT: u64 = 16 << 10;
+const TRUNCATION_RECORD: usize = 2000;
+const TRUNCATION_RECORDS: u64 = 14;
+const TRUNCATE_AT: u64 = 13;
+
+fn big(pos: u64) -> Vec<u8> {
+    vec![b'A' + (pos % 26) as u8; TRUNCATION_RECORD]
+}
+
+/// A log holding positions `0..TRUNCATION_RECORDS` in two segments, its
+/// space released inline by `truncate_front`.
+fn two_segments() -> Arc<Log> {
+    let fs = SimFs::new();
+    let opts = Options::default()
+        .simulated(&fs)
+        .sync_policy(SyncPolicy::Always)
+        .segment_size(TRUNCATION_SEGMENT)
+        .background_reclaim(false);
+    let log = Log::open(DIR, opts).unwrap();
+    let records: Vec<Vec<u8>> = (0..TRUNCATION_RECORDS).map(big).collect();
+    log.append_batch(&records[..8]).unwrap();
+    log.append_batch(&records[8..]).unwrap();
+    let segments = log.stats().unwrap().segments;
+    assert_eq!(segments.len(), 2);
+    assert_eq!(segments[1].first_position, 8);
+    Arc::new(log)
+}
+
+/// Runs `reader` on its own thread while the calling one truncates the
+/// front to `TRUNCATE_AT`, then checks what the truncation left.
+fn race_truncate_front(reader: impl FnOnce(Arc<Log>) + Send + 'static) {
+    let log = two_segments();
+    let handle = {
+        let log = log.clone();
+        thread::spawn(move || reader(log))
+    };
+    log.truncate_front(TRUNCATE_AT).unwrap();
+    handle.join().unwrap();
+    assert_eq!(log.read(1).unwrap_err().kind(), ErrorKind::Truncated);
+    assert_eq!(log.read(11).unwrap_err().kind(), ErrorKind::Truncated);
+    assert_eq!(log.read(TRUNCATE_AT).unwrap(), big(TRUNCATE_AT));
+}
+
+/// Which outcomes a reader racing a truncation had across the
+/// interleavings explored: a model in which the reader always ran wholly
+/// before (or after) the truncation would check nothing.
+struct Outcomes {
+    read: AtomicBool,
+    truncated: AtomicBool,
+}
+
+impl Outcomes {
+    const fn new() -> Self {
+        Outcomes {
+            read: AtomicBool::new(false),
+            truncated: AtomicBool::new(false),
+        }
+    }
+
+    fn assert_both(&self) {
+        assert!(self.read.load(Ordering::Relaxed), "never read the records");
+        assert!(self.truncated.load(Ordering::Relaxed), "never truncated");
+    }
+}
+
+/// A reader racing `truncate_front`, which removes the segment it reads
+/// from or punches the bytes under it, gets the record's bytes or
+/// `Truncated`: never corruption, another record or garbage.
+#[test]
+fn read_racing_truncate_front_is_right_or_truncated() {
+    static OUTCOMES: Outcomes = Outcomes::new();
+    explore("read vs truncate_front", || {
+        race_truncate_front(|log| {
+            for pos in [1, 11] {
+                match log.read(pos) {
+                    Ok(bytes) => {
+                        assert!(bytes == big(pos), "wrong bytes at {pos}");
+                        OUTCOMES.read.store(true, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        assert_eq!(e.kind(), ErrorKind::Truncated, "{e}");
+                        OUTCOMES.truncated.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+    });
+    OUTCOMES.assert_both();
+}
+
+/// An iterator racing `truncate_front` yields consecutive positions from
+/// its start with their own bytes, and ends at the end of the log or with
+/// `Truncated` at a position the truncation dropped.
+#[test]
+fn iter_racing_truncate_front_is_right_or_truncated() {
+    static OUTCOMES: Outcomes = Outcomes::new();
+    explore("iter vs truncate_front", || {
+        race_truncate_front(|log| {
+            let mut expect = 0;
+            for item in log.iter(0) {
+                match item {
+                    Ok((pos, bytes)) => {
+                        assert_eq!(pos, expect);
+                        assert!(bytes == big(pos), "wrong bytes at {pos}");
+                        expect += 1;
+                    }
+                    Err(e) => {
+                        assert_eq!(e.kind(), ErrorKind::Truncated, "{e}");
+                        assert!(expect < TRUNCATE_AT, "{e}");
+                        OUTCOMES.truncated.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            }
+            assert_eq!(expect, TRUNCATION_RECORDS);
+            OUTCOMES.read.store(true, Ordering::Relaxed);
+        })
+    });
+    OUTCOMES.assert_both();
+}
+
+/// Two appenders race `truncate_back` under `SyncPolicy::Always`. The cut
+/// never takes a record before it, and every acknowledged record the log
+/// still holds when they are done survives a power cut.
+#[test]
+fn group_commit_racing_truncate_back_keeps_acknowledged_records() {
+    explore("group commit vs truncate_back", || {
+        let fs = SimFs::new();
+        let opts = Options::default()
+            .simulated(&fs)
+            .sync_policy(SyncPolicy::Always);
+        let log = Arc::new(Log::open(DIR, opts.clone()).unwrap());
+        log.append_batch(&[b"kept", b"cut!"]).unwrap();
+        let handles: Vec<_> = (1..3)
+            .map(|i| {
+                let log = log.clone();
+                thread::spawn(move || log.append(&record(i)).unwrap())
+            })
+            .collect();
+        log.truncate_back(1).unwrap();
+        let acked: Vec<(u64, Vec<u8>)> = handles
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| (h.join().unwrap(), record(i + 1)))
+            .collect();
+        let next = log.next_position();
+        let held: Vec<Vec<u8>> = (0..next).map(|p| log.read(p).unwrap()).collect();
+        assert_eq!(held[0], b"kept");
+        let log = reboot(&fs, opts, Arc::into_inner(log).unwrap());
+        assert_eq!(log.read(0).unwrap(), b"kept");
+        for (pos, rec) in &acked {
+            if held.get(*pos as usize) == Some(rec) {
+                assert_eq!(&log.read(*pos).unwrap(), rec, "position {pos}");
+            }
+        }
     });
 }
