@@ -32,10 +32,9 @@ const FRAME_HEADER: usize = 16;
 
 /// Runs `model` in every interleaving loom explores and prints how many.
 fn explore(name: &str, model: impl Fn() + Sync + Send + 'static) {
+    // Unbounded unless LOOM_MAX_PREEMPTIONS says otherwise: the models
+    // are small enough for loom to explore every interleaving.
     let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(3);
-    }
     // Opening and reopening a log on the simulated file system takes a few
     // hundred steps before and after the threads race.
     builder.max_branches = 20_000;
@@ -313,5 +312,51 @@ fn group_commit_racing_truncate_back_keeps_acknowledged_records() {
                 assert_eq!(&log.read(*pos).unwrap(), rec, "position {pos}");
             }
         }
+    });
+}
+
+/// A log for the tailing-reader models, and a thread waiting in it with
+/// no time limit for `pos` (returning the error kind if the wait fails).
+fn tailing() -> (
+    Arc<Log>,
+    impl Fn(u64) -> thread::JoinHandle<Result<bool, ErrorKind>>,
+) {
+    let fs = SimFs::new();
+    let opts = Options::default()
+        .simulated(&fs)
+        .sync_policy(SyncPolicy::Never);
+    let log = Arc::new(Log::open(DIR, opts).unwrap());
+    let waiting = log.clone();
+    let waiter = move |pos: u64| {
+        let log = waiting.clone();
+        thread::spawn(move || log.wait_for(pos, None).map_err(|e| e.kind()))
+    };
+    (log, waiter)
+}
+
+/// Tailing readers are woken by the append that creates their position
+/// and by a `truncate_front` that jumps past it: loom fails on any that
+/// sleeps on.
+#[test]
+fn tailing_readers_wake_on_append_and_truncation() {
+    explore("tailing readers", || {
+        let (log, waiter) = tailing();
+        let (appended, jumped) = (waiter(0), waiter(2));
+        log.append(b"tail").unwrap();
+        log.truncate_front(5).unwrap();
+        assert_eq!(appended.join().unwrap(), Ok(true));
+        assert_eq!(jumped.join().unwrap(), Ok(true));
+        assert_eq!(log.read(2).unwrap_err().kind(), ErrorKind::Truncated);
+    });
+}
+
+/// `close` wakes a tailing reader, which learns that the log is closed.
+#[test]
+fn close_wakes_tailing_readers() {
+    explore("close vs tailing reader", || {
+        let (log, waiter) = tailing();
+        let closed = waiter(0);
+        log.close().unwrap();
+        assert_eq!(closed.join().unwrap(), Err(ErrorKind::Closed));
     });
 }
