@@ -200,9 +200,9 @@ fn race_truncate_front(reader: impl FnOnce(Arc<Log>) + Send + 'static) {
     assert_eq!(log.read(TRUNCATE_AT).unwrap(), big(TRUNCATE_AT));
 }
 
-/// Which outcomes a reader racing a truncation had across the
-/// interleavings explored: a model in which the reader always ran wholly
-/// before (or after) the truncation would check nothing.
+/// Which outcomes records racing a truncation had across the interleavings
+/// explored (read or kept; truncated): a model in which the truncation
+/// always ran wholly before (or after) the others would check little.
 struct Outcomes {
     read: AtomicBool,
     truncated: AtomicBool,
@@ -313,6 +313,54 @@ fn group_commit_racing_truncate_back_keeps_acknowledged_records() {
             }
         }
     });
+}
+
+/// Two appenders race `truncate_front(3)` under `SyncPolicy::Always`,
+/// which lands inside the log or past its end (a new segment) depending on
+/// how many of them got in first. Every acknowledged record it did not
+/// drop is readable, and survives a power cut along with the new first
+/// position.
+#[test]
+fn group_commit_racing_truncate_front_keeps_acknowledged_records() {
+    static OUTCOMES: Outcomes = Outcomes::new();
+    explore("group commit vs truncate_front", || {
+        let fs = SimFs::new();
+        let opts = Options::default()
+            .simulated(&fs)
+            .sync_policy(SyncPolicy::Always)
+            .background_reclaim(false);
+        let log = Arc::new(Log::open(DIR, opts.clone()).unwrap());
+        log.append_batch(&[b"zero", b"one!"]).unwrap();
+        let handles: Vec<_> = (1..3)
+            .map(|i| {
+                let log = log.clone();
+                thread::spawn(move || log.append(&record(i)).unwrap())
+            })
+            .collect();
+        log.truncate_front(3).unwrap();
+        let acked: Vec<(u64, Vec<u8>)> = handles
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| (h.join().unwrap(), record(i + 1)))
+            .collect();
+        assert_eq!(log.first_position(), 3);
+        let kept: Vec<_> = acked.iter().filter(|(pos, _)| *pos >= 3).collect();
+        if !kept.is_empty() {
+            OUTCOMES.read.store(true, Ordering::Relaxed);
+        }
+        if kept.len() < acked.len() {
+            OUTCOMES.truncated.store(true, Ordering::Relaxed);
+        }
+        for (pos, rec) in &kept {
+            assert_eq!(&log.read(*pos).unwrap(), rec, "position {pos}");
+        }
+        let log = reboot(&fs, opts, Arc::into_inner(log).unwrap());
+        assert_eq!(log.first_position(), 3);
+        for (pos, rec) in &kept {
+            assert_eq!(&log.read(*pos).unwrap(), rec, "position {pos} after reboot");
+        }
+    });
+    OUTCOMES.assert_both();
 }
 
 /// A log for the tailing-reader models, and a thread waiting in it with
