@@ -309,6 +309,76 @@ fn iter_racing_truncate_front_is_right_or_truncated() {
     OUTCOMES.assert_both();
 }
 
+/// A reader racing `truncate_back(5)`, which removes segment 8, clears the
+/// "batch continues" flag of record 4 and cuts segment 0 after it, reads
+/// record 4 intact, and records 5 and 9 intact or `OutOfRange`: never
+/// corruption, another record or garbage.
+#[test]
+fn read_racing_truncate_back_is_right_or_out_of_range() {
+    static OUTCOMES: Outcomes = Outcomes::new();
+    explore("read vs truncate_back", || {
+        let log = two_segments();
+        let reader = {
+            let log = log.clone();
+            thread::spawn(move || {
+                for pos in [4, 5, 9] {
+                    match log.read(pos) {
+                        Ok(bytes) => assert!(bytes == big(pos), "wrong bytes at {pos}"),
+                        Err(e) => {
+                            assert_eq!(e.kind(), ErrorKind::OutOfRange, "{e}");
+                            assert!(pos >= 5, "{e}");
+                            OUTCOMES.truncated.store(true, Ordering::Relaxed);
+                            continue;
+                        }
+                    }
+                    if pos >= 5 {
+                        OUTCOMES.read.store(true, Ordering::Relaxed);
+                    }
+                }
+            })
+        };
+        log.truncate_back(5).unwrap();
+        reader.join().unwrap();
+        assert_eq!(log.next_position(), 5);
+        assert_eq!(log.read(4).unwrap(), big(4));
+    });
+    OUTCOMES.assert_both();
+}
+
+/// An iterator from 0 racing the same `truncate_back(5)` yields
+/// consecutive positions with their own bytes and no error, up to the cut
+/// or past it (records it read before the cut).
+#[test]
+fn iter_racing_truncate_back_is_right() {
+    static OUTCOMES: Outcomes = Outcomes::new();
+    explore("iter vs truncate_back", || {
+        let log = two_segments();
+        let reader = {
+            let log = log.clone();
+            thread::spawn(move || {
+                let mut expect = 0;
+                for item in log.iter(0) {
+                    let (pos, bytes) = item.unwrap();
+                    assert_eq!(pos, expect);
+                    assert!(bytes == big(pos), "wrong bytes at {pos}");
+                    expect += 1;
+                }
+                expect
+            })
+        };
+        log.truncate_back(5).unwrap();
+        let end = reader.join().unwrap();
+        assert!((5..=TRUNCATION_RECORDS).contains(&end), "ended at {end}");
+        let flag = if end == 5 {
+            &OUTCOMES.truncated
+        } else {
+            &OUTCOMES.read
+        };
+        flag.store(true, Ordering::Relaxed);
+    });
+    OUTCOMES.assert_both();
+}
+
 /// Two appenders race `truncate_back` under `SyncPolicy::Always`. The cut
 /// never takes a record before it, the log then holds only records
 /// appended at their positions (the cut one never comes back), and every
