@@ -129,7 +129,7 @@ impl Shared {
     }
 
     /// Applies the sync policy after an append ending at `end_pos`.
-    fn settle(&self, mut st: std::sync::MutexGuard<'_, State>, end_pos: u64) -> Result<()> {
+    fn settle(&self, mut st: crate::sync::MutexGuard<'_, State>, end_pos: u64) -> Result<()> {
         match self.opts.sync_policy {
             SyncPolicy::Always => {
                 drop(self.sync_through(st, end_pos)?);

@@ -62,6 +62,7 @@ mod reader;
 mod recovery;
 mod segment;
 mod state;
+mod sync;
 mod truncate;
 
 #[cfg(test)]

@@ -12,8 +12,7 @@
 //!    cut a torn tail.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::{read_exact_at, Fs, FsFile, FsLock, OpenMode};
@@ -23,6 +22,8 @@ use crate::meta::{self, Meta, META_NAME};
 use crate::options::{Options, Recovery};
 use crate::segment::{self, scan};
 use crate::state::{Active, Job, Sealed, Shared, State};
+use crate::sync::atomic::{AtomicU64, AtomicUsize};
+use crate::sync::{Condvar, Mutex};
 
 /// Name of the writer's lock file.
 pub(crate) const LOCK_NAME: &str = "logstore.lock";

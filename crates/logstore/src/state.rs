@@ -12,8 +12,7 @@
 
 use std::io::IoSlice;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::{Fs, FsFile, FsLock, OpenMode};
@@ -22,6 +21,8 @@ use crate::index::IndexCache;
 use crate::meta::Meta;
 use crate::options::Options;
 use crate::segment::{self, SEGMENT_HEADER_LEN};
+use crate::sync::atomic::{AtomicU64, AtomicUsize};
+use crate::sync::{thread, Condvar, Mutex, MutexGuard};
 use crate::RecoveryReport;
 
 /// A segment that no longer receives records.
@@ -126,7 +127,7 @@ pub(crate) struct Shared {
     pub first_hint: AtomicU64,
     pub index_cache: Mutex<IndexCache>,
     pub jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
-    pub bg_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    pub bg_thread: Mutex<Option<thread::JoinHandle<()>>>,
     /// Background jobs not yet finished.
     pub pending_jobs: Mutex<usize>,
     pub jobs_cv: Condvar,
@@ -401,7 +402,7 @@ impl Shared {
         relock(self.jobs.lock()).take();
         let handle = relock(self.bg_thread.lock()).take();
         if let Some(h) = handle {
-            if h.thread().id() != std::thread::current().id() {
+            if h.thread().id() != thread::current().id() {
                 let _ = h.join();
             }
         }

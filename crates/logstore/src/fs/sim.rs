@@ -31,9 +31,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::io::{self, IoSlice};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use super::{DirListing, Fs, FsFile, FsLock, OpenMode};
+use crate::sync::{Mutex, MutexGuard};
 
 const SECTOR: u64 = 4096;
 
