@@ -36,13 +36,23 @@ const BIG: usize = 32 << 20;
 pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// What one system achieved in one round.
-#[derive(Default)]
 pub(crate) struct Figures {
     /// Appends/s per case, in `SIZES` x `CLIENTS` order.
     pub rates: Vec<f64>,
-    pub failover: Option<Duration>,
+    /// Time from SIGKILL of the leader to the next acknowledged append.
+    pub failover: Result<Duration, String>,
     /// What happened to the 32 MiB record.
     pub big: String,
+}
+
+impl Default for Figures {
+    fn default() -> Self {
+        Figures {
+            rates: Vec::new(),
+            failover: Err("not measured".to_string()),
+            big: String::new(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -221,9 +231,10 @@ fn print_summary(results: &[(System, Figures)]) {
         );
     }
     for (system, f) in results {
-        let stall = f
-            .failover
-            .map_or("-".to_string(), |d| format!("{:.2} s", d.as_secs_f64()));
+        let stall = match &f.failover {
+            Ok(d) => format!("{:.2} s", d.as_secs_f64()),
+            Err(e) => e.clone(),
+        };
         println!(
             "\n{}: failover stall {stall}; 32 MiB record: {}",
             system.name(),
