@@ -35,6 +35,7 @@ pub async fn run(dir: &Path, dur: Duration) -> Result<Figures, Error> {
         }
     }
     figures.big = cluster.big_record().await;
+    crate::settle_disk().await?;
     // A failover that never completes is a result, not a failed run.
     figures.failover = cluster.failover().await.map_err(|e| e.to_string());
     Ok(figures)

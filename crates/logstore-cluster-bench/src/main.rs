@@ -7,10 +7,10 @@
 //! for a fixed time, each on its own connection and waiting for every
 //! acknowledgment (logstore: synced by a majority and applied on the
 //! leader; JetStream: stored by a quorum of replicas). Then one 32 MiB
-//! record is appended and read back from every node, and the leader
-//! process is killed with SIGKILL and the time to the next acknowledged
-//! append is measured. Rounds alternate which system goes first; every
-//! round starts fresh clusters.
+//! record is appended and read back from every node, and, once the disk
+//! has settled (`sync`, 1 s), the leader process is killed with SIGKILL
+//! and the time to the next acknowledged append is measured. Rounds
+//! alternate which system goes first; every round starts fresh clusters.
 //!
 //! ```text
 //! cargo build --release -p logstore-cluster -p logstore-cluster-bench
@@ -159,6 +159,15 @@ where
         t.await?;
     }
     Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Waits until the writes of the earlier cases are on disk, so that the
+/// failover is timed on an idle disk rather than behind the write-back of
+/// gigabytes (a vote must be synced before a node can grant it).
+pub(crate) async fn settle_disk() -> Result<(), Error> {
+    tokio::process::Command::new("sync").status().await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(())
 }
 
 /// A 32 MiB record of letters whose every byte depends on its offset, so
