@@ -2,212 +2,154 @@
 //! NATS JetStream cluster (stream with 3 replicas, file storage), both on
 //! 127.0.0.1, in the same run.
 //!
-//! Workload: for each record size (100 B, 4 KiB, 1 MiB) and client count
-//! (1, 16), clients append records back to back for a fixed time, each
-//! waiting for its acknowledgment (logstore: committed by a majority and
-//! applied on the leader; JetStream: stored by a quorum of replicas). Then
-//! the leader process is killed (SIGKILL) and the time to the next
-//! acknowledged append is measured, and one 32 MiB record is appended and
-//! read back from every node.
+//! Workload, per system and round: for each record size (100 B, 4 KiB,
+//! 1 MiB) and client count (1, 16), clients append records back to back
+//! for a fixed time, each on its own connection and waiting for every
+//! acknowledgment (logstore: synced by a majority and applied on the
+//! leader; JetStream: stored by a quorum of replicas). Then one 32 MiB
+//! record is appended and read back from every node, and, once the disk
+//! has settled (`sync`, 1 s), the leader process is killed with SIGKILL
+//! and the time to the next acknowledged append is measured. Rounds
+//! alternate which system goes first; every round starts fresh clusters.
 //!
 //! ```text
 //! cargo build --release -p logstore-cluster -p logstore-cluster-bench
-//! target/release/logstore-cluster-bench [SECONDS_PER_CASE]
+//! target/release/logstore-cluster-bench [SECONDS_PER_CASE [ROUNDS]]
 //! ```
-//! It expects `target/release/logstore-cluster` and `nats-server` on PATH
-//! (Debian's `nats-server` package).
+//! It runs `logstore-cluster` from its own directory and `nats-server`
+//! (Debian's package) from PATH, stops every process it started when it
+//! ends, is interrupted (SIGINT, SIGTERM) or overruns its time limit.
 
-use std::path::{Path, PathBuf};
+mod jetstream;
+mod logstore;
+mod procs;
+
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::process::{Child, Command};
-
-const SIZES: [usize; 3] = [100, 4 << 10, 1 << 20];
-const CLIENTS: [usize; 2] = [1, 16];
+pub(crate) const SIZES: [usize; 3] = [100, 4 << 10, 1 << 20];
+pub(crate) const CLIENTS: [usize; 2] = [1, 16];
 const BIG: usize = 32 << 20;
 
-type Error = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// Node processes, killed when dropped.
-struct Procs(Vec<Option<Child>>);
+/// What one system achieved in one round.
+pub(crate) struct Figures {
+    /// Appends/s per case, in `SIZES` x `CLIENTS` order.
+    pub rates: Vec<f64>,
+    /// Time from SIGKILL of the leader to the next acknowledged append.
+    pub failover: Result<Duration, String>,
+    /// What happened to the 32 MiB record.
+    pub big: String,
+}
 
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in self.0.iter_mut().flatten() {
-            let _ = c.start_kill();
+impl Default for Figures {
+    fn default() -> Self {
+        Figures {
+            rates: Vec::new(),
+            failover: Err("not measured".to_string()),
+            big: String::new(),
         }
     }
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+#[derive(Clone, Copy, PartialEq)]
+enum System {
+    Logstore,
+    JetStream,
+}
+
+impl System {
+    fn name(self) -> &'static str {
+        match self {
+            System::Logstore => "logstore-cluster",
+            System::JetStream => "JetStream",
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let secs: u64 = std::env::args().nth(1).map_or(Ok(5), |s| s.parse())?;
-    let dur = Duration::from_secs(secs);
+    let mut args = std::env::args().skip(1);
+    let secs: u64 = args.next().map_or(Ok(5), |s| s.parse())?;
+    let rounds: usize = args.next().map_or(Ok(2), |s| s.parse())?;
+    // Per system and round: the cases, a warm-up, start-up, the 32 MiB
+    // record and the failover, with a wide margin.
+    let limit = Duration::from_secs(rounds as u64 * 2 * (6 * (secs + 15) + 180));
+    println!(
+        "{} s per case, {rounds} rounds, time limit {} s\n",
+        secs,
+        limit.as_secs()
+    );
+    tokio::select! {
+        r = run(Duration::from_secs(secs), rounds) => r,
+        _ = tokio::time::sleep(limit) => Err("time limit reached".into()),
+        _ = stop_signal() => Err("interrupted".into()),
+    }
+    // Whichever branch won, the other futures (and with them every
+    // process they started) are dropped here.
+}
+
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+async fn run(dur: Duration, rounds: usize) -> Result<(), Error> {
     let dir = tempfile::tempdir()?;
     let bin = std::env::current_exe()?.with_file_name("logstore-cluster");
-
-    println!("| system | record | clients | appends/s | MiB/s |");
-    println!("|---|---|---|---|---|");
-    let mut ls_rates = Vec::new();
-    {
-        let (mut procs, addrs) = start_logstore(&bin, &dir.path().join("logstore")).await?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
-        for size in SIZES {
-            for clients in CLIENTS {
-                let rate = run_logstore(&http, &addrs, size, clients, dur).await?;
-                print_row("logstore-cluster", size, clients, rate);
-                ls_rates.push(rate);
-            }
-        }
-        big_record_logstore(&http, &addrs).await?;
-        failover_logstore(&http, &addrs, &mut procs).await?;
-    }
-    let mut js_rates = Vec::new();
-    {
-        let (_procs, js) = start_jetstream(&dir.path().join("nats")).await?;
-        for size in SIZES {
-            for clients in CLIENTS {
-                let rate = run_jetstream(&js, size, clients, dur).await?;
-                print_row("JetStream", size, clients, rate);
-                js_rates.push(rate);
-            }
-        }
-        match js.publish("bench", vec![7u8; BIG].into()).await {
-            Ok(ack) => match ack.await {
-                Ok(_) => println!("\nJetStream: 32 MiB record stored"),
-                Err(e) => println!("\nJetStream: 32 MiB record refused: {e}"),
-            },
-            Err(e) => println!("\nJetStream: 32 MiB record refused: {e}"),
+    let mut results: Vec<(System, Figures)> = Vec::new();
+    println!("| round | system | record | clients | appends/s | MiB/s |");
+    println!("|---|---|---|---|---|---|");
+    for round in 0..rounds {
+        let order = if round % 2 == 0 {
+            [System::Logstore, System::JetStream]
+        } else {
+            [System::JetStream, System::Logstore]
+        };
+        for system in order {
+            let sub = dir.path().join(format!("{}-{round}", system.name()));
+            eprintln!("round {}: {}", round + 1, system.name());
+            let figures = match system {
+                System::Logstore => logstore::run(&bin, &sub, dur).await?,
+                System::JetStream => jetstream::run(&sub, dur).await?,
+            };
+            print_rows(round + 1, system, &figures);
+            // The data of a finished cluster is not needed any more.
+            let _ = std::fs::remove_dir_all(&sub);
+            results.push((system, figures));
         }
     }
-    println!("\n| record | clients | logstore / JetStream |");
-    println!("|---|---|---|");
-    let mut i = 0;
-    for size in SIZES {
-        for clients in CLIENTS {
-            let ratio = ls_rates[i] / js_rates[i].max(f64::MIN_POSITIVE);
-            println!("| {} | {clients} | {ratio:.2}x |", size_name(size));
-            i += 1;
-        }
-    }
+    print_summary(&results);
     Ok(())
 }
 
-fn size_name(size: usize) -> String {
-    match size {
-        s if s >= 1 << 20 => format!("{} MiB", s >> 20),
-        s if s >= 1 << 10 => format!("{} KiB", s >> 10),
-        s => format!("{s} B"),
-    }
-}
-
-fn print_row(system: &str, size: usize, clients: usize, rate: f64) {
-    let mib = rate * size as f64 / f64::from(1 << 20);
-    println!(
-        "| {system} | {} | {clients} | {rate:.0} | {mib:.1} |",
-        size_name(size)
-    );
-}
-
-async fn start_logstore(bin: &Path, dir: &Path) -> Result<(Procs, Vec<String>), Error> {
-    let addrs: Vec<String> = (0..3)
-        .map(|_| format!("127.0.0.1:{}", free_port()))
-        .collect();
-    let mut procs = Procs(Vec::new());
-    for i in 0..3 {
-        procs.0.push(Some(spawn_node(bin, dir, &addrs, i, i == 0)?));
-    }
-    let http = reqwest::Client::new();
-    wait_for_leader(&http, &addrs).await?;
-    Ok((procs, addrs))
-}
-
-fn spawn_node(
-    bin: &Path,
-    dir: &Path,
-    addrs: &[String],
-    i: usize,
-    init: bool,
-) -> Result<Child, Error> {
-    let mut cmd = Command::new(bin);
-    cmd.arg("--id").arg((i + 1).to_string());
-    cmd.arg("--dir").arg(dir.join(format!("n{}", i + 1)));
-    for (j, a) in addrs.iter().enumerate() {
-        cmd.arg("--peer").arg(format!("{}={a}", j + 1));
-    }
-    if init {
-        cmd.arg("--init");
-    }
-    cmd.stderr(std::process::Stdio::null()).kill_on_drop(true);
-    Ok(cmd.spawn()?)
-}
-
-async fn leader_of(http: &reqwest::Client, addrs: &[String]) -> Option<usize> {
-    for a in addrs {
-        let Ok(r) = http.get(format!("http://{a}/status")).send().await else {
-            continue;
-        };
-        let text = r.text().await.ok()?;
-        if let Some(Ok(l)) = text.split_whitespace().nth(3).map(str::parse::<usize>) {
-            return Some(l - 1);
-        }
-    }
-    None
-}
-
-async fn wait_for_leader(http: &reqwest::Client, addrs: &[String]) -> Result<usize, Error> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Some(l) = leader_of(http, addrs).await {
-            return Ok(l);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err("no leader elected".into())
-}
-
-/// One append through whichever node is leader; `Ok(None)` if it was not
-/// acknowledged.
-async fn append_once(http: &reqwest::Client, addr: &str, record: Vec<u8>) -> Option<u64> {
-    let r = http
-        .post(format!("http://{addr}/append"))
-        .body(record)
-        .send()
-        .await
-        .ok()?;
-    if !r.status().is_success() {
-        return None;
-    }
-    r.text().await.ok()?.trim().parse().ok()
-}
-
-async fn run_logstore(
-    http: &reqwest::Client,
-    addrs: &[String],
-    size: usize,
-    clients: usize,
-    dur: Duration,
-) -> Result<f64, Error> {
-    let leader = wait_for_leader(http, addrs).await?;
-    let addr = addrs[leader].clone();
+/// Runs `op` back to back on each connection for `dur`; acknowledged
+/// operations per second.
+pub(crate) async fn throughput<C, F, Fut>(conns: Vec<C>, dur: Duration, op: F) -> Result<f64, Error>
+where
+    C: Clone + Send + 'static,
+    F: Fn(C) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = bool> + Send,
+{
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (http, addr, done) = (http.clone(), addr.clone(), done.clone());
+    for conn in conns {
+        let (op, done) = (op.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
-            let record = vec![b'x'; size];
             while start.elapsed() < dur {
-                if append_once(&http, &addr, record.clone()).await.is_some() {
+                if op(conn.clone()).await {
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -219,147 +161,93 @@ async fn run_logstore(
     Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
 }
 
-async fn big_record_logstore(http: &reqwest::Client, addrs: &[String]) -> Result<(), Error> {
-    let leader = wait_for_leader(http, addrs).await?;
-    let record: Vec<u8> = (0..BIG).map(|i| (i * 31 % 251) as u8).collect();
-    let t = Instant::now();
-    let pos = append_once(http, &addrs[leader], record.clone())
-        .await
-        .ok_or("32 MiB append failed")?;
-    let took = t.elapsed();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut intact = 0;
-    for a in addrs {
-        let got = http
-            .get(format!("http://{a}/read/{pos}"))
-            .send()
-            .await?
-            .bytes()
-            .await?;
-        intact += usize::from(got[..] == record[..]);
-    }
-    println!(
-        "\nlogstore-cluster: 32 MiB record appended in {took:?}, intact on {intact} of 3 nodes"
-    );
+/// Waits until the writes of the earlier cases are on disk, so that the
+/// failover is timed on an idle disk rather than behind the write-back of
+/// gigabytes (a vote must be synced before a node can grant it).
+pub(crate) async fn settle_disk() -> Result<(), Error> {
+    tokio::process::Command::new("sync").status().await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     Ok(())
 }
 
-async fn failover_logstore(
-    http: &reqwest::Client,
-    addrs: &[String],
-    procs: &mut Procs,
-) -> Result<(), Error> {
-    let quick = reqwest::Client::builder()
-        .timeout(Duration::from_millis(500))
-        .build()?;
-    let leader = wait_for_leader(http, addrs).await?;
-    if let Some(mut c) = procs.0[leader].take() {
-        c.start_kill()?;
-        c.wait().await?;
-    }
-    let killed = Instant::now();
-    let others: Vec<&String> = addrs
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != leader)
-        .map(|(_, a)| a)
-        .collect();
-    loop {
-        for a in &others {
-            if append_once(&quick, a, b"after failover".to_vec())
-                .await
-                .is_some()
-            {
-                println!(
-                    "logstore-cluster: leader killed, next append acknowledged after {:?}",
-                    killed.elapsed()
-                );
-                return Ok(());
-            }
-        }
-        if killed.elapsed() > Duration::from_secs(30) {
-            return Err("no append acknowledged within 30 s of the failover".into());
-        }
+/// A 32 MiB record of letters whose every byte depends on its offset, so
+/// that a shifted, cut or repeated piece does not compare equal, and that
+/// reads back unchanged through the text of `/replay`.
+pub(crate) fn big_record() -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    (0..BIG)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b'a' + (x % 26) as u8
+        })
+        .collect()
+}
+
+fn cases() -> impl Iterator<Item = (usize, usize)> {
+    SIZES
+        .into_iter()
+        .flat_map(|s| CLIENTS.into_iter().map(move |c| (s, c)))
+}
+
+fn size_name(size: usize) -> String {
+    match size {
+        s if s >= 1 << 20 => format!("{} MiB", s >> 20),
+        s if s >= 1 << 10 => format!("{} KiB", s >> 10),
+        s => format!("{s} B"),
     }
 }
 
-async fn start_jetstream(dir: &Path) -> Result<(Procs, async_nats::jetstream::Context), Error> {
-    std::fs::create_dir_all(dir)?;
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let routes: Vec<String> = ports
-        .iter()
-        .map(|(_, c)| format!("nats-route://127.0.0.1:{c}"))
-        .collect();
-    let mut procs = Procs(Vec::new());
-    for (i, (port, cport)) in ports.iter().enumerate() {
-        let conf = config(dir, i, *port, *cport, &routes);
-        let path: PathBuf = dir.join(format!("n{i}.conf"));
-        std::fs::write(&path, conf)?;
-        let child = Command::new("nats-server")
-            .arg("-c")
-            .arg(&path)
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?;
-        procs.0.push(Some(child));
-    }
-    let url = format!("127.0.0.1:{}", ports[0].0);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(client) = async_nats::connect(&url).await {
-            let js = async_nats::jetstream::new(client);
-            let cfg = async_nats::jetstream::stream::Config {
-                name: "BENCH".into(),
-                subjects: vec!["bench".into()],
-                num_replicas: 3,
-                storage: async_nats::jetstream::stream::StorageType::File,
-                ..Default::default()
-            };
-            if js.get_or_create_stream(cfg).await.is_ok() {
-                return Ok((procs, js));
-            }
-        }
-        if Instant::now() > deadline {
-            return Err("JetStream cluster did not come up".into());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+fn mib_per_s(rate: f64, size: usize) -> f64 {
+    rate * size as f64 / f64::from(1 << 20)
+}
+
+fn print_rows(round: usize, system: System, f: &Figures) {
+    for ((size, clients), rate) in cases().zip(&f.rates) {
+        println!(
+            "| {round} | {} | {} | {clients} | {rate:.0} | {:.1} |",
+            system.name(),
+            size_name(size),
+            mib_per_s(*rate, size)
+        );
     }
 }
 
-fn config(dir: &Path, i: usize, port: u16, cport: u16, routes: &[String]) -> String {
-    format!(
-        "server_name: n{i}\nlisten: 127.0.0.1:{port}\nmax_payload: 64MB\n\
-         jetstream {{ store_dir: \"{}\" }}\n\
-         cluster {{ name: bench, listen: 127.0.0.1:{cport}, routes: [{}] }}\n",
-        dir.join(format!("n{i}")).display(),
-        routes.join(", ")
-    )
-}
-
-async fn run_jetstream(
-    js: &async_nats::jetstream::Context,
-    size: usize,
-    clients: usize,
-    dur: Duration,
-) -> Result<f64, Error> {
-    let done = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (js, done) = (js.clone(), done.clone());
-        tasks.push(tokio::spawn(async move {
-            let record = vec![b'x'; size];
-            while start.elapsed() < dur {
-                if let Ok(ack) = js.publish("bench", record.clone().into()).await {
-                    if ack.await.is_ok() {
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-        }));
+fn print_summary(results: &[(System, Figures)]) {
+    let of = |s: System| -> Vec<&Figures> {
+        results
+            .iter()
+            .filter(|(sys, _)| *sys == s)
+            .map(|(_, f)| f)
+            .collect()
+    };
+    let (ls, js) = (of(System::Logstore), of(System::JetStream));
+    let mean = |fs: &[&Figures], i: usize| {
+        fs.iter().map(|f| f.rates[i]).sum::<f64>() / fs.len().max(1) as f64
+    };
+    println!("\nMean over {} rounds:\n", ls.len());
+    println!("| record | clients | logstore-cluster appends/s | MiB/s | JetStream appends/s | MiB/s | logstore / JetStream |");
+    println!("|---|---|---|---|---|---|---|");
+    for (i, (size, clients)) in cases().enumerate() {
+        let (l, j) = (mean(&ls, i), mean(&js, i));
+        println!(
+            "| {} | {clients} | {l:.0} | {:.1} | {j:.0} | {:.1} | {:.2}x |",
+            size_name(size),
+            mib_per_s(l, size),
+            mib_per_s(j, size),
+            l / j.max(f64::MIN_POSITIVE)
+        );
     }
-    for t in tasks {
-        t.await?;
+    for (system, f) in results {
+        let stall = match &f.failover {
+            Ok(d) => format!("{:.2} s", d.as_secs_f64()),
+            Err(e) => e.clone(),
+        };
+        println!(
+            "\n{}: failover stall {stall}; 32 MiB record: {}",
+            system.name(),
+            f.big
+        );
     }
-    Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
 }

@@ -4,6 +4,15 @@
 //! `/raft/snapshot`); a node that fails to handle one answers 503 and the
 //! sender treats the peer as unreachable, retrying as raft does.
 //!
+//! Replication messages carry at most [`MESSAGE_BUDGET`] bytes of records
+//! (or one larger record), so that a message of 32 MiB records stays
+//! bounded. openraft waits one heartbeat interval (100 ms) for an answer;
+//! a message of megabytes that must also be synced on the follower can
+//! take longer, so its transfer goes on after openraft stops waiting, and
+//! openraft's next call for the same entries waits for that transfer
+//! instead of sending them again. Heartbeats go at once, also beside such
+//! a transfer, so that followers keep hearing from the leader.
+//!
 //! Client API (records are raw bodies):
 //!
 //! | request | answer |
@@ -27,22 +36,31 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use openraft::error::{InstallSnapshotError, PayloadTooLarge, RPCError, RaftError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use openraft::BasicNode;
+use openraft::{BasicNode, Entry, EntryPayload, LogId, Vote};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::node::{ClientError, Node};
-use crate::types::{NodeId, TypeConfig};
+use crate::types::{NodeId, Request, TypeConfig};
 
-/// Largest request body: a replication message of up to
-/// `max_payload_entries` (16) entries of the largest size.
-pub const MAX_BODY: usize = 17 * logstore_raft::MAX_ENTRY_SIZE;
+/// Most bytes of records in one replication message, unless its first
+/// record alone is larger.
+pub const MESSAGE_BUDGET: usize = 8 << 20;
+
+/// Largest request body: a replication message of one entry of the
+/// largest size, or of entries within [`MESSAGE_BUDGET`], with room for
+/// the message's own fields.
+pub const MAX_BODY: usize = logstore_raft::MAX_ENTRY_SIZE + (1 << 20);
+
+/// How long a replication message may take to be answered once openraft
+/// has stopped waiting for it.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The routes of one node.
 pub fn routes(node: Arc<Node>) -> axum::Router {
@@ -183,6 +201,27 @@ pub struct HttpNetwork {
 pub struct HttpConnection {
     client: reqwest::Client,
     addr: String,
+    /// The replication message still in transfer, if openraft stopped
+    /// waiting for it.
+    pending: Option<PendingAppend>,
+}
+
+impl Drop for HttpConnection {
+    fn drop(&mut self) {
+        // Replication to this peer stopped (leadership lost, peer
+        // removed): nobody waits for the transfer any more.
+        if let Some(p) = self.pending.take() {
+            p.task.abort();
+        }
+    }
+}
+
+/// A replication message being sent by a task of its own.
+struct PendingAppend {
+    vote: Vote<NodeId>,
+    prev: Option<LogId<NodeId>>,
+    last: Option<LogId<NodeId>>,
+    task: tokio::task::JoinHandle<Result<AppendEntriesResponse<NodeId>, String>>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
@@ -192,8 +231,45 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
         HttpConnection {
             client: self.client.clone(),
             addr: node.addr.clone(),
+            pending: None,
         }
     }
+}
+
+fn unreachable<E: std::error::Error>(e: String) -> RPCError<NodeId, BasicNode, E> {
+    RPCError::Unreachable(Unreachable::new(&AnyError::error(e)))
+}
+
+fn record_bytes(entry: &Entry<TypeConfig>) -> usize {
+    match &entry.payload {
+        EntryPayload::Normal(Request::Append(record)) => record.len(),
+        _ => 0,
+    }
+}
+
+/// How many of `entries` fit [`MESSAGE_BUDGET`] (at least one), if not all.
+fn entries_within_budget(entries: &[Entry<TypeConfig>]) -> Option<u64> {
+    let mut total = 0;
+    for (i, entry) in entries.iter().enumerate() {
+        total += record_bytes(entry);
+        if total > MESSAGE_BUDGET && entries.len() > 1 {
+            return Some(i.max(1) as u64);
+        }
+    }
+    None
+}
+
+/// Sends a bincode body and decodes the answer.
+async fn send_bincode<Resp: DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+) -> Result<Resp, String> {
+    let resp = request.send().await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("{status}: {}", String::from_utf8_lossy(&bytes)));
+    }
+    bincode::deserialize(&bytes).map_err(|e| e.to_string())
 }
 
 impl HttpConnection {
@@ -208,25 +284,58 @@ impl HttpConnection {
         Resp: DeserializeOwned,
         E: std::error::Error,
     {
-        let unreachable = |e: String| RPCError::Unreachable(Unreachable::new(&AnyError::error(e)));
         let body = bincode::serialize(rpc).map_err(|e| unreachable(e.to_string()))?;
-        let resp = self
+        let request = self
             .client
             .post(format!("http://{}{path}", self.addr))
             .timeout(ttl)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| unreachable(e.to_string()))?;
-        if !status.is_success() {
-            return Err(unreachable(format!(
-                "{status}: {}",
-                String::from_utf8_lossy(&bytes)
-            )));
+            .body(body);
+        send_bincode(request).await.map_err(unreachable)
+    }
+
+    /// Sends the entries of `rpc` in a task of their own, or joins the
+    /// transfer of the same entries (same leader, same previous entry)
+    /// that an earlier call left running. Cancel-safe: if openraft stops
+    /// waiting, the transfer stays pending for the next call.
+    async fn append_in_task(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let last = rpc.entries.last().map(|e| e.log_id);
+        let joins = self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.vote == rpc.vote && p.prev == rpc.prev_log_id);
+        if !joins {
+            // A transfer for other entries is left to finish on its own.
+            let body = bincode::serialize(&rpc).map_err(|e| unreachable(e.to_string()))?;
+            let request = self
+                .client
+                .post(format!("http://{}/raft/append", self.addr))
+                .timeout(TRANSFER_TIMEOUT)
+                .body(body);
+            self.pending = Some(PendingAppend {
+                vote: rpc.vote,
+                prev: rpc.prev_log_id,
+                last,
+                task: tokio::spawn(send_bincode(request)),
+            });
         }
-        bincode::deserialize(&bytes).map_err(|e| unreachable(e.to_string()))
+        let pending = self.pending.as_mut().expect("set above");
+        let joined = (&mut pending.task).await;
+        let sent_last = pending.last;
+        self.pending = None;
+        let resp = joined
+            .map_err(|e| unreachable(e.to_string()))?
+            .map_err(unreachable)?;
+        // The transfer joined may hold fewer entries than `rpc` (the
+        // leader appended more since): only those are acknowledged.
+        Ok(match resp {
+            AppendEntriesResponse::Success if last > sent_last => {
+                AppendEntriesResponse::PartialSuccess(sent_last)
+            }
+            other => other,
+        })
     }
 }
 
@@ -236,7 +345,15 @@ impl RaftNetwork<TypeConfig> for HttpConnection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        self.call("/raft/append", &rpc, option.hard_ttl()).await
+        if let Some(fit) = entries_within_budget(&rpc.entries) {
+            return Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint(fit),
+            ));
+        }
+        if rpc.entries.is_empty() {
+            return self.call("/raft/append", &rpc, option.hard_ttl()).await;
+        }
+        self.append_in_task(rpc).await
     }
 
     async fn install_snapshot(

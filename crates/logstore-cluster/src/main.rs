@@ -39,7 +39,10 @@ fn parse_peer(s: &str) -> Result<(NodeId, String), String> {
     ))
 }
 
-#[tokio::main]
+// Storage calls write and read records of up to 32 MiB on the runtime's
+// threads; a few more threads than cores keep heartbeats and client
+// requests moving meanwhile.
+#[tokio::main(worker_threads = 4)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let addr = args

@@ -60,9 +60,9 @@ pub fn raft_config() -> Config {
         // The raft log is kept whole: without snapshots nothing is purged,
         // and lagging nodes catch up from the log.
         snapshot_policy: SnapshotPolicy::Never,
-        // Entries per replication message: 16 records of 32 MiB still fit
-        // the HTTP body limit (`http::MAX_BODY`).
-        max_payload_entries: 16,
+        // Entries per replication message; the HTTP transport also keeps a
+        // message within `http::MESSAGE_BUDGET` bytes of records.
+        max_payload_entries: 64,
         ..Config::default()
     }
 }

@@ -4,31 +4,14 @@
 //! resumed, the old leader restarted and caught up, and every node holding
 //! the same records at the same positions.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{start, IDS};
 use logstore_cluster::{ClientError, Node, NodeId, Router};
-
-const IDS: [NodeId; 3] = [1, 2, 3];
-
-async fn start(id: NodeId, dir: &Path, router: &Router) -> Arc<Node> {
-    // A restarted node may find its files still locked for a moment by
-    // tasks of its previous incarnation that are finishing.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let node = loop {
-        match Node::start(id, &dir.join(format!("n{id}")), router.clone()).await {
-            Ok(node) => break node,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("node {id}: {e}"),
-        }
-    };
-    router.add(id, node.raft().clone());
-    Arc::new(node)
-}
 
 type Nodes = Arc<std::sync::Mutex<HashMap<NodeId, Arc<Node>>>>;
 

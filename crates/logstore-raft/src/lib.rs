@@ -18,8 +18,10 @@
 //!   as flushed. Concurrent appends share one sync.
 //! - `DIR/raft-meta/` is a second, small [`logstore::Log`] of metadata
 //!   records: each holds the whole current metadata (vote, committed log
-//!   id, last purged log id) and the newest one wins. Each save is durable
-//!   when it returns.
+//!   id, last purged log id) and the newest one wins. A vote or purge point
+//!   is durable when its save returns; the committed log id, which openraft
+//!   saves on every commit and treats as a hint, is only written, and made
+//!   durable by the next synced save or by closing.
 //!
 //! `purge` saves the new last purged log id before it drops the prefix, so
 //! after a crash the log never misses entries that the metadata does not

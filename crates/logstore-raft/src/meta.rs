@@ -1,8 +1,13 @@
 //! The metadata log: vote, committed log id and last purged log id.
 //!
 //! Each save appends one record holding the whole metadata to a small
-//! [`logstore::Log`] synced on every append; opening reads the newest
-//! record. A second log rather than a file replaced by rename gives the
+//! [`logstore::Log`]; opening reads the newest record. A vote or a purge
+//! point is synced before the save returns. The committed log id is only
+//! written: openraft treats it as a hint (after a crash that loses it, a
+//! node learns the commit point from the leader again), and syncing it on
+//! every commit would put an `fdatasync` in the path of every replicated
+//! write on every node. Any later synced save, and closing, make it
+//! durable too. A second log rather than a file replaced by rename gives the
 //! same atomicity (a record is found whole or not at all, checked by its
 //! CRC) with one sync instead of a file sync, a rename and a directory
 //! sync, and it runs on the same file-system seam as the entries, so the
@@ -32,6 +37,16 @@ pub struct RaftMeta<NID: NodeId> {
     pub last_purged: Option<LogId<NID>>,
 }
 
+/// Whether a save must be durable when it returns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// Synced before the save returns.
+    Now,
+    /// Written (it survives the process) and synced by the next synced
+    /// save or by closing.
+    Later,
+}
+
 pub(crate) struct MetaLog<NID: NodeId> {
     log: Log,
     current: RaftMeta<NID>,
@@ -39,7 +54,7 @@ pub(crate) struct MetaLog<NID: NodeId> {
 
 impl<NID: NodeId> MetaLog<NID> {
     pub(crate) fn open(dir: &Path, options: Options) -> std::io::Result<Self> {
-        let log = Log::open(dir, options.sync_policy(SyncPolicy::Always))?;
+        let log = Log::open(dir, options.sync_policy(SyncPolicy::Never).write_buffer(0))?;
         let current = match log.next_position().checked_sub(1) {
             Some(last) if last >= log.first_position() => {
                 let record = log.read(last)?;
@@ -54,13 +69,21 @@ impl<NID: NodeId> MetaLog<NID> {
         &self.current
     }
 
-    /// Durably replaces the metadata with `f` applied to it. On error the
-    /// in-memory copy is unchanged.
-    pub(crate) fn update(&mut self, f: impl FnOnce(&mut RaftMeta<NID>)) -> Result<(), String> {
+    /// Replaces the metadata with `f` applied to it, durably if `sync` says
+    /// so. On error the in-memory copy is unchanged.
+    pub(crate) fn update(
+        &mut self,
+        sync: Durability,
+        f: impl FnOnce(&mut RaftMeta<NID>),
+    ) -> Result<(), String> {
         let mut next = self.current.clone();
         f(&mut next);
         let record = codec::encode(&next).map_err(|e| e.to_string())?;
         let pos = self.log.append(&record).map_err(|e| e.to_string())?;
+        if sync == Durability::Now {
+            // A failed sync poisons the log: no later save can succeed.
+            self.log.sync().map_err(|e| e.to_string())?;
+        }
         self.current = next;
         if pos % COMPACT_EVERY == 0 && pos > 0 {
             // Only older records are dropped; the one just written stays.

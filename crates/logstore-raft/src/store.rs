@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::codec;
 use crate::flusher::Flusher;
-use crate::meta::{MetaLog, RaftMeta};
+use crate::meta::{Durability, MetaLog, RaftMeta};
 use crate::reader::LogReader;
 
 /// The subdirectory holding the entry log.
@@ -130,10 +130,11 @@ where
 
     fn save(
         &mut self,
+        sync: Durability,
         f: impl FnOnce(&mut RaftMeta<C::NodeId>),
     ) -> Result<(), StorageError<C::NodeId>> {
         self.meta
-            .update(f)
+            .update(sync, f)
             .map_err(|what| StorageIOError::write(AnyError::error(what)).into())
     }
 }
@@ -170,7 +171,7 @@ where
     async fn save_vote(&mut self, vote: &Vote<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
         let vote = vote.clone();
         self.meta
-            .update(|m| m.vote = Some(vote))
+            .update(Durability::Now, |m| m.vote = Some(vote))
             .map_err(|what| StorageIOError::write_vote(AnyError::error(what)).into())
     }
 
@@ -182,7 +183,8 @@ where
         &mut self,
         committed: Option<LogId<C::NodeId>>,
     ) -> Result<(), StorageError<C::NodeId>> {
-        self.save(|m| m.committed = committed)
+        // Not synced: see `meta`. openraft calls this on every commit.
+        self.save(Durability::Later, |m| m.committed = committed)
     }
 
     async fn read_committed(
@@ -268,7 +270,7 @@ where
         // two steps, reopening finds entries the metadata says are purged,
         // which is harmless; the reverse would lose the purged id's term.
         let index = log_id.index;
-        self.save(|m| m.last_purged = Some(log_id))?;
+        self.save(Durability::Now, |m| m.last_purged = Some(log_id))?;
         self.log
             .truncate_front(index + 1)
             .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())

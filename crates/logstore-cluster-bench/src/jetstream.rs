@@ -1,0 +1,189 @@
+//! The NATS JetStream side: three `nats-server` processes on 127.0.0.1
+//! in one cluster, and a stream with 3 replicas in file storage.
+//!
+//! nats-server 2.9 has no setting for syncing to disk per message (its
+//! `sync_interval` arrived in 2.10 and 2.9 refuses the field): a stored
+//! message is acknowledged once a quorum of replicas holds it, and files
+//! are synced on the server's timer.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, stream};
+
+use crate::procs::{free_ports, Procs};
+use crate::{big_record, throughput, Error, Figures, CLIENTS, SIZES};
+
+const STREAM: &str = "BENCH";
+const SUBJECT: &str = "bench";
+
+struct Cluster {
+    procs: Procs,
+    urls: Vec<String>,
+    js: jetstream::Context,
+}
+
+/// Runs every case against a fresh 3-server cluster in `dir`.
+pub async fn run(dir: &Path, dur: Duration) -> Result<Figures, Error> {
+    let mut cluster = Cluster::start(dir).await?;
+    let mut figures = Figures::default();
+    cluster.rate(100, 4, Duration::from_secs(1)).await?; // warm-up
+    for size in SIZES {
+        for clients in CLIENTS {
+            figures.rates.push(cluster.rate(size, clients, dur).await?);
+        }
+    }
+    figures.big = cluster.big_record().await;
+    crate::settle_disk().await?;
+    // A failover that never completes is a result, not a failed run.
+    figures.failover = cluster.failover().await.map_err(|e| e.to_string());
+    Ok(figures)
+}
+
+/// The server configuration: client, cluster and (absent) monitoring
+/// ports all on 127.0.0.1; the largest payload nats-server accepts.
+fn config(dir: &Path, i: usize, port: u16, cluster_port: u16, routes: &[String]) -> String {
+    format!(
+        "server_name: n{i}\nlisten: 127.0.0.1:{port}\nmax_payload: 64MB\n\
+         jetstream {{ store_dir: \"{}\" }}\n\
+         cluster {{ name: bench, listen: 127.0.0.1:{cluster_port}, routes: [{}] }}\n",
+        dir.join(format!("n{i}")).display(),
+        routes.join(", ")
+    )
+}
+
+async fn connect(url: &str, timeout: Duration) -> Result<jetstream::Context, Error> {
+    let client = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(2))
+        .connect(url)
+        .await?;
+    Ok(jetstream::ContextBuilder::new()
+        .timeout(timeout)
+        .build(client))
+}
+
+impl Cluster {
+    async fn start(dir: &Path) -> Result<Cluster, Error> {
+        std::fs::create_dir_all(dir)?;
+        let ports = free_ports(6)?;
+        let routes: Vec<String> = ports[3..]
+            .iter()
+            .map(|p| format!("nats-route://127.0.0.1:{p}"))
+            .collect();
+        let mut procs = Procs::default();
+        for i in 0..3 {
+            let path = dir.join(format!("n{i}.conf"));
+            std::fs::write(&path, config(dir, i, ports[i], ports[3 + i], &routes))?;
+            let log = std::fs::File::create(dir.join(format!("n{i}.log")))?;
+            let mut cmd = Command::new("nats-server");
+            cmd.arg("-c").arg(&path);
+            cmd.stdout(Stdio::null()).stderr(log);
+            procs.spawn(&mut cmd)?;
+        }
+        let urls: Vec<String> = ports[..3]
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect();
+        // The servers elect a metadata leader before a stream can be made.
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if (0..3).any(|i| !procs.running(i)) {
+                return Err(format!("a nats-server exited; see {}", dir.display()).into());
+            }
+            let last_error = match connect(&urls[0], Duration::from_secs(5)).await {
+                Ok(js) => match js.get_or_create_stream(stream_config()).await {
+                    Ok(_) => break,
+                    Err(e) => e.to_string(),
+                },
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() > deadline {
+                let e = format!("the JetStream cluster did not come up in 90 s: {last_error}");
+                return Err(e.into());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let js = connect(&urls[0], Duration::from_secs(60)).await?;
+        Ok(Cluster { procs, urls, js })
+    }
+
+    /// Appends/s of `size`-byte records from `clients` clients, each with
+    /// its own connection, for `dur`.
+    async fn rate(&self, size: usize, clients: usize, dur: Duration) -> Result<f64, Error> {
+        let record = bytes::Bytes::from(vec![b'x'; size]);
+        let mut conns = Vec::new();
+        for i in 0..clients {
+            conns.push(connect(&self.urls[i % 3], Duration::from_secs(30)).await?);
+        }
+        throughput(conns, dur, move |js| {
+            let record = record.clone();
+            async move { publish(&js, record).await.is_ok() }
+        })
+        .await
+    }
+
+    /// Publishes one 32 MiB record; says what JetStream answered.
+    async fn big_record(&self) -> String {
+        let record = big_record();
+        let t = Instant::now();
+        let stored = match publish(&self.js, record.clone().into()).await {
+            Ok(seq) => seq,
+            Err(e) => return format!("refused after {:.2} s: {e}", t.elapsed().as_secs_f64()),
+        };
+        let took = t.elapsed();
+        let read = match self.js.get_stream(STREAM).await {
+            Ok(s) => match s.get_raw_message(stored).await {
+                Ok(m) if m.payload[..] == record[..] => "read back intact".to_string(),
+                Ok(m) => format!("read back with {} bytes that differ", m.payload.len()),
+                Err(e) => format!("reading it back failed: {e}"),
+            },
+            Err(e) => format!("reading it back failed: {e}"),
+        };
+        format!(
+            "stored in {:.2} s as sequence {stored}; {read}",
+            took.as_secs_f64()
+        )
+    }
+
+    /// SIGKILLs the server leading the stream; returns the time to the
+    /// next acknowledged publish, from a client connected to a survivor.
+    async fn failover(&mut self) -> Result<Duration, Error> {
+        let mut s = self.js.get_stream(STREAM).await?;
+        let leader = s
+            .info()
+            .await?
+            .cluster
+            .as_ref()
+            .and_then(|c| c.leader.clone())
+            .ok_or("the stream has no leader")?;
+        let leader: usize = leader.trim_start_matches('n').parse()?;
+        let survivor = connect(&self.urls[(leader + 1) % 3], Duration::from_millis(500)).await?;
+        let killed = Instant::now();
+        self.procs.kill(leader)?;
+        while killed.elapsed() < Duration::from_secs(30) {
+            if publish(&survivor, "after failover".into()).await.is_ok() {
+                return Ok(killed.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Err("no publish acknowledged within 30 s of killing the stream leader".into())
+    }
+}
+
+fn stream_config() -> stream::Config {
+    stream::Config {
+        name: STREAM.into(),
+        subjects: vec![SUBJECT.into()],
+        num_replicas: 3,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    }
+}
+
+/// Publishes one record and waits for the stream's acknowledgment; the
+/// record's sequence.
+async fn publish(js: &jetstream::Context, record: bytes::Bytes) -> Result<u64, Error> {
+    let ack = js.publish(SUBJECT, record).await?.await?;
+    Ok(ack.sequence)
+}
