@@ -10,56 +10,33 @@
 //! - `ops`: random operation sequences with a power cut after a random
 //!   number of writes, checked against a model.
 //!
-//! Every input that broke a rule is kept in `tests/fuzz_corpus/` (directory
-//! images for the first two targets; seeds of this generator for the third,
-//! whose bugs also have a hand-written test in regressions.rs) and replayed
-//! by `cargo test`. `cargo test` also runs a few thousand fresh executions;
+//! The rules checked are those of the coverage-guided targets in `fuzz/`
+//! (crate `logstore-check`). Every input that broke a rule is kept in
+//! `tests/fuzz_corpus/` (directory images for the first two targets; seeds
+//! of this generator for the third) and replayed by `cargo test`. `cargo test` also runs a few thousand fresh executions;
 //! `LOGSTORE_FUZZ_EXECS=n` runs n per target (`LOGSTORE_FUZZ_SEED` picks
 //! the start) and writes any failing input to the corpus.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use logstore::sim::{CrashMode, SimFs};
+use logstore_check::{check_image, check_ops, fixture, Image, OpsStats, Source};
 
 mod common;
 use common::Rng;
-use logstore::{ErrorKind, Log, Options, Recovery, SyncPolicy};
 
-const FIXTURE: &str = "tests/fixtures/v1";
 const CORPUS: &str = "tests/fuzz_corpus";
 
-/// The fixture's records (see corruption_matrix.rs).
-fn expected(position: u64) -> Vec<u8> {
-    let len = 1 + (position * 97 % 700) as usize;
-    (0..len)
-        .map(|i| (position as usize * 31 + i * 7) as u8)
-        .collect()
-}
+/// The generator as a source of the `ops` model's choices.
+struct Choices(Rng);
 
-/// A log directory as (file name, contents) pairs.
-type Image = Vec<(String, Vec<u8>)>;
+impl Source for Choices {
+    fn next(&mut self) -> u64 {
+        self.0.next()
+    }
+}
 
 fn manifest_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
-
-fn fixture() -> Image {
-    static FIXTURE_FILES: std::sync::OnceLock<Image> = std::sync::OnceLock::new();
-    FIXTURE_FILES.get_or_init(read_fixture).clone()
-}
-
-fn read_fixture() -> Image {
-    let mut files: Image = std::fs::read_dir(manifest_dir().join(FIXTURE))
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            let name = e.file_name().to_string_lossy().into_owned();
-            (name, std::fs::read(e.path()).unwrap())
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 /// Corpus file format: per file, a u16 name length, the name, a u32
@@ -226,309 +203,23 @@ fn arbitrary_directory(r: &mut Rng) -> Image {
 /// rule (a panic inside the engine is caught and reported too).
 fn run_image(image: &Image) -> Result<(), String> {
     let image = image.clone();
-    std::panic::catch_unwind(move || {
-        for recovery in [Recovery::Strict, Recovery::Tolerant] {
-            check_image(&image, recovery)?;
-        }
-        Ok(())
-    })
-    .unwrap_or_else(|p| {
-        Err(format!(
-            "panic: {}",
-            p.downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default()
-        ))
-    })
+    std::panic::catch_unwind(move || check_image(&image)).unwrap_or_else(|p| Err(panic_message(p)))
 }
 
-fn check_image(image: &Image, recovery: Recovery) -> Result<(), String> {
-    let fs = SimFs::new();
-    for (name, bytes) in image {
-        fs.set_file_contents(Path::new("/").join(name), bytes)
-            .map_err(|e| e.to_string())?;
-    }
-    let opts = Options::default()
-        .segment_size(4096)
-        .simulated(&fs)
-        .recovery(recovery);
-    let log = match Log::open("/", opts.clone()) {
-        Ok(log) => log,
-        Err(e) if matches!(e.kind(), ErrorKind::Corruption | ErrorKind::Io) => return Ok(()),
-        Err(e) => {
-            return Err(format!(
-                "{recovery:?}: open failed with {:?}: {e}",
-                e.kind()
-            ))
-        }
-    };
-    let (first, next) = (log.first_position(), log.next_position());
-    if next - first > 1000 {
-        return Err(format!(
-            "{recovery:?}: {first}..{next} is more than was written"
-        ));
-    }
-    for p in first..next {
-        match log.read(p) {
-            Ok(rec) if rec == expected(p) => {}
-            Ok(_) => return Err(format!("{recovery:?}: record {p} has wrong bytes")),
-            Err(e) if e.kind() == ErrorKind::Corruption && recovery == Recovery::Strict => {}
-            Err(e) => return Err(format!("{recovery:?}: read {p}: {:?} {e}", e.kind())),
-        }
-    }
-    for item in log.iter(first) {
-        match item {
-            Ok((p, rec)) if rec == expected(p) => {}
-            Ok((p, _)) => return Err(format!("{recovery:?}: iter {p} has wrong bytes")),
-            Err(e) if e.kind() == ErrorKind::Corruption && recovery == Recovery::Strict => break,
-            Err(e) => return Err(format!("{recovery:?}: iter: {:?} {e}", e.kind())),
-        }
-    }
-    log.verify(|_, _| {})
-        .map_err(|e| format!("{recovery:?}: verify: {e}"))?;
-    // The recovered log takes appends and survives a clean reopen.
-    if let Err(e) = log.append(&expected(next)) {
-        return Err(format!("{recovery:?}: append after open: {e}"));
-    }
-    drop(log);
-    let log = Log::open("/", opts).map_err(|e| format!("{recovery:?}: second open: {e}"))?;
-    if (log.first_position(), log.next_position()) != (first, next + 1) {
-        return Err(format!(
-            "{recovery:?}: second open found {}..{}, not {first}..{}",
-            log.first_position(),
-            log.next_position(),
-            next + 1
-        ));
-    }
-    Ok(())
-}
-
-/// One `ops` execution: random operations on the simulated file system,
-/// a power cut after a random number of writes, a restart with a random
-/// crash mode, and the model check. Returns the executions' count of ops.
+/// One `ops` execution: see `logstore_check::check_ops`.
 fn run_ops(seed: u64) -> Result<OpsStats, String> {
-    std::panic::catch_unwind(move || ops_case(seed)).unwrap_or_else(|p| {
-        Err(format!(
-            "panic: {}",
-            p.downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default()
-        ))
-    })
+    std::panic::catch_unwind(move || check_ops(&mut Choices(Rng(seed))))
+        .unwrap_or_else(|p| Err(panic_message(p)))
 }
 
-fn payload(tag: u64, len: usize) -> Vec<u8> {
-    let mut r = Rng(tag);
-    (0..len).map(|_| r.next() as u8).collect()
-}
-
-/// What the `ops` executions saw.
-#[derive(Debug, Default)]
-struct OpsStats {
-    ops: u64,
-    torn_batch_end: u64,
-}
-
-fn ops_case(seed: u64) -> Result<OpsStats, String> {
-    let mut stats = OpsStats::default();
-    let mut r = Rng(seed);
-    let fs = SimFs::new();
-    let opts = Options::default()
-        .segment_size(4096)
-        .sync_policy(SyncPolicy::Always)
-        .background_reclaim(r.below(2) == 0)
-        .simulated(&fs);
-    // The log as acknowledged: first position and records.
-    let mut first = 0u64;
-    let mut recs: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
-    let mut next = 0u64;
-    let mut log = Log::open("/log", opts.clone()).map_err(|e| e.to_string())?;
-    for round in 0..3 {
-        fs.cut_power_after(r.below(120));
-        // What the interrupted operation may have done: (first, next,
-        // records) possibilities are checked below.
-        let mut pending: Option<Pending> = None;
-        for _ in 0..60 {
-            stats.ops += 1;
-            let tag = r.next();
-            let res = match r.below(10) {
-                0..=4 => {
-                    let max = if r.below(10) == 0 { 6000 } else { 300 };
-                    let len = 1 + r.below(max) as usize;
-                    let rec = payload(tag, len);
-                    let res = log.append(&rec).map(|p| vec![(p, rec.clone())]);
-                    if res.is_err() {
-                        pending = Some(Pending::Append(vec![rec]));
-                    }
-                    res
-                }
-                5 | 6 => {
-                    let n = 2 + r.below(4);
-                    let batch: Vec<Vec<u8>> = (0..n)
-                        .map(|i| payload(tag ^ i, 1 + r.below(500) as usize))
-                        .collect();
-                    let res = log
-                        .append_batch(&batch)
-                        .map(|range| range.zip(batch.iter().cloned()).collect::<Vec<_>>());
-                    if res.is_err() {
-                        pending = Some(Pending::Append(batch));
-                    }
-                    res
-                }
-                7 => {
-                    let p = first + r.below(next - first + 3);
-                    match log.truncate_front(p) {
-                        Ok(()) => {
-                            if p > first {
-                                first = p;
-                                recs = recs.split_off(&p);
-                                next = next.max(p);
-                            }
-                            Ok(vec![])
-                        }
-                        Err(e) => {
-                            pending = Some(Pending::Front(p));
-                            Err(e)
-                        }
-                    }
-                }
-                8 => {
-                    let p = first + r.below(next - first + 1);
-                    match log.truncate_back(p) {
-                        Ok(()) => {
-                            if p < next {
-                                recs.split_off(&p);
-                                next = p;
-                            }
-                            Ok(vec![])
-                        }
-                        Err(e) => {
-                            pending = Some(Pending::Back(p));
-                            Err(e)
-                        }
-                    }
-                }
-                _ => log.sync().map(|()| vec![]),
-            };
-            if trace() {
-                let what: Result<Vec<u64>, String> = match &res {
-                    Ok(v) => Ok(v.iter().map(|x| x.0).collect()),
-                    Err(e) => Err(e.to_string()),
-                };
-                eprintln!(
-                    "op: {what:?} first={first} next={next} pending={:?} muts={}",
-                    pending.as_ref().map(|p| match p {
-                        Pending::Append(v) => format!("append {}", v.len()),
-                        other => format!("{other:?}"),
-                    }),
-                    fs.mutations()
-                );
-            }
-            match res {
-                Ok(added) => {
-                    for (p, rec) in added {
-                        if p != next {
-                            return Err(format!("append got {p}, expected {next}"));
-                        }
-                        recs.insert(p, rec);
-                        next += 1;
-                    }
-                }
-                Err(e) => {
-                    if !fs.is_powered_off() {
-                        return Err(format!("round {round}: error without a power cut: {e}"));
-                    }
-                    break;
-                }
-            }
-        }
-        drop(log);
-        let mode = match r.below(3) {
-            0 => CrashMode::DropUnsynced,
-            1 => CrashMode::KeepUnsynced,
-            _ => CrashMode::Scramble(r.next()),
-        };
-        fs.restart(mode);
-        // Whatever the crash mode (a scramble garbles only bytes that were
-        // not durable), strict recovery opens and loses nothing acknowledged.
-        log = match Log::open("/log", opts.clone()) {
-            Ok(log) => log,
-            Err(e) => {
-                let file = e.path().and_then(|p| fs.file_contents(p));
-                let head = file
-                    .as_ref()
-                    .map(|f| (f.len(), f[..f.len().min(24)].to_vec()));
-                return Err(format!(
-                    "round {round}: reopen after {mode:?}: {e} (file: {head:?}, dir: {:?})",
-                    fs.list("/log")
-                ));
-            }
-        };
-        let (f2, n2) = (log.first_position(), log.next_position());
-        // Allowed outcomes: the acknowledged state, or the interrupted
-        // operation applied (whole for appends; a prefix cut for back
-        // truncation).
-        let ok_first = f2 == first || matches!(pending, Some(Pending::Front(p)) if f2 == p);
-        if !ok_first {
-            return Err(format!(
-                "round {round} {mode:?}: first {f2}, acknowledged {first}, pending {pending:?}"
-            ));
-        }
-        let extra = match &pending {
-            Some(Pending::Append(v)) => v.clone(),
-            _ => Vec::new(),
-        };
-        let ok_next = n2 == next.max(f2)
-            || (n2 == next + extra.len() as u64 && !extra.is_empty())
-            || matches!(pending, Some(Pending::Back(p)) if n2 >= p.max(f2) && n2 <= next);
-        // Known issue (docs/RELIABILITY.md): `truncate_back` inside a batch
-        // rewrites the header of the last record it keeps; a power cut that
-        // garbles that write loses the kept part of the batch.
-        let torn_batch_end = !ok_next
-            && matches!(mode, CrashMode::Scramble(_))
-            && matches!(pending, Some(Pending::Back(p)) if n2 < p && n2 >= f2)
-            && log.recovery_report().torn_tail.is_some();
-        if torn_batch_end {
-            stats.torn_batch_end += 1;
-        }
-        if !ok_next && !torn_batch_end {
-            return Err(format!(
-                "round {round} {mode:?}: next {n2}, acknowledged {next}, pending {pending:?}, report {:?}",
-                log.recovery_report()
-            ));
-        }
-        let mut now = BTreeMap::new();
-        for p in f2..n2 {
-            let got = log
-                .read(p)
-                .map_err(|e| format!("round {round} {mode:?}: read {p}: {e}"))?;
-            let want = recs
-                .get(&p)
-                .cloned()
-                .or_else(|| extra.get((p - next) as usize).cloned());
-            if want.as_ref() != Some(&got) {
-                return Err(format!("round {round} {mode:?}: record {p} differs"));
-            }
-            now.insert(p, got);
-        }
-        first = f2;
-        next = n2;
-        recs = now;
-    }
-    Ok(stats)
-}
-
-fn trace() -> bool {
-    std::env::var_os("LOGSTORE_FUZZ_TRACE").is_some()
-}
-
-#[derive(Debug)]
-enum Pending {
-    Append(Vec<Vec<u8>>),
-    Front(u64),
-    Back(u64),
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    format!(
+        "panic: {}",
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    )
 }
 
 fn save_failure(target: &str, name: &str, bytes: &[u8]) {
