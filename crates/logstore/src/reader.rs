@@ -22,7 +22,6 @@ pub(crate) enum Location {
         /// The segment (its first position), to name it in errors.
         segment: u64,
         offset: u64,
-        /// The frame's length (0 from `locate_run`, which does not know it).
         len: u64,
         /// Positions below this can be read sequentially from this file.
         run_end: u64,
@@ -299,36 +298,6 @@ impl Shared {
             run_end: sealed.end,
             run_end_offset: sealed.data_end,
         })
-    }
-
-    /// Where a run of records read in order from `pos` starts. A run from
-    /// the first record of a sealed segment needs no offsets (its frame
-    /// follows the file header), so the segment's index is not loaded:
-    /// a replay of a whole log reads each index never, not once.
-    pub(crate) fn locate_run(&self, pos: u64) -> Result<Location> {
-        let sealed = {
-            let st = self.lock_state();
-            if pos < st.first || pos >= st.active.base {
-                None
-            } else {
-                let i = st.sealed.partition_point(|s| s.end <= pos);
-                st.sealed
-                    .get(i)
-                    .filter(|s| s.first == pos && s.base == pos)
-                    .cloned()
-            }
-        };
-        match sealed {
-            Some(seg) => Ok(Location::File {
-                file: seg.file.clone(),
-                segment: seg.first,
-                offset: crate::segment::SEGMENT_HEADER_LEN as u64,
-                len: 0,
-                run_end: seg.end,
-                run_end_offset: seg.data_end,
-            }),
-            None => self.locate(pos, false),
-        }
     }
 
     /// Reads one record, checking its frame.
@@ -691,7 +660,7 @@ impl Iter {
             }
             if self.run.as_ref().is_none_or(|r| pos >= r.end) {
                 self.end_run();
-                match self.shared.locate_run(pos) {
+                match self.shared.locate(pos, false) {
                     Ok(Location::Buffered(frame)) => {
                         let (h, p) = frame.split_at(HEADER_LEN.min(frame.len()));
                         check_frame(h, p, pos, self.shared.opts.max_record_size)

@@ -121,7 +121,7 @@ pub(crate) fn scan(
     limit: u64,
     max_len: usize,
 ) -> io::Result<Scan> {
-    let mut r = ChunkReader::new(file.clone(), 1 << 20);
+    let mut r = ChunkReader::new(file.clone(), scan_chunk(offset, limit));
     let mut scan = Scan {
         end: offset,
         next_position: position,
@@ -191,8 +191,14 @@ pub(crate) fn scan(
     Ok(scan)
 }
 
+/// The chunk for reading `[from, limit)`: 1 MiB, or less for less (the
+/// buffer is zeroed once, and opening a log scans its small tail files).
+fn scan_chunk(from: u64, limit: u64) -> usize {
+    limit.saturating_sub(from).clamp(4096, 1 << 20) as usize
+}
+
 fn is_zero_from(file: &Arc<dyn FsFile>, from: u64, limit: u64) -> io::Result<bool> {
-    let mut r = ChunkReader::new(file.clone(), 1 << 20);
+    let mut r = ChunkReader::new(file.clone(), scan_chunk(from, limit));
     let mut at = from;
     while at < limit {
         let n = ((limit - at) as usize).min(1 << 20);
