@@ -359,7 +359,11 @@ impl Opener<'_> {
             let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
             let is_last = i + 1 == firsts.len();
             if let Err(why) = self.check_header(&*file, &path, first, len)? {
-                if self.is_torn_roll(&firsts[i..]) {
+                // The first segment is never a roll's: a log's first
+                // segment is created durably, and `truncate_front` makes
+                // rolled segments durable before naming one first.
+                let unwritten = is_last && Self::is_unwritten_header(len);
+                if unwritten || (i > 0 && self.is_torn_roll(&firsts[i..])) {
                     // Created by a roll that no sync covered yet: a crash
                     // tore its header. Nothing in it, or after it, was
                     // acknowledged.
@@ -460,6 +464,14 @@ impl Opener<'_> {
             reason: why,
         });
         Ok(())
+    }
+
+    /// Whether a last segment whose header fails its check holds nothing
+    /// but (part of) a header: a crash while a segment was being created,
+    /// before anything could be written in it, whatever it left in those
+    /// bytes.
+    fn is_unwritten_header(len: u64) -> bool {
+        len <= HEADER_LEN as u64
     }
 
     /// Reads and checks an index header; `None` if it is missing or does

@@ -30,6 +30,11 @@ impl Shared {
         if pos <= st.first {
             return Ok(());
         }
+        // Rolled segments become durable before the new first position
+        // does: recovery must never find the segment that holds it (or,
+        // past the end, the last one left before the new empty one is
+        // created) with a header a crash could still tear.
+        self.sync_new_segments(&mut st)?;
         let reclaim = if pos > st.next {
             self.drop_everything(&mut st, pos)?
         } else {
@@ -123,9 +128,6 @@ impl Shared {
             first_offset: offset,
             ..st.meta
         };
-        // The durable first position must not name a segment file that a
-        // crash could still take away.
-        self.sync_new_segments(st)?;
         self.write_meta(st, meta)?;
         let mut reclaim = Reclaim::default();
         let dead = st.sealed.partition_point(|s| s.end <= pos);
