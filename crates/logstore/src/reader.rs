@@ -630,15 +630,10 @@ impl Iter {
                 while self.next < run.end
                     && self.next >= self.shared.first_hint.load(Ordering::Acquire)
                 {
-                    let Some(payload) = run.record(self.next, max)? else {
-                        break;
-                    };
-                    let total = frame::frame_len(payload.len());
-                    let keep = f(self.next, payload);
-                    run.offset += total;
-                    self.next += 1;
-                    if !keep {
-                        return Ok(());
+                    match run.pass_record(&mut self.next, max, &mut f)? {
+                        Some(true) => {}
+                        Some(false) => return Ok(()),
+                        None => break,
                     }
                 }
             }
@@ -696,11 +691,7 @@ impl Iter {
             }
             let max = self.shared.opts.max_record_size;
             let run = self.run.as_mut().expect("run set above");
-            if let Some(payload) = run.record(pos, max)? {
-                let total = frame::frame_len(payload.len());
-                let keep = f(pos, payload);
-                run.offset += total;
-                self.next += 1;
+            if let Some(keep) = run.pass_record(&mut self.next, max, f)? {
                 return Ok(Step::Record(keep));
             }
             let first = self.shared.first_hint.load(Ordering::Acquire);
@@ -738,6 +729,25 @@ impl Iter {
 }
 
 impl Run {
+    /// Passes the record at `*next` to `f` and moves past it, if it is a
+    /// whole, valid frame here; what `f` returned, or `None`.
+    #[inline]
+    fn pass_record(
+        &mut self,
+        next: &mut u64,
+        max: usize,
+        f: &mut (impl FnMut(u64, &[u8]) -> bool + ?Sized),
+    ) -> Result<Option<bool>> {
+        let Some(payload) = self.record(*next, max)? else {
+            return Ok(None);
+        };
+        let total = frame::frame_len(payload.len());
+        let keep = f(*next, payload);
+        self.offset += total;
+        *next += 1;
+        Ok(Some(keep))
+    }
+
     /// The payload of the frame at `self.offset` if it is a whole, valid
     /// frame of the record at `pos`; `None` otherwise.
     #[inline]

@@ -368,7 +368,7 @@ impl Opener<'_> {
                     // tore its header. Nothing in it, or after it, was
                     // acknowledged.
                     drop(file);
-                    self.cut_from_segment(&firsts[i..], why)?;
+                    self.cut_from_segment(first, &firsts[i..], why)?;
                     break;
                 }
                 match self.opts.recovery {
@@ -446,9 +446,9 @@ impl Opener<'_> {
             .all(|&first| self.index_header_and_end(first).is_none())
     }
 
-    /// Cuts the log before the segment `firsts[0]`: removes it and every
-    /// later one, as a torn tail.
-    fn cut_from_segment(&mut self, firsts: &[u64], why: String) -> Result<()> {
+    /// Cuts the log at `position`, before the segment `firsts[0]`: removes
+    /// it and every later one, as a torn tail.
+    fn cut_from_segment(&mut self, position: u64, firsts: &[u64], why: String) -> Result<()> {
         let (removed, bytes) = self.remove_segments(firsts)?;
         if self.writable {
             self.fs
@@ -458,7 +458,7 @@ impl Opener<'_> {
         self.report.torn_tail = Some(Cut {
             segment: removed[0].clone(),
             offset: 0,
-            from_position: firsts[0],
+            from_position: position,
             bytes,
             removed_segments: removed,
             reason: why,
@@ -677,23 +677,9 @@ impl Opener<'_> {
     /// earlier segment first), so this is a torn tail: the later segments
     /// are removed.
     fn torn_gap(&mut self, position: u64, later: &[u64]) -> Result<()> {
-        let (removed, bytes) = self.remove_segments(later)?;
-        if self.writable {
-            self.fs
-                .sync_dir(self.dir)
-                .map_err(|e| Error::io("fsync", self.dir, e))?;
-        }
-        self.report.torn_tail = Some(Cut {
-            segment: removed[0].clone(),
-            offset: 0,
-            from_position: position,
-            bytes,
-            removed_segments: removed,
-            reason: format!(
-                "the previous segment ends at position {position}, before this one starts"
-            ),
-        });
-        Ok(())
+        let why =
+            format!("the previous segment ends at position {position}, before this one starts");
+        self.cut_from_segment(position, later, why)
     }
 
     /// Records the tolerant-mode cut and removes what follows it.

@@ -346,19 +346,8 @@ impl Shared {
         if st.rolls == st.rolls_synced {
             return Ok(());
         }
-        let r = st
-            .active
-            .file
-            .sync_data()
-            .map_err(|e| Error::io("fdatasync", &st.active.path, e))
-            .and_then(|()| {
-                for s in &st.unsynced {
-                    s.file
-                        .sync_data()
-                        .map_err(|e| Error::io("fdatasync", &s.path, e))?;
-                }
-                self.sync_dir()
-            });
+        let active = (st.active.file.clone(), st.active.path.clone());
+        let r = sync_files(&st.unsynced, &active).and_then(|()| self.sync_dir());
         match r {
             Ok(()) => {
                 st.rolls_synced = st.rolls;

@@ -261,14 +261,10 @@ impl Shared {
             // Unsynced directory changes reach the disk in any order: each
             // removal is made durable before the next, so that a crash
             // leaves a prefix of the segments, never a gap.
-            self.fs
-                .sync_dir(&self.dir)
-                .map_err(|e| Error::io("fsync", &self.dir, e))?;
+            self.sync_dir()?;
         }
         self.remove_quietly(&self.index_path(seg.first))?;
-        self.fs
-            .sync_dir(&self.dir)
-            .map_err(|e| Error::io("fsync", &self.dir, e))?;
+        self.sync_dir()?;
         // Only now that the segment has no index (so that recovery checks
         // every record of it) is a record of it rewritten.
         if i > 0 && pos > st.first {

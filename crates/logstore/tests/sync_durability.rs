@@ -9,12 +9,17 @@ use common::record;
 use logstore::sim::{CrashMode, SimFs};
 use logstore::{Log, Options, SyncPolicy};
 
-fn reopen_sync_and_lose_power(records: u64, len: usize) {
-    let fs = SimFs::new();
-    let opts = Options::default()
+/// 4 KiB segments on `fs`, synced only when asked.
+fn small_segments(fs: &SimFs) -> Options {
+    Options::default()
         .segment_size(4096)
         .sync_policy(SyncPolicy::Never)
-        .simulated(&fs);
+        .simulated(fs)
+}
+
+fn reopen_sync_and_lose_power(records: u64, len: usize) {
+    let fs = SimFs::new();
+    let opts = small_segments(&fs);
     let log = Log::open("/log", opts.clone()).unwrap();
     for i in 0..records {
         log.append(&record(i, len)).unwrap();
@@ -47,10 +52,7 @@ fn sync_after_reopen_covers_unsealed_segments() {
 #[test]
 fn sync_after_truncate_back_covers_rolled_segments() {
     let fs = SimFs::new();
-    let opts = Options::default()
-        .segment_size(4096)
-        .sync_policy(SyncPolicy::Never)
-        .simulated(&fs);
+    let opts = small_segments(&fs);
     let log = Log::open("/log", opts.clone()).unwrap();
     // Several segments, none synced yet.
     for i in 0..30 {
@@ -79,10 +81,7 @@ fn rolls_without_a_sync_are_a_torn_tail() {
     let mut torn_rolls = 0;
     for seed in 0..200u64 {
         let fs = SimFs::new();
-        let opts = Options::default()
-            .segment_size(4096)
-            .sync_policy(SyncPolicy::Never)
-            .simulated(&fs);
+        let opts = small_segments(&fs);
         let log = Log::open("/log", opts.clone()).unwrap();
         let len = 300 + (seed as usize * 37) % 900;
         let synced = 10 + seed % 7;
