@@ -13,9 +13,6 @@ use crate::source::{payload, Source};
 pub struct OpsStats {
     /// Operations issued.
     pub ops: u64,
-    /// Restarts where a crash inside `truncate_back` within a batch lost
-    /// the kept part of the batch (a known loss, docs/RELIABILITY.md).
-    pub torn_batch_end: u64,
 }
 
 /// What the operation a power cut interrupted may have done.
@@ -70,7 +67,7 @@ pub fn check_ops(src: &mut impl Source) -> Result<OpsStats, String> {
             _ => CrashMode::Scramble(src.next()),
         };
         fs.restart(mode);
-        let reopened = recover(&fs, &opts, &mut m, pending, &mut stats)
+        let reopened = recover(&fs, &opts, &mut m, pending)
             .map_err(|e| format!("round {round} {mode:?}: {e}"))?;
         log = Some(reopened);
     }
@@ -253,7 +250,6 @@ fn recover(
     opts: &Options,
     m: &mut Model,
     pending: Option<Pending>,
-    stats: &mut OpsStats,
 ) -> Result<Log, String> {
     // Whatever the crash mode (a scramble garbles only bytes that were not
     // durable), strict recovery opens and loses nothing acknowledged.
@@ -279,15 +275,7 @@ fn recover(
     let ok_next = n2 == m.next.max(f2)
         || (n2 == m.next + extra.len() as u64 && !extra.is_empty())
         || matches!(pending, Some(Pending::Back(p)) if n2 >= p.max(f2) && n2 <= m.next);
-    // Known loss (docs/RELIABILITY.md): `truncate_back` inside a batch
-    // rewrites the header of the last record it keeps; a power cut that
-    // garbles that write loses the kept part of the batch.
-    let torn_batch_end = !ok_next
-        && matches!(pending, Some(Pending::Back(p)) if n2 < p && n2 >= f2)
-        && log.recovery_report().torn_tail.is_some();
-    if torn_batch_end {
-        stats.torn_batch_end += 1;
-    } else if !ok_next {
+    if !ok_next {
         return Err(format!(
             "next {n2}, acknowledged {}, pending {pending:?}, report {:?}",
             m.next,

@@ -2,8 +2,11 @@
 //! document are regenerated here and compared byte for byte, and the
 //! documented constants are checked against the code's.
 
+use crate::cut::{self, Cut};
 use crate::frame;
-use crate::header::{FileHeader, HEADER_LEN, INDEX_MAGIC, META_MAGIC, SEGMENT_MAGIC, VERSION};
+use crate::header::{
+    FileHeader, CUT_MAGIC, HEADER_LEN, INDEX_MAGIC, META_MAGIC, SEGMENT_MAGIC, VERSION,
+};
 use crate::index;
 use crate::segment;
 
@@ -62,6 +65,13 @@ fn index_example_matches() {
 }
 
 #[test]
+fn cut_example_matches() {
+    let bytes = Cut::new(5, 64, b"hi").encode(LOG_ID);
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(example("cut"), bytes, "{}", hex.join(" "));
+}
+
+#[test]
 fn documented_constants_match() {
     for needle in [
         format!("format version {VERSION}"),
@@ -70,6 +80,8 @@ fn documented_constants_match() {
         format!("`{}`", String::from_utf8_lossy(&SEGMENT_MAGIC)),
         format!("`{}`", String::from_utf8_lossy(&INDEX_MAGIC)),
         format!("`{}`", String::from_utf8_lossy(&META_MAGIC)),
+        format!("`{}`", String::from_utf8_lossy(&CUT_MAGIC)),
+        format!("`{}`", cut::CUT_NAME),
         format!("`{}`", segment::segment_name(5)),
     ] {
         assert!(DOC.contains(&needle), "FORMAT.md does not say {needle:?}");

@@ -25,6 +25,7 @@ const _: () = assert!(CRC_AT + 4 == HEADER_LEN);
 pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"LOGSTSEG";
 pub(crate) const INDEX_MAGIC: [u8; 8] = *b"LOGSTIDX";
 pub(crate) const META_MAGIC: [u8; 8] = *b"LOGSTMET";
+pub(crate) const CUT_MAGIC: [u8; 8] = *b"LOGSTCUT";
 
 /// A log's identity: random at creation, stamped in every file.
 pub(crate) type LogId = [u8; 16];

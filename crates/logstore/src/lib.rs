@@ -50,6 +50,7 @@
 mod background;
 mod commit;
 mod crc;
+mod cut;
 mod error;
 mod frame;
 mod fs;

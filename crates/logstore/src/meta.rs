@@ -66,8 +66,21 @@ pub(crate) fn read(fs: &dyn Fs, dir: &Path) -> Result<Option<Meta>> {
 
 /// Durably replaces the meta file.
 pub(crate) fn write(fs: &dyn Fs, dir: &Path, meta: &Meta) -> Result<()> {
-    let tmp = dir.join(META_TMP);
-    let path = dir.join(META_NAME);
+    replace_file(fs, dir, META_TMP, META_NAME, &meta.encode())
+}
+
+/// Durably replaces (or creates) the small file `name` in `dir` with
+/// `bytes`: written as `tmp`, fdatasync'ed, renamed over `name`, and the
+/// directory fsync'ed. A crash leaves the old file or the new one, whole.
+pub(crate) fn replace_file(
+    fs: &dyn Fs,
+    dir: &Path,
+    tmp: &str,
+    name: &str,
+    bytes: &[u8],
+) -> Result<()> {
+    let tmp = dir.join(tmp);
+    let path = dir.join(name);
     match fs.remove_file(&tmp) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -76,7 +89,7 @@ pub(crate) fn write(fs: &dyn Fs, dir: &Path, meta: &Meta) -> Result<()> {
     let file = fs
         .open(&tmp, OpenMode::CreateNew)
         .map_err(|e| Error::io("create", &tmp, e))?;
-    file.write_all_at(&[IoSlice::new(&meta.encode())], 0)
+    file.write_all_at(&[IoSlice::new(bytes)], 0)
         .map_err(|e| Error::io("write", &tmp, e))?;
     file.sync_data()
         .map_err(|e| Error::io("fdatasync", &tmp, e))?;

@@ -14,6 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::cut;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::{read_exact_at, Fs, FsFile, FsLock, OpenMode};
 use crate::header::{new_log_id, FileHeader, HEADER_LEN, SEGMENT_MAGIC};
@@ -113,6 +114,15 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         Some(m) => m,
         None => create_meta(&*fs, dir, &opts, &listing)?,
     };
+    if writable {
+        cut::finish(
+            &*fs,
+            dir,
+            meta.log_id,
+            &listing.segments,
+            opts.max_record_size,
+        )?;
+    }
     let mut o = Opener {
         dir,
         fs: &fs,
@@ -234,6 +244,7 @@ fn list(fs: &dyn Fs, dir: &Path) -> Result<Listing> {
         segment::parse_segment_name(n).is_some()
             || segment::parse_index_name(n).is_some()
             || *n == META_NAME
+            || *n == cut::CUT_NAME
     }) {
         return Err(Error::corruption(
             &dir.join(link),
@@ -247,9 +258,10 @@ fn list(fs: &dyn Fs, dir: &Path) -> Result<Listing> {
             l.segments.push(first);
         } else if let Some(first) = segment::parse_index_name(&name) {
             l.indexes.push(first);
-        } else if name.ends_with(".idx.tmp") || name == "logstore.meta.tmp" {
+        } else if name.ends_with(".idx.tmp") || name == "logstore.meta.tmp" || name == cut::CUT_TMP
+        {
             l.temporary.push(name);
-        } else if name != META_NAME && name != LOCK_NAME {
+        } else if name != META_NAME && name != LOCK_NAME && name != cut::CUT_NAME {
             l.unknown.push(name);
         }
     }
@@ -359,11 +371,15 @@ impl Opener<'_> {
             let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
             let is_last = i + 1 == firsts.len();
             if let Err(why) = self.check_header(&*file, &path, first, len)? {
-                // The first segment is never a roll's: a log's first
-                // segment is created durably, and `truncate_front` makes
-                // rolled segments durable before naming one first.
+                // Only a segment after the one the meta file names can be
+                // a roll's: a log's first segment is created durably, and
+                // `truncate_front` makes rolled segments durable before it
+                // names one. (The one it names may be gone: a first
+                // position at the very end of a segment makes that segment
+                // dead, and the roll after it may be torn.)
                 let unwritten = is_last && Self::is_unwritten_header(len);
-                if unwritten || (i > 0 && self.is_torn_roll(&firsts[i..])) {
+                let after_named = i > 0 || first > self.meta.first_segment;
+                if unwritten || (after_named && self.is_torn_roll(&firsts[i..])) {
                     // Created by a roll that no sync covered yet: a crash
                     // tore its header. Nothing in it, or after it, was
                     // acknowledged.

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::cut::{self, Cut};
 use crate::error::{Error, ErrorKind, Result};
 use crate::frame::{self, HeaderCheck};
 use crate::fs::{read_exact_at, FsFile};
@@ -173,8 +174,16 @@ impl Shared {
         } else {
             self.reopen_sealed(&mut st, pos)
         }
-        .and_then(|()| self.sync_sealed_kept(&mut st))
-        .and_then(|()| self.sync_new_segments(&mut st));
+        .and_then(|cut| {
+            self.sync_sealed_kept(&mut st)?;
+            self.sync_new_segments(&mut st)?;
+            // The cut is durable: its record must not outlive it, or a
+            // later recovery would cut again, through later appends.
+            if cut {
+                cut::clear(&*self.fs, &self.dir)?;
+            }
+            Ok(())
+        });
         if let Err(e) = r {
             // If the file was cut before the failure, the records from
             // `pos` on are gone: stop offering them (reads of the records
@@ -221,16 +230,17 @@ impl Shared {
         Ok(())
     }
 
-    fn cut_active(&self, st: &mut State, pos: u64) -> Result<()> {
+    /// Returns whether a cut file was written (see [`Self::end_batch_at`]).
+    fn cut_active(&self, st: &mut State, pos: u64) -> Result<bool> {
         let first = st.first;
         let a = &mut st.active;
         let i = (pos - a.base) as usize;
         let off = a.offsets[i];
         // The record before `pos` may have been dropped from the front (and
         // its bytes punched out); then no batch of the log goes on at `pos`.
-        if i > 0 && pos > first {
-            self.end_batch_at(&a.file, &a.path, a.offsets[i - 1])?;
-        }
+        let cut = i > 0
+            && pos > first
+            && self.end_batch_at(&a.file, &a.path, pos - 1, a.offsets[i - 1])?;
         a.file
             .set_len(off)
             .map_err(|e| Error::io("truncate", &a.path, e))?;
@@ -238,13 +248,15 @@ impl Shared {
         a.written = off;
         a.file
             .sync_all()
-            .map_err(|e| Error::io("fsync", &a.path, e))
+            .map_err(|e| Error::io("fsync", &a.path, e))?;
+        Ok(cut)
     }
 
     /// The cut falls in a sealed segment: remove every later segment (last
     /// first, so that what remains is always a prefix), then cut that
-    /// segment and make it the active one again.
-    fn reopen_sealed(&self, st: &mut State, pos: u64) -> Result<()> {
+    /// segment and make it the active one again. Returns whether a cut file
+    /// was written.
+    fn reopen_sealed(&self, st: &mut State, pos: u64) -> Result<bool> {
         let k = st.sealed.partition_point(|s| s.end <= pos);
         let seg = st.sealed[k].clone();
         let offsets = self.load_index(&seg, &st.meta)?;
@@ -267,9 +279,9 @@ impl Shared {
         self.sync_dir()?;
         // Only now that the segment has no index (so that recovery checks
         // every record of it) is a record of it rewritten.
-        if i > 0 && pos > st.first {
-            self.end_batch_at(&seg.file, &seg.path, offsets[i - 1])?;
-        }
+        let cut = i > 0
+            && pos > st.first
+            && self.end_batch_at(&seg.file, &seg.path, pos - 1, offsets[i - 1])?;
         seg.file
             .set_len(off)
             .map_err(|e| Error::io("truncate", &seg.path, e))?;
@@ -292,17 +304,26 @@ impl Shared {
         };
         seg.file
             .sync_all()
-            .map_err(|e| Error::io("fsync", &seg.path, e))
+            .map_err(|e| Error::io("fsync", &seg.path, e))?;
+        Ok(cut)
     }
 
-    /// Makes the record framed at `offset` the last of its batch.
+    /// Makes record `position`, framed at `offset`, the last of its batch;
+    /// returns whether it had to (and so wrote the cut file).
     ///
     /// A cut inside a batch would leave the last kept record flagged "batch
     /// continues", and recovery would take the kept part of the batch for a
-    /// torn write and drop it. The flag is cleared durably *before* the cut:
-    /// a crash in between then finds the whole batch intact, as if the
-    /// truncation had not started.
-    fn end_batch_at(&self, file: &Arc<dyn FsFile>, path: &Path, offset: u64) -> Result<()> {
+    /// torn write and drop it. The flag is cleared durably *before* the cut.
+    /// Clearing it rewrites an acknowledged record's header in place, and a
+    /// power cut may garble an unsynced write: so the new header goes to the
+    /// cut file first, durably, and recovery finishes the cut from it.
+    fn end_batch_at(
+        &self,
+        file: &Arc<dyn FsFile>,
+        path: &Path,
+        position: u64,
+        offset: u64,
+    ) -> Result<bool> {
         let mut raw = [0u8; frame::HEADER_LEN];
         read_exact_at(&**file, &mut raw, offset).map_err(|e| Error::io("read", path, e))?;
         let h = match frame::decode_header(&raw, self.opts.max_record_size) {
@@ -310,7 +331,14 @@ impl Shared {
             _ => return Err(Error::corruption(path, offset, "bad record header")),
         };
         if !h.continues {
-            return Ok(());
+            return Ok(false);
+        }
+        if h.position != position {
+            return Err(Error::corruption(
+                path,
+                offset,
+                "record header of another position",
+            ));
         }
         let mut payload = vec![0u8; h.len as usize];
         read_exact_at(&**file, &mut payload, offset + frame::HEADER_LEN as u64)
@@ -318,11 +346,18 @@ impl Shared {
         if !frame::checksum_ok(&raw, &h, &payload) {
             return Err(Error::corruption(path, offset, "record checksum mismatch"));
         }
-        let header = frame::encode_header(h.position, &payload, false);
+        cut::write(
+            &*self.fs,
+            &self.dir,
+            self.log_id,
+            &Cut::new(position, offset, &payload),
+        )?;
+        let header = frame::encode_header(position, &payload, false);
         file.write_all_at(&[IoSlice::new(&header)], offset)
             .map_err(|e| Error::io("write", path, e))?;
         file.sync_data()
-            .map_err(|e| Error::io("fdatasync", path, e))
+            .map_err(|e| Error::io("fdatasync", path, e))?;
+        Ok(true)
     }
 
     fn remove_quietly(&self, path: &std::path::Path) -> Result<()> {
