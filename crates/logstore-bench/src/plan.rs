@@ -84,6 +84,13 @@ pub fn step_order() -> Vec<String> {
 /// The children one store runs, in order (data-producing steps first).
 fn steps(store: &str, workloads: &[String]) -> Vec<String> {
     let has = |w: &str| workloads.iter().any(|x| x == w);
+    // The memory-mapped variant only differs on point reads.
+    if store == "logstore-mmap" {
+        return match has("w8") {
+            true => vec!["w1".into(), "w8".into()],
+            false => Vec::new(),
+        };
+    }
     // The buffered logstore variant only differs on non-durable appends.
     let all = store != "logstore-buf";
     let big = BIG_LOG_STORES.contains(&store);

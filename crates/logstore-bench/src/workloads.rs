@@ -70,10 +70,12 @@ fn out(metric: &str, value: f64, unit: &str) {
 const NOT_DURABLE: Mode = Mode {
     durable: false,
     buffered: false,
+    mmap_reads: false,
 };
 const DURABLE: Mode = Mode {
     durable: true,
     buffered: false,
+    mmap_reads: false,
 };
 
 /// Runs workload `name` for `store` with its data under `root/<store>/`.
@@ -162,6 +164,7 @@ fn fill(store: &str, dir: &Path, n: u64, size: usize) -> Res<()> {
     let mode = Mode {
         durable: false,
         buffered: true,
+        mmap_reads: false,
     };
     let s = stores::open(store, dir, mode)?;
     let (t, bytes) = append_loop(s.as_ref(), n, &|_| size)?;

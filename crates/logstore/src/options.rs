@@ -53,6 +53,7 @@ pub struct Options {
     pub(crate) segment_size: u64,
     pub(crate) max_record_size: usize,
     pub(crate) write_buffer: usize,
+    pub(crate) mmap_reads: bool,
     pub(crate) index_cache_bytes: usize,
     pub(crate) recovery: Recovery,
     pub(crate) background_reclaim: bool,
@@ -80,6 +81,7 @@ impl Default for Options {
             segment_size: DEFAULT_SEGMENT_SIZE,
             max_record_size: DEFAULT_MAX_RECORD_SIZE,
             write_buffer: 0,
+            mmap_reads: false,
             index_cache_bytes: 32 << 20,
             recovery: Recovery::Strict,
             background_reclaim: true,
@@ -99,6 +101,7 @@ impl fmt::Debug for Options {
             .field("segment_size", &self.segment_size)
             .field("max_record_size", &self.max_record_size)
             .field("write_buffer", &self.write_buffer)
+            .field("mmap_reads", &self.mmap_reads)
             .field("index_cache_bytes", &self.index_cache_bytes)
             .field("recovery", &self.recovery)
             .field("background_reclaim", &self.background_reclaim)
@@ -151,6 +154,20 @@ impl Options {
     /// where group commit does its own batching.
     pub fn write_buffer(mut self, bytes: usize) -> Self {
         self.write_buffer = bytes;
+        self
+    }
+
+    /// Serves [`crate::Log::read`] by copying from memory-mapped segments
+    /// instead of a `pread` per record (default `false`). Random reads of
+    /// small records from the page cache get about twice as fast
+    /// (docs/BENCHMARKS.md, W8). The price is the one every memory-mapped
+    /// store pays: a disk error while a mapped page is read in stops the
+    /// process with `SIGBUS` instead of returning an [`crate::ErrorKind::Io`]
+    /// error. Replay and iteration still read with `pread` in large chunks,
+    /// and read-only handles never map (a writer in another process could
+    /// shorten a mapped file). Only on the real file system.
+    pub fn mmap_reads(mut self, on: bool) -> Self {
+        self.mmap_reads = on;
         self
     }
 

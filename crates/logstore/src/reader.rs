@@ -472,7 +472,7 @@ fn read_split(file: &dyn FsFile, offset: u64, len: u64) -> std::io::Result<Split
     };
     if len <= 4096 {
         let mut buf = vec![0u8; len as usize];
-        if !eof_ok(read_exact_at(file, &mut buf, offset))? {
+        if !eof_ok(file.read_point(&mut buf, offset))? {
             return Ok(Split::Short);
         }
         return Ok(Split::Whole(buf));

@@ -369,6 +369,9 @@ impl Opener<'_> {
                 .open(&path, mode)
                 .map_err(|e| Error::io("open", &path, e))?;
             let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
+            if self.writable && self.opts.mmap_reads {
+                file.map_reads(self.opts.segment_size.max(len));
+            }
             let is_last = i + 1 == firsts.len();
             if let Err(why) = self.check_header(&*file, &path, first, len)? {
                 // Only a segment after the one the meta file names can be

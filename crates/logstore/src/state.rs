@@ -325,6 +325,9 @@ impl Shared {
             .open(&path, OpenMode::CreateNew)
             .map_err(|e| Error::io("create", &path, e))?;
         let header = segment::encode_segment_header(&self.log_id, first);
+        if self.opts.mmap_reads {
+            file.map_reads(self.opts.segment_size);
+        }
         file.write_all_at(&[IoSlice::new(&header)], 0)
             .map_err(|e| Error::io("write", &path, e))?;
         Ok((file, path))

@@ -23,7 +23,10 @@ impl LogstoreStore {
             SyncPolicy::Never
         };
         let buffer = if mode.buffered { WRITE_BUFFER } else { 0 };
-        let opts = Options::default().sync_policy(policy).write_buffer(buffer);
+        let opts = Options::default()
+            .sync_policy(policy)
+            .write_buffer(buffer)
+            .mmap_reads(mode.mmap_reads);
         Ok(LogstoreStore {
             log: Log::open(dir, opts)?,
         })

@@ -27,6 +27,8 @@ pub struct Mode {
     pub durable: bool,
     /// logstore only: let non-durable appends wait in an in-process buffer.
     pub buffered: bool,
+    /// logstore only: serve point reads from memory-mapped segments.
+    pub mmap_reads: bool,
 }
 
 /// A log as each store's users would build it. Positions start at 0.
@@ -58,7 +60,7 @@ pub trait Store: Send + Sync {
 
 /// Every store name this build knows, in table order.
 pub fn names() -> Vec<&'static str> {
-    let mut v = vec!["logstore", "logstore-buf"];
+    let mut v = vec!["logstore", "logstore-buf", "logstore-mmap"];
     #[cfg(feature = "raft-engine")]
     v.push("raft-engine");
     #[cfg(feature = "rocksdb")]
@@ -76,6 +78,9 @@ pub fn describe(name: &str) -> &'static str {
     match name {
         "logstore" => "logstore, write-through (write_buffer 0: each append reaches the OS)",
         "logstore-buf" => "logstore, buffered (write_buffer 256 KiB, non-durable workloads only)",
+        "logstore-mmap" => {
+            "logstore, point reads from memory-mapped segments (`mmap_reads`, W8 only)"
+        }
         "raft-engine" => "raft-engine 0.4, one raft group, records as entries",
         "rocksdb" => "RocksDB 7.8 (rust-rocksdb 0.20), WAL on, compression off",
         "sqlite" => "SQLite (rusqlite 0.43 bundled), WAL mode, one row per record",
@@ -95,6 +100,13 @@ pub fn open(name: &str, dir: &Path, mode: Mode) -> Res<Box<dyn Store>> {
             dir,
             Mode {
                 buffered: true,
+                ..mode
+            },
+        )?),
+        "logstore-mmap" => Box::new(logstore::LogstoreStore::open(
+            dir,
+            Mode {
+                mmap_reads: true,
                 ..mode
             },
         )?),

@@ -11,6 +11,7 @@ use std::io::{self, IoSlice};
 use std::path::Path;
 use std::sync::Arc;
 
+mod mmap;
 pub(crate) mod real;
 pub mod sim;
 
@@ -71,6 +72,15 @@ pub(crate) trait FsFile: Send + Sync + Debug {
     /// Releases `[offset, offset + len)` to the file system, keeping the
     /// size; the range then reads as zeros. `Ok(false)` when unsupported.
     fn punch_hole(&self, offset: u64, len: u64) -> io::Result<bool>;
+    /// From now on, serve [`FsFile::read_point`] from a memory map of the
+    /// file, reserving `reserve` bytes of address space so that the map
+    /// also covers what is appended later. A no-op where unsupported.
+    fn map_reads(&self, _reserve: u64) {}
+    /// Reads exactly `buf.len()` bytes at `offset` (one record), or fails
+    /// with `UnexpectedEof`.
+    fn read_point(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        read_exact_at(self, buf, offset)
+    }
 }
 
 /// A held advisory lock.
@@ -78,7 +88,11 @@ pub(crate) trait FsLock: Send + Sync + Debug {}
 
 /// Reads exactly `buf.len()` bytes at `offset`, or fails with
 /// `UnexpectedEof`.
-pub(crate) fn read_exact_at(file: &dyn FsFile, buf: &mut [u8], offset: u64) -> io::Result<()> {
+pub(crate) fn read_exact_at<F: FsFile + ?Sized>(
+    file: &F,
+    buf: &mut [u8],
+    offset: u64,
+) -> io::Result<()> {
     let mut done = 0;
     while done < buf.len() {
         let n = file.read_at(&mut buf[done..], offset + done as u64)?;

@@ -5,8 +5,9 @@ use std::io::{self, IoSlice};
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use super::mmap::MapState;
 use super::{DirListing, Fs, FsFile, FsLock, OpenMode};
 
 /// The real file system.
@@ -53,7 +54,10 @@ impl Fs for RealFs {
         // Never follow a symbolic link to a segment: a link could point
         // anywhere, including another log's files.
         opts.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
-        Ok(Arc::new(RealFile(opts.open(path)?)))
+        Ok(Arc::new(RealFile {
+            file: opts.open(path)?,
+            map: OnceLock::new(),
+        }))
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
@@ -111,12 +115,25 @@ struct RealLock(#[allow(dead_code)] File);
 impl FsLock for RealLock {}
 
 #[derive(Debug)]
-struct RealFile(File);
+struct RealFile {
+    file: File,
+    /// Set by [`FsFile::map_reads`].
+    map: OnceLock<MapState>,
+}
+
+impl RealFile {
+    /// Records that the file now holds at least `end` bytes.
+    fn wrote(&self, end: u64) {
+        if let Some(state) = self.map.get() {
+            state.wrote(end);
+        }
+    }
+}
 
 impl FsFile for RealFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         loop {
-            match self.0.read_at(buf, offset) {
+            match self.file.read_at(buf, offset) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => return other,
             }
@@ -127,16 +144,19 @@ impl FsFile for RealFile {
         if let [one] = bufs {
             // The common case (the write buffer): plain pwrite is cheaper
             // than pwritev.
-            return self.0.write_all_at(one, offset);
+            self.file.write_all_at(one, offset)?;
+            self.wrote(offset + one.len() as u64);
+            return Ok(());
         }
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         let written = loop {
-            match rustix::io::pwritev(&self.0, bufs, offset) {
+            match rustix::io::pwritev(&self.file, bufs, offset) {
                 Err(rustix::io::Errno::INTR) => continue,
                 other => break other.map_err(io::Error::from)?,
             }
         };
         if written == total {
+            self.wrote(offset + total as u64);
             return Ok(());
         }
         // A short vectored write: finish piece by piece.
@@ -149,31 +169,51 @@ impl FsFile for RealFile {
             }
             let rest = &buf[skip..];
             skip = 0;
-            self.0.write_all_at(rest, at)?;
+            self.file.write_all_at(rest, at)?;
             at += rest.len() as u64;
         }
+        self.wrote(at);
         Ok(())
     }
 
     fn sync_data(&self) -> io::Result<()> {
         // std uses fdatasync on Linux and F_FULLFSYNC on Apple platforms.
-        self.0.sync_data()
+        self.file.sync_data()
     }
 
     fn sync_all(&self) -> io::Result<()> {
-        self.0.sync_all()
+        self.file.sync_all()
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
+        match self.map.get() {
+            Some(state) => state.set_len(&self.file, len),
+            None => self.file.set_len(len),
+        }
+    }
+
+    fn map_reads(&self, reserve: u64) {
+        let Ok(len) = self.len() else {
+            return;
+        };
+        let _ = self.map.set(MapState::new(len, reserve));
+    }
+
+    fn read_point(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        if let Some(state) = self.map.get() {
+            if state.copy(&self.file, buf, offset) {
+                return Ok(());
+            }
+        }
+        super::read_exact_at(self, buf, offset)
     }
 
     fn len(&self) -> io::Result<u64> {
-        Ok(self.0.metadata()?.len())
+        Ok(self.file.metadata()?.len())
     }
 
     fn allocated_bytes(&self) -> io::Result<u64> {
-        Ok(self.0.metadata()?.blocks() * 512)
+        Ok(self.file.metadata()?.blocks() * 512)
     }
 
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -183,7 +223,7 @@ impl FsFile for RealFile {
             return Ok(true);
         }
         match fallocate(
-            &self.0,
+            &self.file,
             FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
             offset,
             len,
