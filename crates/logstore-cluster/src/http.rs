@@ -243,6 +243,9 @@ fn unreachable<E: std::error::Error>(e: String) -> RPCError<NodeId, BasicNode, E
 fn record_bytes(entry: &Entry<TypeConfig>) -> usize {
     match &entry.payload {
         EntryPayload::Normal(Request::Append(record)) => record.len(),
+        EntryPayload::Normal(Request::AppendBatch(records)) => {
+            records.iter().map(|r| r.0.len()).sum()
+        }
         _ => 0,
     }
 }

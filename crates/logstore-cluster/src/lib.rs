@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 #![allow(clippy::result_large_err)]
 
+mod batch;
 pub mod http;
 mod node;
 mod router;
@@ -22,4 +23,4 @@ mod types;
 pub use node::{raft_config, ClientError, Node, RAFT_DIR};
 pub use router::{Router, RouterConnection};
 pub use state_machine::{DataStateMachine, DATA_DIR, DATA_HEADER_LEN, SM_META_DIR};
-pub use types::{NodeId, Raft, Request, Response, TypeConfig};
+pub use types::{NodeId, Raft, Record, Request, Response, TypeConfig};

@@ -12,6 +12,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::network::RaftNetworkFactory;
 use openraft::{BasicNode, Config, SnapshotPolicy};
 
+use crate::batch::Batcher;
 use crate::state_machine::{decode_header, DataStateMachine};
 use crate::types::{NodeId, Raft, Request, Response, TypeConfig};
 
@@ -19,7 +20,7 @@ use crate::types::{NodeId, Raft, Request, Response, TypeConfig};
 pub const RAFT_DIR: &str = "raft";
 
 /// Why a client operation failed.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum ClientError {
     /// This node is not the leader; ask the one named, if known.
     NotLeader {
@@ -32,7 +33,7 @@ pub enum ClientError {
     /// leadership or stopped while it was in flight).
     Raft(String),
     /// Reading the data log failed.
-    Log(logstore::Error),
+    Log(Arc<logstore::Error>),
 }
 
 impl fmt::Display for ClientError {
@@ -71,6 +72,7 @@ pub fn raft_config() -> Config {
 pub struct Node {
     id: NodeId,
     raft: Raft,
+    batcher: Batcher,
     data: Arc<Log>,
     dir: PathBuf,
 }
@@ -94,6 +96,7 @@ impl Node {
             .map_err(std::io::Error::other)?;
         Ok(Node {
             id,
+            batcher: Batcher::start(raft.clone()),
             raft,
             data,
             dir: dir.to_path_buf(),
@@ -150,15 +153,13 @@ impl Node {
 
     /// Appends `record` (1 byte to 32 MiB); returns its position once a
     /// majority has it durably and this node (the leader) has applied it.
+    /// Appends from concurrent clients share raft entries (see `batch`).
     ///
     /// # Errors
     /// [`ClientError::NotLeader`] (nothing was done), or
     /// [`ClientError::Raft`] (the outcome is unknown).
     pub async fn append(&self, record: Vec<u8>) -> Result<u64, ClientError> {
-        match self.write(Request::Append(record)).await? {
-            Response::Appended(position) => Ok(position),
-            other => Err(ClientError::Raft(format!("unexpected response {other:?}"))),
-        }
+        self.batcher.append(record).await
     }
 
     /// Drops every record before `position`, on every node; returns the new
@@ -167,22 +168,9 @@ impl Node {
     /// # Errors
     /// As [`Node::append`].
     pub async fn truncate_front(&self, position: u64) -> Result<u64, ClientError> {
-        match self.write(Request::TruncateFront(position)).await? {
+        match write(&self.raft, Request::TruncateFront(position)).await? {
             Response::TruncatedFront(first) => Ok(first),
             other => Err(ClientError::Raft(format!("unexpected response {other:?}"))),
-        }
-    }
-
-    async fn write(&self, request: Request) -> Result<Response, ClientError> {
-        match self.raft.client_write(request).await {
-            Ok(r) => Ok(r.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(ClientError::NotLeader {
-                    leader: f.leader_id,
-                    addr: f.leader_node.map(|n| n.addr),
-                })
-            }
-            Err(e) => Err(ClientError::Raft(e.to_string())),
         }
     }
 
@@ -192,7 +180,10 @@ impl Node {
     /// As [`logstore::Log::read`] (`OutOfRange` for a position not applied
     /// here yet, `Truncated` before the first position).
     pub fn read(&self, position: u64) -> Result<Vec<u8>, ClientError> {
-        let record = self.data.read(position).map_err(ClientError::Log)?;
+        let record = self
+            .data
+            .read(position)
+            .map_err(|e| ClientError::Log(Arc::new(e)))?;
         Ok(payload(&record).to_vec())
     }
 
@@ -210,7 +201,7 @@ impl Node {
                 out.push((p, payload(r).to_vec()));
                 out.len() < limit
             })
-            .map_err(ClientError::Log)?;
+            .map_err(|e| ClientError::Log(Arc::new(e)))?;
         Ok(out)
     }
 
@@ -236,8 +227,22 @@ impl Node {
             .map_err(|e| ClientError::Raft(e.to_string()));
         // Raft has stopped applying: release the data log's lock now rather
         // than when the last handle to this node goes.
-        let closed = self.data.close().map_err(ClientError::Log);
+        let closed = self.data.close().map_err(|e| ClientError::Log(Arc::new(e)));
         stopped.and(closed)
+    }
+}
+
+/// Sends `request` through raft; its response once applied here.
+pub(crate) async fn write(raft: &Raft, request: Request) -> Result<Response, ClientError> {
+    match raft.client_write(request).await {
+        Ok(r) => Ok(r.data),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+            Err(ClientError::NotLeader {
+                leader: f.leader_id,
+                addr: f.leader_node.map(|n| n.addr),
+            })
+        }
+        Err(e) => Err(ClientError::Raft(e.to_string())),
     }
 }
 

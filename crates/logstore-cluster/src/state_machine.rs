@@ -165,6 +165,11 @@ impl DataStateMachine {
                 pending.push(encode_record(&id, &record));
                 Ok(Response::Appended(position))
             }
+            EntryPayload::Normal(Request::AppendBatch(records)) => {
+                let first = self.data.next_position() + pending.len() as u64;
+                pending.extend(records.iter().map(|r| encode_record(&id, &r.0)));
+                Ok(Response::AppendedBatch(first))
+            }
             EntryPayload::Normal(Request::TruncateFront(position)) => {
                 self.flush_appends(pending)?;
                 self.data.sync().map_err(io_err)?;

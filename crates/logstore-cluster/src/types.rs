@@ -12,7 +12,15 @@ pub enum Request {
     Append(#[serde(with = "record_bytes")] Vec<u8>),
     /// Drop every record before the position.
     TruncateFront(u64),
+    /// Append several records, at consecutive positions: the appends that
+    /// clients sent to the leader while its previous entries were being
+    /// replicated, gathered into one raft entry (see `batch`).
+    AppendBatch(Vec<Record>),
 }
+
+/// One record of an [`Request::AppendBatch`].
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record(#[serde(with = "record_bytes")] pub Vec<u8>);
 
 // Records may be 32 MiB: print their length, not their bytes.
 impl fmt::Debug for Request {
@@ -20,6 +28,12 @@ impl fmt::Debug for Request {
         match self {
             Request::Append(r) => write!(f, "Append({} bytes)", r.len()),
             Request::TruncateFront(p) => write!(f, "TruncateFront({p})"),
+            Request::AppendBatch(v) => write!(
+                f,
+                "AppendBatch({} records, {} bytes)",
+                v.len(),
+                v.iter().map(|r| r.0.len()).sum::<usize>()
+            ),
         }
     }
 }
@@ -76,6 +90,8 @@ pub enum Response {
     Appended(u64),
     /// The first position after the truncation.
     TruncatedFront(u64),
+    /// The position of a batch's first record; the others follow it.
+    AppendedBatch(u64),
     /// For entries that are not commands (blank, membership).
     None,
 }
