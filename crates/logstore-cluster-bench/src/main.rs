@@ -75,6 +75,8 @@ async fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
     let secs: u64 = args.next().map_or(Ok(5), |s| s.parse())?;
     let rounds: usize = args.next().map_or(Ok(2), |s| s.parse())?;
+    // Optionally one system only: `logstore-cluster` or `JetStream`.
+    let only = args.next();
     // Per system and round: the cases, a warm-up, start-up, the 32 MiB
     // record and the failover, with a wide margin.
     let limit = Duration::from_secs(rounds as u64 * 2 * (6 * (secs + 15) + 180));
@@ -84,7 +86,7 @@ async fn main() -> Result<(), Error> {
         limit.as_secs()
     );
     tokio::select! {
-        r = run(Duration::from_secs(secs), rounds) => r,
+        r = run(Duration::from_secs(secs), rounds, only.as_deref()) => r,
         _ = tokio::time::sleep(limit) => Err("time limit reached".into()),
         _ = stop_signal() => Err("interrupted".into()),
     }
@@ -105,7 +107,7 @@ async fn stop_signal() {
     }
 }
 
-async fn run(dur: Duration, rounds: usize) -> Result<(), Error> {
+async fn run(dur: Duration, rounds: usize, only: Option<&str>) -> Result<(), Error> {
     let dir = tempfile::tempdir()?;
     let bin = std::env::current_exe()?.with_file_name("logstore-cluster");
     let mut results: Vec<(System, Figures)> = Vec::new();
@@ -118,6 +120,9 @@ async fn run(dur: Duration, rounds: usize) -> Result<(), Error> {
             [System::JetStream, System::Logstore]
         };
         for system in order {
+            if only.is_some_and(|o| o != system.name()) {
+                continue;
+            }
             let sub = dir.path().join(format!("{}-{round}", system.name()));
             eprintln!("round {}: {}", round + 1, system.name());
             let figures = match system {
@@ -223,20 +228,27 @@ fn print_summary(results: &[(System, Figures)]) {
             .collect()
     };
     let (ls, js) = (of(System::Logstore), of(System::JetStream));
+    // A system that did not run (the third argument) shows as "–".
     let mean = |fs: &[&Figures], i: usize| {
-        fs.iter().map(|f| f.rates[i]).sum::<f64>() / fs.len().max(1) as f64
+        (!fs.is_empty()).then(|| fs.iter().map(|f| f.rates[i]).sum::<f64>() / fs.len() as f64)
     };
-    println!("\nMean over {} rounds:\n", ls.len());
+    let show = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("–".to_string(), f);
+    println!("\nMean over {} rounds:\n", ls.len().max(js.len()));
     println!("| record | clients | logstore-cluster appends/s | MiB/s | JetStream appends/s | MiB/s | logstore / JetStream |");
     println!("|---|---|---|---|---|---|---|");
     for (i, (size, clients)) in cases().enumerate() {
         let (l, j) = (mean(&ls, i), mean(&js, i));
         println!(
-            "| {} | {clients} | {l:.0} | {:.1} | {j:.0} | {:.1} | {:.2}x |",
+            "| {} | {clients} | {} | {} | {} | {} | {} |",
             size_name(size),
-            mib_per_s(l, size),
-            mib_per_s(j, size),
-            l / j.max(f64::MIN_POSITIVE)
+            show(l, &|v| format!("{v:.0}")),
+            show(l, &|v| format!("{:.1}", mib_per_s(v, size))),
+            show(j, &|v| format!("{v:.0}")),
+            show(j, &|v| format!("{:.1}", mib_per_s(v, size))),
+            l.zip(j).map_or("–".into(), |(l, j)| format!(
+                "{:.2}x",
+                l / j.max(f64::MIN_POSITIVE)
+            )),
         );
     }
     for (system, f) in results {

@@ -22,7 +22,9 @@ use crate::node::{write, ClientError};
 use crate::types::{Raft, Record, Request, Response};
 
 /// Entries of batched appends in flight at once: while they replicate,
-/// the next batch gathers.
+/// the next batch gathers. Measured with 16 clients of 100-byte records
+/// (`logstore-cluster-bench 4 1 logstore-cluster`): 1 in flight 5.3k
+/// appends/s, 2 about 6k, 4 3.7k, 8 3.3k (smaller batches, more rounds).
 const IN_FLIGHT: usize = 2;
 /// Most bytes of records gathered into one entry (a larger record goes
 /// alone).
