@@ -90,6 +90,11 @@ impl Error {
         self
     }
 
+    pub(crate) fn at_offset(mut self, offset: u64) -> Self {
+        self.offset = Some(offset);
+        self
+    }
+
     /// What kind of error this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind

@@ -94,6 +94,16 @@ pub(crate) fn decode_header(h: &[u8; HEADER_LEN], max_len: usize) -> HeaderCheck
     })
 }
 
+/// Decodes a header whatever its length, as long as the format allows it
+/// (1 to 2^30 bytes): to recognise a record written under a larger
+/// `max_record_size` than the one in use.
+pub(crate) fn decode_any_length(h: &[u8; HEADER_LEN]) -> Option<Header> {
+    match decode_header(h, crate::options::MAX_RECORD_SIZE_LIMIT) {
+        HeaderCheck::Valid(h) => Some(h),
+        _ => None,
+    }
+}
+
 /// Whether the checksum in `header` matches its own bytes and `payload`.
 pub(crate) fn checksum_ok(raw_header: &[u8; HEADER_LEN], header: &Header, payload: &[u8]) -> bool {
     crc32c::crc32c_append(crc32c::crc32c(&raw_header[LEN_AT..]), payload) == header.crc

@@ -139,7 +139,10 @@ impl Options {
     }
 
     /// Largest record accepted, in bytes (default 32 MiB, at most 1 GiB).
-    /// Also the largest length believed when reading.
+    /// Also the largest length believed when reading: no read allocates
+    /// more. Opening a log that holds a larger record (written with a
+    /// larger limit) fails with [`crate::ErrorKind::InvalidArgument`],
+    /// naming the record and the limit needed, and changes nothing.
     pub fn max_record_size(mut self, bytes: usize) -> Self {
         self.max_record_size = bytes;
         self

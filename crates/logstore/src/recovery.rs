@@ -576,6 +576,13 @@ impl Opener<'_> {
             let s = scan::scan(&f.file, off, pos, f.len, self.opts.max_record_size)
                 .map_err(|e| Error::io("read", &f.path, e))?;
             if let Some(d) = &s.damage {
+                // An intact record the limit in use refuses is not damage:
+                // cutting it would lose it (in tolerant mode too).
+                if d.oversize {
+                    return Err(Error::invalid(d.reason.clone())
+                        .with_path(&f.path)
+                        .at_offset(d.offset));
+                }
                 // Damage in the unsealed tail is a torn write; anywhere
                 // else it is corruption.
                 let torn = i >= tail_from;

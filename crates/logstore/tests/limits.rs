@@ -179,6 +179,44 @@ fn configured_record_limit_is_enforced() {
     assert_eq!(log.next_position(), 1);
 }
 
+/// A log written with a larger `max_record_size` than the one it is
+/// reopened with: its larger records are intact data, not a torn tail.
+/// Opening refuses, names the record and the limit needed, and changes
+/// nothing (in tolerant mode too); the right limit opens it whole.
+#[test]
+fn reopening_with_a_smaller_record_limit_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || Options::default().sync_policy(SyncPolicy::Never);
+    let log = Log::open(dir.path(), opts()).unwrap();
+    for i in 0..5u64 {
+        log.append(&record(i, 100)).unwrap();
+    }
+    log.append(&record(5, 5000)).unwrap();
+    log.append(&record(6, 100)).unwrap();
+    log.close().unwrap();
+    let seg = dir.path().join("00000000000000000000.seg");
+    let before = std::fs::read(&seg).unwrap();
+    for recovery in [logstore::Recovery::Strict, logstore::Recovery::Tolerant] {
+        let e = assert_kind(
+            Log::open(dir.path(), opts().max_record_size(1000).recovery(recovery)),
+            ErrorKind::InvalidArgument,
+        );
+        let text = e.to_string();
+        assert!(text.contains("record 5 is 5000 bytes"), "{text}");
+        assert!(text.contains("at least 5000"), "{text}");
+        assert_eq!(e.path(), Some(seg.as_path()), "{text}");
+        assert_eq!(e.offset(), Some(64 + 5 * (16 + 100)), "{text}");
+        assert!(
+            std::fs::read(&seg).unwrap() == before,
+            "the segment changed"
+        );
+    }
+    let log = Log::open(dir.path(), opts().max_record_size(5000)).unwrap();
+    assert_eq!(log.next_position(), 7);
+    assert!(log.read(5).unwrap() == record(5, 5000));
+    assert_eq!(log.recovery_report().torn_tail, None);
+}
+
 #[test]
 fn read_only_handle_follows_a_writer() {
     let dir = tempfile::tempdir().unwrap();

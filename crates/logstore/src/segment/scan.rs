@@ -98,6 +98,10 @@ pub(crate) struct Damage {
     pub reason: String,
     /// Everything from `offset` to the end of the file is zero.
     pub zero_tail: bool,
+    /// The scan stopped at an intact record longer than the limit it was
+    /// given (the log was written with a larger `max_record_size`): not
+    /// damage, and nothing to cut.
+    pub oversize: bool,
 }
 
 /// The result of scanning a segment.
@@ -131,6 +135,7 @@ pub(crate) fn scan(
     let mut pos = position;
     // Records of a batch not yet known to be complete.
     let mut pending: Vec<u64> = Vec::new();
+    let mut oversize = false;
     let stop = loop {
         if at >= limit {
             break None;
@@ -146,7 +151,14 @@ pub(crate) fn scan(
             HeaderCheck::Valid(h) => h,
             HeaderCheck::Zero => break Some("zero bytes where a record header should be".into()),
             HeaderCheck::BadLength(n) => {
-                break Some(format!("bad record length {n} (limit {max_len})"))
+                if intact_oversize(&mut r, &raw, at, limit, pos)? {
+                    oversize = true;
+                    break Some(format!(
+                        "record {pos} is {n} bytes, more than the max_record_size of {max_len} \
+                         given; open the log with a max_record_size of at least {n}"
+                    ));
+                }
+                break Some(format!("bad record length {n} (limit {max_len})"));
             }
         };
         let total = frame::frame_len(h.len as usize);
@@ -184,11 +196,44 @@ pub(crate) fn scan(
     };
     let zero_tail = is_zero_from(file, scan.end, limit)?;
     scan.damage = Some(Damage {
-        offset: scan.end,
+        offset: if oversize { at } else { scan.end },
         reason,
         zero_tail,
+        oversize,
     });
     Ok(scan)
+}
+
+/// Whether the frame at `at`, whose header `raw` gives a length above the
+/// scan's limit, is nevertheless an intact record at `position`: its length
+/// is possible for the format, its bytes are all there, and its checksum
+/// and position match. The payload is summed in pieces, so a forged length
+/// never makes this allocate more than one chunk.
+fn intact_oversize(
+    r: &mut ChunkReader,
+    raw: &[u8; HEADER_LEN],
+    at: u64,
+    limit: u64,
+    position: u64,
+) -> io::Result<bool> {
+    let Some(h) = frame::decode_any_length(raw) else {
+        return Ok(false);
+    };
+    let end = at + frame::frame_len(h.len as usize);
+    if h.position != position || end > limit {
+        return Ok(false);
+    }
+    let mut sum = crc32c::crc32c(&raw[frame::LEN_AT..]);
+    let mut from = at + HEADER_LEN as u64;
+    while from < end {
+        let n = (end - from).min(1 << 20) as usize;
+        let Some(bytes) = r.get(from, n)? else {
+            return Ok(false);
+        };
+        sum = crc32c::crc32c_append(sum, bytes);
+        from += n as u64;
+    }
+    Ok(sum == h.crc)
 }
 
 /// The chunk for reading `[from, limit)`: 1 MiB, or less for less (the
