@@ -18,6 +18,7 @@ use crate::frame;
 use crate::fs::{read_exact_at, Fs, OpenMode};
 use crate::header::{FileHeader, LogId, CUT_MAGIC, HEADER_LEN};
 use crate::meta::replace_file;
+use crate::options::MAX_RECORD_SIZE_LIMIT;
 use crate::segment;
 
 pub(crate) const CUT_NAME: &str = "logstore.cut";
@@ -80,13 +81,7 @@ pub(crate) fn clear(fs: &dyn Fs, dir: &Path) -> Result<()> {
 /// holds, so a cut file that does not fit the segment (the record is not
 /// there, or is damaged) writes nothing; it is removed, and the segment is
 /// then checked like any other.
-pub(crate) fn finish(
-    fs: &dyn Fs,
-    dir: &Path,
-    log_id: LogId,
-    segments: &[u64],
-    max_record_size: usize,
-) -> Result<()> {
+pub(crate) fn finish(fs: &dyn Fs, dir: &Path, log_id: LogId, segments: &[u64]) -> Result<()> {
     let path = dir.join(CUT_NAME);
     let file = match fs.open(&path, OpenMode::Read) {
         Ok(f) => f,
@@ -111,23 +106,21 @@ pub(crate) fn finish(
     // that started: there is nothing to finish.
     if let Some(cut) = cut {
         if let Some(&first) = segments.iter().rev().find(|&&f| f <= cut.position) {
-            apply(
-                fs,
-                &dir.join(segment::segment_name(first)),
-                &cut,
-                max_record_size,
-            )?;
+            apply(fs, &dir.join(segment::segment_name(first)), &cut)?;
         }
     }
     clear(fs, dir)
 }
 
-fn apply(fs: &dyn Fs, path: &Path, cut: &Cut, max_record_size: usize) -> Result<()> {
+fn apply(fs: &dyn Fs, path: &Path, cut: &Cut) -> Result<()> {
     let payload_at = cut.offset.saturating_add(frame::HEADER_LEN as u64);
+    // Any length the format allows: the log may have been written with a
+    // larger `max_record_size` than this open's. The payload is summed in
+    // pieces, so a damaged cut file cannot make this allocate much.
     let Some(len) = cut
         .end
         .checked_sub(payload_at)
-        .filter(|&l| l > 0 && l <= max_record_size as u64)
+        .filter(|&l| l > 0 && l <= MAX_RECORD_SIZE_LIMIT as u64)
     else {
         return Ok(());
     };
@@ -140,12 +133,20 @@ fn apply(fs: &dyn Fs, path: &Path, cut: &Cut, max_record_size: usize) -> Result<
     if file_len < cut.end {
         return Ok(());
     }
-    let mut payload = vec![0u8; len as usize];
-    read_exact_at(&*file, &mut payload, payload_at).map_err(|e| Error::io("read", path, e))?;
-    let header = frame::encode_header(cut.position, &payload, false);
-    if header[..4] != cut.crc.to_le_bytes() {
+    let mut header = frame::encode_header_with_crc(cut.position, len as u32, false, 0);
+    let mut sum = crc32c::crc32c(&header[frame::LEN_AT..]);
+    let mut piece = vec![0u8; len.min(1 << 20) as usize];
+    let mut at = payload_at;
+    while at < cut.end {
+        let n = (cut.end - at).min(piece.len() as u64) as usize;
+        read_exact_at(&*file, &mut piece[..n], at).map_err(|e| Error::io("read", path, e))?;
+        sum = crc32c::crc32c_append(sum, &piece[..n]);
+        at += n as u64;
+    }
+    if sum != cut.crc {
         return Ok(());
     }
+    header[..frame::LEN_AT].copy_from_slice(&sum.to_le_bytes());
     file.write_all_at(&[IoSlice::new(&header)], cut.offset)
         .map_err(|e| Error::io("write", path, e))?;
     file.set_len(cut.end)

@@ -50,12 +50,24 @@ pub(crate) fn frame_len(len: usize) -> u64 {
 /// Builds the header for `payload` at `position`.
 pub(crate) fn encode_header(position: u64, payload: &[u8], continues: bool) -> [u8; HEADER_LEN] {
     debug_assert!(!payload.is_empty() && payload.len() < BATCH_CONTINUES as usize);
-    let mut h = [0u8; HEADER_LEN];
-    let len = payload.len() as u32 | if continues { BATCH_CONTINUES } else { 0 };
-    h[LEN_AT..POSITION_AT].copy_from_slice(&len.to_le_bytes());
-    h[POSITION_AT..].copy_from_slice(&position.to_le_bytes());
+    let mut h = encode_header_with_crc(position, payload.len() as u32, continues, 0);
     let crc = crc32c::crc32c_append(crc32c::crc32c(&h[LEN_AT..]), payload);
     h[CRC_AT..LEN_AT].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// A header with a given checksum (for a payload summed elsewhere).
+pub(crate) fn encode_header_with_crc(
+    position: u64,
+    len: u32,
+    continues: bool,
+    crc: u32,
+) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    let len = len | if continues { BATCH_CONTINUES } else { 0 };
+    h[CRC_AT..LEN_AT].copy_from_slice(&crc.to_le_bytes());
+    h[LEN_AT..POSITION_AT].copy_from_slice(&len.to_le_bytes());
+    h[POSITION_AT..].copy_from_slice(&position.to_le_bytes());
     h
 }
 

@@ -267,6 +267,12 @@ impl Log {
         {
             let mut st = self.shared.lock_state();
             st.closed = true;
+            // The directory lock goes below, and with it the guarantee that
+            // no other writer shortens a mapped file: unmap first.
+            for s in &st.sealed {
+                s.file.unmap_reads();
+            }
+            st.active.file.unmap_reads();
         }
         self.shared.appended_cv.notify_all();
         self.shared.synced_cv.notify_all();

@@ -227,6 +227,9 @@ impl Shared {
     pub(crate) fn locate(&self, pos: u64, point_lookup: bool) -> Result<Location> {
         let (sealed, meta) = {
             let st = self.lock_state();
+            if st.closed {
+                return Err(Error::new(ErrorKind::Closed, "log is closed").with_path(&self.dir));
+            }
             if pos < st.first {
                 return Err(truncated(pos, st.first));
             }

@@ -115,13 +115,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         None => create_meta(&*fs, dir, &opts, &listing)?,
     };
     if writable {
-        cut::finish(
-            &*fs,
-            dir,
-            meta.log_id,
-            &listing.segments,
-            opts.max_record_size,
-        )?;
+        cut::finish(&*fs, dir, meta.log_id, &listing.segments)?;
     }
     let mut o = Opener {
         dir,
@@ -377,11 +371,14 @@ impl Opener<'_> {
                 // Only a segment after the one the meta file names can be
                 // a roll's: a log's first segment is created durably, and
                 // `truncate_front` makes rolled segments durable before it
-                // names one. (The one it names may be gone: a first
-                // position at the very end of a segment makes that segment
-                // dead, and the roll after it may be torn.)
+                // names one. The one it names may be gone when the first
+                // position was the very end of it (it was dead): then the
+                // roll after it starts exactly at the first position, and
+                // may be torn. (A segment starting later means the named
+                // one held live records and is missing: corruption.)
                 let unwritten = is_last && Self::is_unwritten_header(len);
-                let after_named = i > 0 || first > self.meta.first_segment;
+                let after_named =
+                    i > 0 || (first > self.meta.first_segment && first == self.meta.first);
                 if unwritten || (after_named && self.is_torn_roll(&firsts[i..])) {
                     // Created by a roll that no sync covered yet: a crash
                     // tore its header. Nothing in it, or after it, was

@@ -86,6 +86,26 @@ fn truncations_cut_mapped_files_safely() {
     }
 }
 
+/// Closing releases the directory lock, after which another writer may
+/// shorten the files: a closed handle's maps are gone and its reads fail
+/// with `Closed`.
+#[test]
+fn a_closed_log_reads_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), opts()).unwrap();
+    for i in 0..200 {
+        log.append(&record(i, len_of(i))).unwrap();
+    }
+    check_all(&log);
+    log.close().unwrap();
+    let other = Log::open(dir.path(), opts()).unwrap();
+    other.truncate_back(5).unwrap();
+    for p in [0, 4, 150, 199] {
+        assert_kind(log.read(p), ErrorKind::Closed);
+    }
+    check_all(&other);
+}
+
 #[test]
 fn read_only_handles_do_not_map() {
     let dir = tempfile::tempdir().unwrap();

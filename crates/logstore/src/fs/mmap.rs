@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::RwLock;
 
 /// A segment's memory map for point reads.
@@ -22,6 +22,8 @@ pub(crate) struct MapState {
     known_len: AtomicU64,
     reserve: u64,
     map: RwLock<Option<Mapping>>,
+    /// Set by [`MapState::unmap`]: never map again.
+    closed: AtomicBool,
 }
 
 /// A read-only shared mapping of the first `len` bytes of a file.
@@ -72,12 +74,15 @@ impl MapState {
             known_len: AtomicU64::new(len),
             reserve,
             map: RwLock::new(None),
+            closed: AtomicBool::new(false),
         }
     }
 
     /// Records that the file now holds at least `end` bytes.
     pub(crate) fn wrote(&self, end: u64) {
-        self.known_len.fetch_max(end, Ordering::AcqRel);
+        if !self.closed.load(Ordering::Acquire) {
+            self.known_len.fetch_max(end, Ordering::AcqRel);
+        }
     }
 
     /// Cuts (or extends) the file to `len`, unmapping it first: no read may
@@ -87,7 +92,9 @@ impl MapState {
         *guard = None;
         self.known_len.store(0, Ordering::Release);
         file.set_len(len)?;
-        self.known_len.store(len, Ordering::Release);
+        if !self.closed.load(Ordering::Acquire) {
+            self.known_len.store(len, Ordering::Release);
+        }
         Ok(())
     }
 
@@ -97,40 +104,57 @@ impl MapState {
         let Some(end) = offset.checked_add(buf.len() as u64) else {
             return false;
         };
-        if end > self.known_len.load(Ordering::Acquire) {
-            return false;
-        }
         for _ in 0..2 {
             {
                 let guard = self.map.read().unwrap_or_else(|p| p.into_inner());
+                // Checked under the guard: `set_len` lowers `known_len`
+                // under the write lock, so it cannot drop below `end`
+                // until this copy is done.
+                if end > self.known_len.load(Ordering::Acquire) {
+                    return false;
+                }
                 if let Some(m) = guard.as_ref().filter(|m| end <= m.len as u64) {
                     // SAFETY: `[offset, end)` lies inside the mapping and
                     // below `known_len`, so inside the file, which cannot
-                    // shrink while this read guard is held. Bytes that a
-                    // concurrent write changes are copied as plain bytes,
-                    // and the caller checks the record's CRC.
-                    let src = unsafe {
-                        std::slice::from_raw_parts(
+                    // shrink while this read guard is held. The bytes are
+                    // copied through raw pointers (no `&[u8]` is formed
+                    // over memory a concurrent write may change), and the
+                    // caller checks the record's CRC.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
                             (m.ptr as *const u8).add(offset as usize),
+                            buf.as_mut_ptr(),
                             buf.len(),
-                        )
-                    };
-                    buf.copy_from_slice(src);
+                        );
+                    }
                     return true;
                 }
             }
             // No map yet, or the file grew past it: map again, covering
             // the reserve, so that appends do not force a new map each time.
             let mut guard = self.map.write().unwrap_or_else(|p| p.into_inner());
-            let want = self.known_len.load(Ordering::Acquire).max(self.reserve);
+            let known = self.known_len.load(Ordering::Acquire);
+            if end > known {
+                return false;
+            }
             if guard.as_ref().is_none_or(|m| end > m.len as u64) {
                 *guard = None;
-                match Mapping::new(file, want as usize) {
+                match Mapping::new(file, known.max(self.reserve) as usize) {
                     Ok(m) => *guard = Some(m),
                     Err(_) => return false,
                 }
             }
         }
         false
+    }
+
+    /// Unmaps the file for good: later reads use `pread`. Called when the
+    /// log is closed, since its directory lock then goes, and with it the
+    /// guarantee that no other writer shortens the file.
+    pub(crate) fn unmap(&self) {
+        let mut guard = self.map.write().unwrap_or_else(|p| p.into_inner());
+        *guard = None;
+        self.known_len.store(0, Ordering::Release);
+        self.closed.store(true, Ordering::Release);
     }
 }

@@ -76,6 +76,8 @@ pub(crate) trait FsFile: Send + Sync + Debug {
     /// file, reserving `reserve` bytes of address space so that the map
     /// also covers what is appended later. A no-op where unsupported.
     fn map_reads(&self, _reserve: u64) {}
+    /// Stops serving reads from a memory map (the log is closing).
+    fn unmap_reads(&self) {}
     /// Reads exactly `buf.len()` bytes at `offset` (one record), or fails
     /// with `UnexpectedEof`.
     fn read_point(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {

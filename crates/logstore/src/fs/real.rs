@@ -199,6 +199,12 @@ impl FsFile for RealFile {
         let _ = self.map.set(MapState::new(len, reserve));
     }
 
+    fn unmap_reads(&self) {
+        if let Some(state) = self.map.get() {
+            state.unmap();
+        }
+    }
+
     fn read_point(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         if let Some(state) = self.map.get() {
             if state.copy(&self.file, buf, offset) {
