@@ -20,6 +20,7 @@ use crate::header::{FileHeader, LogId, CUT_MAGIC, HEADER_LEN};
 use crate::meta::replace_file;
 use crate::options::MAX_RECORD_SIZE_LIMIT;
 use crate::segment;
+use crate::segment::scan::{self, ChunkReader};
 
 pub(crate) const CUT_NAME: &str = "logstore.cut";
 pub(crate) const CUT_TMP: &str = "logstore.cut.tmp";
@@ -134,19 +135,13 @@ fn apply(fs: &dyn Fs, path: &Path, cut: &Cut) -> Result<()> {
         return Ok(());
     }
     let mut header = frame::encode_header_with_crc(cut.position, len as u32, false, 0);
-    let mut sum = crc32c::crc32c(&header[frame::LEN_AT..]);
-    let mut piece = vec![0u8; len.min(1 << 20) as usize];
-    let mut at = payload_at;
-    while at < cut.end {
-        let n = (cut.end - at).min(piece.len() as u64) as usize;
-        read_exact_at(&*file, &mut piece[..n], at).map_err(|e| Error::io("read", path, e))?;
-        sum = crc32c::crc32c_append(sum, &piece[..n]);
-        at += n as u64;
-    }
-    if sum != cut.crc {
+    let mut reader = ChunkReader::new(file.clone(), len.min(1 << 20) as usize);
+    let sum = scan::frame_sum(&mut reader, &header, payload_at, cut.end)
+        .map_err(|e| Error::io("read", path, e))?;
+    if sum != Some(cut.crc) {
         return Ok(());
     }
-    header[..frame::LEN_AT].copy_from_slice(&sum.to_le_bytes());
+    header[..frame::LEN_AT].copy_from_slice(&cut.crc.to_le_bytes());
     file.write_all_at(&[IoSlice::new(&header)], cut.offset)
         .map_err(|e| Error::io("write", path, e))?;
     file.set_len(cut.end)

@@ -228,7 +228,7 @@ impl Shared {
         let (sealed, meta) = {
             let st = self.lock_state();
             if st.closed {
-                return Err(Error::new(ErrorKind::Closed, "log is closed").with_path(&self.dir));
+                return Err(self.closed_error());
             }
             if pos < st.first {
                 return Err(truncated(pos, st.first));
@@ -401,7 +401,7 @@ impl Shared {
                 break Ok(true);
             }
             if st.closed {
-                break Err(Error::new(ErrorKind::Closed, "log is closed").with_path(&self.dir));
+                break Err(self.closed_error());
             }
             match deadline {
                 None => st = self.appended_cv.wait(st).unwrap_or_else(|p| p.into_inner()),

@@ -158,6 +158,11 @@ impl Shared {
         self.dir.join(segment::index_name(first))
     }
 
+    /// The error of any call on a closed log.
+    pub(crate) fn closed_error(&self) -> Error {
+        Error::new(ErrorKind::Closed, "log is closed").with_path(&self.dir)
+    }
+
     /// Refuses writes on a read-only, closed or poisoned log.
     pub(crate) fn check_writable(&self, st: &State) -> Result<()> {
         if self.opts.read_only {
@@ -166,7 +171,7 @@ impl Shared {
             );
         }
         if st.closed {
-            return Err(Error::new(ErrorKind::Closed, "log is closed").with_path(&self.dir));
+            return Err(self.closed_error());
         }
         if let Some(why) = &st.poisoned {
             return Err(Error::new(

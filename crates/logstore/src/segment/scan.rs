@@ -223,17 +223,29 @@ fn intact_oversize(
     if h.position != position || end > limit {
         return Ok(false);
     }
-    let mut sum = crc32c::crc32c(&raw[frame::LEN_AT..]);
-    let mut from = at + HEADER_LEN as u64;
+    Ok(frame_sum(r, raw, at + HEADER_LEN as u64, end)? == Some(h.crc))
+}
+
+/// The CRC32C of a frame whose header is `header` (its CRC field is not
+/// summed) and whose payload is `[from, end)` of the file, read in pieces
+/// of at most 1 MiB, so that a payload of any length never needs a buffer
+/// of its size. `None` if the file ends first.
+pub(crate) fn frame_sum(
+    r: &mut ChunkReader,
+    header: &[u8; HEADER_LEN],
+    mut from: u64,
+    end: u64,
+) -> io::Result<Option<u32>> {
+    let mut sum = crc32c::crc32c(&header[frame::LEN_AT..]);
     while from < end {
         let n = (end - from).min(1 << 20) as usize;
         let Some(bytes) = r.get(from, n)? else {
-            return Ok(false);
+            return Ok(None);
         };
         sum = crc32c::crc32c_append(sum, bytes);
         from += n as u64;
     }
-    Ok(sum == h.crc)
+    Ok(Some(sum))
 }
 
 /// The chunk for reading `[from, limit)`: 1 MiB, or less for less (the
