@@ -57,8 +57,8 @@ impl Shared {
     /// Appends `records` as one atomic batch; returns their positions.
     pub(crate) fn append_records(&self, records: &[&[u8]]) -> Result<Range<u64>> {
         let total = self.validate(records)?;
-        let mut st = self.lock_state();
-        self.check_writable(&st)?;
+        let st = self.lock_state();
+        let mut st = self.wait_zeroing(st, Some(total), |st| self.needs_roll(st, total))?;
         if records.is_empty() {
             return Ok(st.next..st.next);
         }
@@ -75,8 +75,7 @@ impl Shared {
             )
             .at_position(st.next));
         }
-        let end = st.active.written + st.buf.len() as u64;
-        if end > SEGMENT_HEADER_LEN as u64 && end + total > self.opts.segment_size {
+        if self.needs_roll(&st, total) {
             self.roll(&mut st)?;
         }
         let start = st.next;
@@ -92,12 +91,22 @@ impl Shared {
             return Err(e);
         }
         st.unsynced_bytes += total;
+        if self.preallocates() {
+            self.request_prezero(&mut st);
+        }
         let end_pos = st.next;
         if self.tail_waiters.load(Ordering::SeqCst) > 0 {
             self.appended_cv.notify_all();
         }
         self.settle(st, end_pos)?;
         Ok(start..end_pos)
+    }
+
+    /// Whether `total` more bytes start a new segment: the active one has
+    /// records and would pass the segment size.
+    fn needs_roll(&self, st: &State, total: u64) -> bool {
+        let end = st.data_end();
+        end > SEGMENT_HEADER_LEN as u64 && end + total > self.opts.segment_size
     }
 
     fn frame_all(&self, st: &mut State, records: &[&[u8]]) -> Result<()> {

@@ -59,6 +59,7 @@ mod index;
 mod log;
 mod meta;
 mod options;
+mod prezero;
 mod reader;
 mod recovery;
 mod segment;

@@ -276,7 +276,9 @@ impl Log {
         }
         self.shared.appended_cv.notify_all();
         self.shared.synced_cv.notify_all();
+        self.shared.zeroed_cv.notify_all();
         self.shared.stop_background();
+        let result = result.and_then(|()| self.trim_zeros());
         self.shared
             .lock
             .lock()
@@ -286,6 +288,21 @@ impl Log {
             Err(e) if e.kind() == ErrorKind::Closed => Ok(()),
             other => other,
         }
+    }
+
+    /// Cuts the zeros written ahead of the data off the active segment
+    /// (see [`Options::preallocate`]), once the background thread is gone.
+    /// Not synced: if a crash brings them back, the next open keeps them
+    /// for appends, as it would have anyway.
+    fn trim_zeros(&self) -> Result<()> {
+        if self.shared.opts.read_only {
+            return Ok(());
+        }
+        let mut st = self.shared.lock_state();
+        if st.poisoned.is_some() {
+            return Ok(());
+        }
+        crate::prezero::trim(&mut st.active)
     }
 
     /// What opening the log found and did.

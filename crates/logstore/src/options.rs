@@ -54,6 +54,7 @@ pub struct Options {
     pub(crate) max_record_size: usize,
     pub(crate) write_buffer: usize,
     pub(crate) mmap_reads: bool,
+    pub(crate) preallocate: bool,
     pub(crate) index_cache_bytes: usize,
     pub(crate) recovery: Recovery,
     pub(crate) background_reclaim: bool,
@@ -82,6 +83,7 @@ impl Default for Options {
             max_record_size: DEFAULT_MAX_RECORD_SIZE,
             write_buffer: 0,
             mmap_reads: false,
+            preallocate: true,
             index_cache_bytes: 32 << 20,
             recovery: Recovery::Strict,
             background_reclaim: true,
@@ -102,6 +104,7 @@ impl fmt::Debug for Options {
             .field("max_record_size", &self.max_record_size)
             .field("write_buffer", &self.write_buffer)
             .field("mmap_reads", &self.mmap_reads)
+            .field("preallocate", &self.preallocate)
             .field("index_cache_bytes", &self.index_cache_bytes)
             .field("recovery", &self.recovery)
             .field("background_reclaim", &self.background_reclaim)
@@ -171,6 +174,18 @@ impl Options {
     /// shorten a mapped file). Only on the real file system.
     pub fn mmap_reads(mut self, on: bool) -> Self {
         self.mmap_reads = on;
+        self
+    }
+
+    /// Keep the active segment written with zeros a little past its data
+    /// (default `true`; only under a syncing policy, never with
+    /// [`SyncPolicy::Never`]), so that a sync after an append overwrites
+    /// space the file has instead of growing the file, which costs about
+    /// half as much (docs/DESIGN.md, "Preallocation"). The background
+    /// thread writes the zeros, at most 1.5 MiB past the data; a roll and
+    /// [`crate::Log::close`] cut them off.
+    pub fn preallocate(mut self, on: bool) -> Self {
+        self.preallocate = on;
         self
     }
 

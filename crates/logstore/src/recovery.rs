@@ -166,6 +166,8 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         epoch: 0,
         poisoned: None,
         closed: false,
+        zero_queued: false,
+        prealloc_failed: false,
     };
     let shared = Arc::new(Shared {
         dir: dir.to_path_buf(),
@@ -174,6 +176,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         state: Mutex::new(state),
         synced_cv: Condvar::new(),
         appended_cv: Condvar::new(),
+        zeroed_cv: Condvar::new(),
         tail_waiters: AtomicUsize::new(0),
         first_hint: AtomicU64::new(first),
         index_cache: Mutex::new(IndexCache::new(opts.index_cache_bytes)),
@@ -572,6 +575,7 @@ impl Opener<'_> {
             let (off, pos) = self.scan_start(f.first);
             let s = scan::scan(&f.file, off, pos, f.len, self.opts.max_record_size)
                 .map_err(|e| Error::io("read", &f.path, e))?;
+            let mut prealloc_end = 0;
             if let Some(d) = &s.damage {
                 // An intact record the limit in use refuses is not damage:
                 // cutting it would lose it (in tolerant mode too).
@@ -587,7 +591,14 @@ impl Opener<'_> {
                     return Err(Error::corruption(&f.path, d.offset, d.reason.clone()));
                 }
                 let rest: Vec<u64> = files.by_ref().map(|(_, n)| n.first).collect();
-                self.cut(&f, s.end, s.next_position, &rest, d.reason.clone(), torn)?;
+                // Zeros after the last record of the last segment are the
+                // space written ahead of the data for appends to overwrite
+                // (see `crate::prezero`): kept for them, not cut.
+                if d.zero_tail && torn && rest.is_empty() {
+                    prealloc_end = f.len;
+                } else {
+                    self.cut(&f, s.end, s.next_position, &rest, d.reason.clone(), torn)?;
+                }
             }
             if s.damage.is_some() || is_last {
                 if self.writable {
@@ -595,14 +606,9 @@ impl Opener<'_> {
                     // from an earlier sealing would only be stale.
                     self.remove(&self.index_path(f.first))?;
                 }
-                active = Some(Active {
-                    first: f.first,
-                    base: pos,
-                    offsets: s.offsets,
-                    written: s.end,
-                    path: f.path,
-                    file: f.file,
-                });
+                let mut a = Active::new(f.first, pos, s.offsets, s.end, f.path, f.file);
+                a.prealloc_end = prealloc_end.max(s.end);
+                active = Some(a);
                 break;
             }
             if f.index.is_none() {
@@ -788,14 +794,14 @@ impl Opener<'_> {
             if self.writable {
                 self.remove(&self.index_path(seg.first))?;
             }
-            return Ok(Active {
-                first: seg.first,
-                base: pos,
-                offsets: s.offsets,
-                written: s.end,
-                path: seg.path.clone(),
-                file: seg.file.clone(),
-            });
+            return Ok(Active::new(
+                seg.first,
+                pos,
+                s.offsets,
+                s.end,
+                seg.path.clone(),
+                seg.file.clone(),
+            ));
         }
         self.new_active(self.meta.first)
     }
@@ -822,14 +828,14 @@ impl Opener<'_> {
         self.fs
             .sync_dir(self.dir)
             .map_err(|e| Error::io("fsync", self.dir, e))?;
-        Ok(Active {
+        Ok(Active::new(
             first,
-            base: first,
-            offsets: Vec::new(),
-            written: HEADER_LEN as u64,
+            first,
+            Vec::new(),
+            HEADER_LEN as u64,
             path,
             file,
-        })
+        ))
     }
 
     /// If every record of the active segment is before the first position

@@ -58,9 +58,38 @@ pub(crate) struct Active {
     pub written: u64,
     pub path: PathBuf,
     pub file: Arc<dyn FsFile>,
+    /// End of the file's preallocated space: the bytes from the data's end
+    /// up to here were written as zeros and synced, so appends there
+    /// overwrite instead of growing the file (see [`crate::prezero`]).
+    pub prealloc_end: u64,
+    /// Start of the range the background thread is writing zeros to, while
+    /// it does: appends must not reach it until it is done.
+    pub zeroing_from: Option<u64>,
 }
 
 impl Active {
+    /// A segment whose data ends at byte `written`, with no preallocated
+    /// space after it.
+    pub(crate) fn new(
+        first: u64,
+        base: u64,
+        offsets: Vec<u64>,
+        written: u64,
+        path: PathBuf,
+        file: Arc<dyn FsFile>,
+    ) -> Self {
+        Active {
+            first,
+            base,
+            offsets,
+            written,
+            path,
+            file,
+            prealloc_end: written,
+            zeroing_from: None,
+        }
+    }
+
     pub(crate) fn end_position(&self) -> u64 {
         self.base + self.offsets.len() as u64
     }
@@ -90,6 +119,18 @@ pub(crate) struct State {
     pub epoch: u64,
     pub poisoned: Option<String>,
     pub closed: bool,
+    /// A job to write zeros ahead of the active segment's data is queued.
+    pub zero_queued: bool,
+    /// Writing zeros failed once (no space, say): no more preallocation
+    /// for this handle; appends grow the file as without it.
+    pub prealloc_failed: bool,
+}
+
+impl State {
+    /// Where the next record's bytes go in the active segment file.
+    pub(crate) fn data_end(&self) -> u64 {
+        self.active.written + self.buf.len() as u64
+    }
 }
 
 /// Work for the background thread.
@@ -101,6 +142,8 @@ pub(crate) enum Job {
     Seal(Arc<Sealed>, bool),
     /// Release space: remove whole segments, punch a dead prefix.
     Reclaim(Reclaim),
+    /// Write zeros ahead of the active segment's data.
+    Prezero,
 }
 
 /// Space to give back after a truncation.
@@ -122,6 +165,9 @@ pub(crate) struct Shared {
     pub synced_cv: Condvar,
     /// Tailing readers wait here for new records.
     pub appended_cv: Condvar,
+    /// Appenders wait here for the background thread to finish writing
+    /// zeros where their records would go.
+    pub zeroed_cv: Condvar,
     pub tail_waiters: AtomicUsize,
     /// Mirror of `State::first`, for readers' cheap checks.
     pub first_hint: AtomicU64,
@@ -189,6 +235,7 @@ impl Shared {
             st.poisoned = Some(err.to_string());
         }
         self.synced_cv.notify_all();
+        self.zeroed_cv.notify_all();
     }
 
     /// Writes `buf` to the active segment file.
@@ -269,6 +316,11 @@ impl Shared {
     /// Starts a new active segment at `st.next`, sealing the current one.
     pub(crate) fn roll(&self, st: &mut State) -> Result<()> {
         self.flush_locked(st)?;
+        // A sealed segment ends where its data does: recovery reads zeros
+        // after the data of any segment but the last as damage. The next
+        // sync makes the new length durable with the segment's data,
+        // before any record of the new segment is acknowledged.
+        crate::prezero::trim(&mut st.active).inspect_err(|e| self.poison(st, e))?;
         let first = st.next;
         let (file, path) = self
             .create_segment_file(first)
@@ -282,15 +334,16 @@ impl Shared {
         st.rolls += 1;
         let old = std::mem::replace(
             &mut st.active,
-            Active {
+            Active::new(
                 first,
-                base: first,
-                offsets: Vec::new(),
-                written: SEGMENT_HEADER_LEN as u64,
+                first,
+                Vec::new(),
+                SEGMENT_HEADER_LEN as u64,
                 path,
                 file,
-            },
+            ),
         );
+
         let sealed = Arc::new(Sealed {
             first: old.first,
             base: old.base,
@@ -388,6 +441,7 @@ impl Shared {
         match job {
             Job::Seal(seg, needs_sync) => self.seal(&seg, needs_sync),
             Job::Reclaim(r) => self.reclaim(r),
+            Job::Prezero => self.prezero(),
         }
         let mut n = relock(self.pending_jobs.lock());
         *n = n.saturating_sub(1);

@@ -84,14 +84,7 @@ impl Shared {
             .inspect_err(|e| self.poison(st, e))?;
         let old = std::mem::replace(
             &mut st.active,
-            Active {
-                first: pos,
-                base: pos,
-                offsets: Vec::new(),
-                written: SEGMENT_HEADER_LEN as u64,
-                path,
-                file,
-            },
+            Active::new(pos, pos, Vec::new(), SEGMENT_HEADER_LEN as u64, path, file),
         );
         let mut reclaim = Reclaim::default();
         let mut cache = self.index_cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -168,6 +161,7 @@ impl Shared {
         while st.syncing {
             st = self.wait_synced(st);
         }
+        let mut st = self.wait_zeroing(st, None, |_| true)?;
         self.flush_locked(&mut st)?;
         let r = if pos >= st.active.base {
             self.cut_active(&mut st, pos)
@@ -246,6 +240,7 @@ impl Shared {
             .map_err(|e| Error::io("truncate", &a.path, e))?;
         a.offsets.truncate(i);
         a.written = off;
+        a.prealloc_end = off;
         a.file
             .sync_all()
             .map_err(|e| Error::io("fsync", &a.path, e))?;
@@ -294,14 +289,14 @@ impl Shared {
         let kept = &st.sealed;
         st.unsynced
             .retain(|u| kept.iter().any(|s| Arc::ptr_eq(s, u)));
-        st.active = Active {
-            first: seg.first,
-            base: seg.base,
-            offsets: offsets[..i].to_vec(),
-            written: off,
-            path: seg.path.clone(),
-            file: Arc::clone(&seg.file),
-        };
+        st.active = Active::new(
+            seg.first,
+            seg.base,
+            offsets[..i].to_vec(),
+            off,
+            seg.path.clone(),
+            Arc::clone(&seg.file),
+        );
         seg.file
             .sync_all()
             .map_err(|e| Error::io("fsync", &seg.path, e))?;

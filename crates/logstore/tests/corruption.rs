@@ -210,21 +210,51 @@ fn bad_length_in_the_last_segment_is_a_torn_tail() {
     }
 }
 
+/// Zeros after the last record of the last segment are what
+/// `Options::preallocate` leaves there: space for the next appends, not a
+/// torn tail. Appends overwrite it, and `close` cuts what is left.
 #[test]
-fn zero_filled_tail_is_cut() {
+fn zero_filled_tail_is_space_for_appends() {
     let f = Fixture::write(5);
     let seg = f.segment_of(4);
     let len = file_len(&seg);
     set_len(&seg, len + 10_000);
     let log = f.open().unwrap();
     assert_records(&log, 0..5);
+    assert!(log.recovery_report().torn_tail.is_none());
+    assert_eq!(file_len(&seg), len + 10_000);
+    assert_eq!(log.append(&record(5, LEN)).unwrap(), 5);
+    log.close().unwrap();
+    assert_eq!(file_len(&f.segment_of(5)), f.offset_of(5) + FRAME);
+    let log = f.open().unwrap();
+    assert_records(&log, 0..6);
+    assert!(log.recovery_report().torn_tail.is_none());
+}
+
+/// Zeros at the end of a segment that is not the last are damage: every
+/// segment but the active one ends with its data.
+#[test]
+fn zero_filled_end_of_an_unsealed_segment_is_a_torn_tail() {
+    let f = Fixture::write(7);
+    let first = f.segment_of(0);
+    let last = f.segment_of(6);
+    assert_ne!(first, last);
+    let len = file_len(&first);
+    set_len(&first, len + 4096);
+    for p in std::fs::read_dir(f.dir.path()).unwrap() {
+        let p = p.unwrap().path();
+        if p.extension().is_some_and(|e| e == "idx") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let log = f.open().unwrap();
     let torn = log.recovery_report().torn_tail.unwrap();
     assert_eq!(
-        (torn.offset, torn.from_position, torn.bytes),
-        (len, 5, 10_000)
+        (torn.segment.as_path(), torn.offset),
+        (first.as_path(), len)
     );
-    drop(log);
-    assert_eq!(file_len(&seg), len);
+    assert!(!torn.removed_segments.is_empty());
+    assert_eq!(file_len(&first), len);
 }
 
 #[test]

@@ -1,0 +1,179 @@
+//! Writing zeros ahead of the active segment's data, so that durable
+//! appends overwrite space the file already has instead of growing it.
+//!
+//! An `fdatasync` after a write that grows a file must also write the
+//! file's new size; one after an overwrite of written blocks writes only
+//! the data. On the disks measured for this crate the second costs about
+//! half as much (docs/DESIGN.md, "Preallocation"), and a durable append
+//! costs one sync. So under a syncing policy the background thread keeps
+//! the active segment written with zeros (and synced) some way past the
+//! end of its data: when less than half a chunk (1 MiB, or an eighth of a
+//! smaller segment) is left it writes the next chunk, never past the
+//! segment size. (`fallocate` is not
+//! enough: writing into an allocated but unwritten extent changes the
+//! extent, and the sync must write that change too.)
+//!
+//! What it costs and what it changes:
+//! - Disk use: the active segment holds up to 1.5 chunks of zeros past
+//!   its data.
+//! - Recovery reads zeros after the last record of the last segment as
+//!   this space (kept for the next appends), not as a torn tail. Every
+//!   other segment ends with its data: a roll cuts the zeros off the
+//!   segment it seals, and the next sync makes that durable before any
+//!   record of the new segment is acknowledged. `close` cuts them off the
+//!   active segment.
+//! - While the background thread writes a range, an append that would
+//!   reach it (or roll) waits until it is done; the range starts past
+//!   the data's end, so an append waits only when the zeros fall behind.
+
+use std::io::IoSlice;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::fs::FsFile;
+use crate::options::SyncPolicy;
+use crate::state::{Active, Job, Shared, State};
+use crate::sync::MutexGuard;
+
+/// How much is written at a time: 1 MiB, or an eighth of a smaller
+/// segment. Zeros are written when less than half of that is left past
+/// the data.
+fn chunk(segment_size: u64) -> u64 {
+    (segment_size / 8).min(1 << 20)
+}
+
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+
+/// The range of the active segment to write zeros to next, if it is time.
+fn next_range(st: &State, segment_size: u64) -> Option<(u64, u64)> {
+    let a = &st.active;
+    let data_end = st.data_end();
+    let chunk = chunk(segment_size);
+    if a.prealloc_end >= data_end.saturating_add(chunk / 2).min(segment_size) {
+        return None;
+    }
+    // When the data has caught up with the zeros (a new segment), the next
+    // range starts a little past it, so that appends need not wait for it.
+    let from = if a.prealloc_end >= data_end {
+        a.prealloc_end
+    } else {
+        data_end + chunk / 16
+    };
+    let to = from.saturating_add(chunk).min(segment_size);
+    (from < to).then_some((from, to))
+}
+
+/// Cuts the zeros off a segment that stops being the active one.
+pub(crate) fn trim(a: &mut Active) -> Result<()> {
+    if a.prealloc_end > a.written {
+        a.file
+            .set_len(a.written)
+            .map_err(|e| Error::io("truncate", &a.path, e))?;
+        a.prealloc_end = a.written;
+    }
+    Ok(())
+}
+
+fn write_zeros(file: &dyn FsFile, from: u64, to: u64) -> std::io::Result<()> {
+    let mut at = from;
+    while at < to {
+        let n = ((to - at) as usize).min(16 * ZEROS.len());
+        let bufs: Vec<IoSlice<'_>> = (0..n.div_ceil(ZEROS.len()))
+            .map(|i| IoSlice::new(&ZEROS[..(n - i * ZEROS.len()).min(ZEROS.len())]))
+            .collect();
+        file.write_all_at(&bufs, at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+fn same_file(a: &Arc<dyn FsFile>, b: &Arc<dyn FsFile>) -> bool {
+    std::ptr::eq(Arc::as_ptr(a) as *const u8, Arc::as_ptr(b) as *const u8)
+}
+
+impl Shared {
+    /// Whether this handle writes zeros ahead of its appends.
+    pub(crate) fn preallocates(&self) -> bool {
+        self.opts.preallocate
+            && !self.opts.read_only
+            && !matches!(self.opts.sync_policy, SyncPolicy::Never)
+    }
+
+    /// Queues a job to write zeros if the active segment needs them.
+    pub(crate) fn request_prezero(&self, st: &mut State) {
+        if st.zero_queued
+            || st.prealloc_failed
+            || st.active.zeroing_from.is_some()
+            || next_range(st, self.opts.segment_size).is_none()
+        {
+            return;
+        }
+        st.zero_queued = true;
+        self.submit(Job::Prezero);
+    }
+
+    /// Waits until the background thread is not writing zeros where an
+    /// append of `bytes` more would write, or where a roll or a cut would
+    /// change the file (`bytes` is `None`: waits until it is done).
+    pub(crate) fn wait_zeroing<'a>(
+        &self,
+        mut st: MutexGuard<'a, State>,
+        bytes: Option<u64>,
+        rolls: impl Fn(&State) -> bool,
+    ) -> Result<MutexGuard<'a, State>> {
+        loop {
+            self.check_writable(&st)?;
+            let Some(from) = st.active.zeroing_from else {
+                return Ok(st);
+            };
+            if let Some(n) = bytes {
+                if !rolls(&st) && st.data_end() + n <= from {
+                    return Ok(st);
+                }
+            }
+            st = self.zeroed_cv.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// The background job: writes the next range of zeros and syncs them.
+    pub(crate) fn prezero(&self) {
+        let (file, path, from, to) = {
+            let mut st = self.lock_state();
+            st.zero_queued = false;
+            if st.closed || st.poisoned.is_some() || st.prealloc_failed {
+                return;
+            }
+            let Some((from, to)) = next_range(&st, self.opts.segment_size) else {
+                return;
+            };
+            st.active.zeroing_from = Some(from);
+            (st.active.file.clone(), st.active.path.clone(), from, to)
+        };
+        let written = write_zeros(&*file, from, to);
+        // The sync shares the file's error state with the appenders' syncs:
+        // if it fails, data of theirs may be lost with no later sync to
+        // say so, and the log must stop taking writes.
+        let synced = match written {
+            Ok(()) => Some(file.sync_data()),
+            Err(_) => None,
+        };
+        let mut st = self.lock_state();
+        let same = same_file(&st.active.file, &file);
+        if same {
+            st.active.zeroing_from = None;
+        }
+        match synced {
+            Some(Ok(())) if same => st.active.prealloc_end = st.active.prealloc_end.max(to),
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                let err = Error::io("fdatasync", &path, e);
+                self.poison(&mut st, &err);
+            }
+            // No space, say: appends will report it if it persists; this
+            // handle stops writing ahead.
+            None => st.prealloc_failed = true,
+        }
+        drop(st);
+        self.zeroed_cv.notify_all();
+    }
+}
