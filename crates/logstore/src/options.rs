@@ -145,7 +145,9 @@ impl Options {
     /// Also the largest length believed when reading: no read allocates
     /// more. Opening a log that holds a larger record (written with a
     /// larger limit) fails with [`crate::ErrorKind::InvalidArgument`],
-    /// naming the record and the limit needed, and changes nothing.
+    /// naming the record and the limit needed, and changes nothing; so
+    /// does reading such a record in a sealed segment (whose records
+    /// opening does not read).
     pub fn max_record_size(mut self, bytes: usize) -> Self {
         self.max_record_size = bytes;
         self

@@ -327,12 +327,23 @@ impl Shared {
                     len,
                     ..
                 } => {
-                    if len > frame::frame_len(self.opts.max_record_size) {
-                        return Err(Error::corruption(
-                            &self.segment_path(segment),
-                            offset,
-                            "record longer than the limit",
-                        ));
+                    let max = self.opts.max_record_size;
+                    if len > frame::frame_len(max) {
+                        // Written under a larger limit, or damage?
+                        let path = self.segment_path(segment);
+                        return Err(match scan::intact_frame(&file, offset, offset + len, pos) {
+                            Ok(Some(n)) if frame::frame_len(n as usize) == len => {
+                                Error::invalid(scan::oversize_message(pos, n, max))
+                                    .with_path(&path)
+                                    .at_offset(offset)
+                                    .at_position(pos)
+                            }
+                            Ok(_) => {
+                                Error::corruption(&path, offset, "record longer than the limit")
+                                    .at_position(pos)
+                            }
+                            Err(e) => Error::io("read", &path, e),
+                        });
                     }
                     let checked = match read_split(&*file, offset, len) {
                         Ok(Split::Whole(frame)) => {
@@ -702,10 +713,20 @@ impl Iter {
                 return Err(truncated(pos, first));
             }
             let (path, offset) = (run.path.clone(), run.offset);
-            self.end_run();
             if retried {
-                return Err(Error::corruption(&path, offset, "bad record frame").at_position(pos));
+                let len = scan::intact_frame(run.reader.file(), offset, run.end_offset, pos)
+                    .map_err(|e| Error::io("read", &path, e))?;
+                self.end_run();
+                return Err(match len.filter(|&n| n as usize > max) {
+                    // Written under a larger limit: not damage.
+                    Some(n) => Error::invalid(scan::oversize_message(pos, n, max))
+                        .with_path(&path)
+                        .at_offset(offset),
+                    None => Error::corruption(&path, offset, "bad record frame"),
+                }
+                .at_position(pos));
             }
+            self.end_run();
             // The bytes may have changed under us (truncate_back, or a
             // read-only view racing the writer): look the position up again.
             retried = true;

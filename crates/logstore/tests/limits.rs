@@ -217,6 +217,43 @@ fn reopening_with_a_smaller_record_limit_loses_nothing() {
     assert_eq!(log.recovery_report().torn_tail, None);
 }
 
+/// The same, for a record in a sealed, indexed segment, which opening
+/// does not read: reading it says what opening would have.
+#[test]
+fn reading_a_record_larger_than_the_limit_names_the_limit_needed() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || Options::default().segment_size(4096);
+    let log = Log::open(dir.path(), opts()).unwrap();
+    for i in 0..5u64 {
+        log.append(&record(i, 100)).unwrap();
+    }
+    log.append(&record(5, 5000)).unwrap();
+    log.append(&record(6, 100)).unwrap();
+    log.close().unwrap();
+    let seg = dir.path().join("00000000000000000005.seg");
+    assert!(dir.path().join("00000000000000000005.idx").exists());
+    let log = Log::open(dir.path(), opts().max_record_size(1000)).unwrap();
+    assert!(log.read(4).unwrap() == record(4, 100));
+    assert!(log.read(6).unwrap() == record(6, 100));
+    let e = assert_kind(log.read(5), ErrorKind::InvalidArgument);
+    let text = e.to_string();
+    assert!(text.contains("record 5 is 5000 bytes"), "{text}");
+    assert!(text.contains("at least 5000"), "{text}");
+    assert_eq!(e.path(), Some(seg.as_path()), "{text}");
+    assert_eq!((e.offset(), e.position()), (Some(64), Some(5)), "{text}");
+    let mut it = log.iter(4);
+    assert!(it.next().unwrap().unwrap() == (4, record(4, 100)));
+    let e = it.next().unwrap().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    // Damage there is still damage.
+    drop(log);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[64 + 16 + 10] ^= 1;
+    std::fs::write(&seg, &bytes).unwrap();
+    let log = Log::open(dir.path(), opts().max_record_size(1000)).unwrap();
+    assert_kind(log.read(5), ErrorKind::Corruption);
+}
+
 #[test]
 fn read_only_handle_follows_a_writer() {
     let dir = tempfile::tempdir().unwrap();

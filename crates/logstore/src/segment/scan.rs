@@ -41,6 +41,11 @@ impl ChunkReader {
         }
     }
 
+    /// The file read.
+    pub(crate) fn file(&self) -> &Arc<dyn FsFile> {
+        &self.file
+    }
+
     /// The buffer, for the next reader.
     pub(crate) fn into_buffer(self) -> Vec<u8> {
         self.buf
@@ -153,10 +158,7 @@ pub(crate) fn scan(
             HeaderCheck::BadLength(n) => {
                 if intact_oversize(&mut r, &raw, at, limit, pos)? {
                     oversize = true;
-                    break Some(format!(
-                        "record {pos} is {n} bytes, more than the max_record_size of {max_len} \
-                         given; open the log with a max_record_size of at least {n}"
-                    ));
+                    break Some(oversize_message(pos, n, max_len));
                 }
                 break Some(format!("bad record length {n} (limit {max_len})"));
             }
@@ -202,6 +204,38 @@ pub(crate) fn scan(
         oversize,
     });
     Ok(scan)
+}
+
+/// What is wrong when record `pos`, intact, is longer than the limit.
+pub(crate) fn oversize_message(pos: u64, len: u32, max_len: usize) -> String {
+    format!(
+        "record {pos} is {len} bytes, more than the max_record_size of {max_len} given; \
+         open the log with a max_record_size of at least {len}"
+    )
+}
+
+/// Whether the frame at `at` of `file` is an intact record at `position`
+/// ending by `limit`, of any length the format allows; its length if so.
+/// Read in pieces: a forged length never makes this allocate more than
+/// 1 MiB.
+pub(crate) fn intact_frame(
+    file: &Arc<dyn FsFile>,
+    at: u64,
+    limit: u64,
+    position: u64,
+) -> io::Result<Option<u32>> {
+    let mut r = ChunkReader::new(file.clone(), scan_chunk(at, limit));
+    let Some(raw) = r.get(at, HEADER_LEN)? else {
+        return Ok(None);
+    };
+    let raw: [u8; HEADER_LEN] = raw.try_into().expect("header length");
+    let len = frame::decode_any_length(&raw).map(|h| h.len);
+    Ok(
+        match len.is_some() && intact_oversize(&mut r, &raw, at, limit, position)? {
+            true => len,
+            false => None,
+        },
+    )
 }
 
 /// Whether the frame at `at`, whose header `raw` gives a length above the
