@@ -179,6 +179,16 @@ fn configured_record_limit_is_enforced() {
     assert_eq!(log.next_position(), 1);
 }
 
+/// Records 0 to 6 of 100 bytes, but record 5 of 5000.
+fn write_one_large_record(dir: &Path, opts: Options) {
+    let log = Log::open(dir, opts).unwrap();
+    for i in 0..7u64 {
+        log.append(&record(i, if i == 5 { 5000 } else { 100 }))
+            .unwrap();
+    }
+    log.close().unwrap();
+}
+
 /// A log written with a larger `max_record_size` than the one it is
 /// reopened with: its larger records are intact data, not a torn tail.
 /// Opening refuses, names the record and the limit needed, and changes
@@ -187,13 +197,7 @@ fn configured_record_limit_is_enforced() {
 fn reopening_with_a_smaller_record_limit_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let opts = || Options::default().sync_policy(SyncPolicy::Never);
-    let log = Log::open(dir.path(), opts()).unwrap();
-    for i in 0..5u64 {
-        log.append(&record(i, 100)).unwrap();
-    }
-    log.append(&record(5, 5000)).unwrap();
-    log.append(&record(6, 100)).unwrap();
-    log.close().unwrap();
+    write_one_large_record(dir.path(), opts());
     let seg = dir.path().join("00000000000000000000.seg");
     let before = std::fs::read(&seg).unwrap();
     for recovery in [logstore::Recovery::Strict, logstore::Recovery::Tolerant] {
@@ -223,13 +227,7 @@ fn reopening_with_a_smaller_record_limit_loses_nothing() {
 fn reading_a_record_larger_than_the_limit_names_the_limit_needed() {
     let dir = tempfile::tempdir().unwrap();
     let opts = || Options::default().segment_size(4096);
-    let log = Log::open(dir.path(), opts()).unwrap();
-    for i in 0..5u64 {
-        log.append(&record(i, 100)).unwrap();
-    }
-    log.append(&record(5, 5000)).unwrap();
-    log.append(&record(6, 100)).unwrap();
-    log.close().unwrap();
+    write_one_large_record(dir.path(), opts());
     let seg = dir.path().join("00000000000000000005.seg");
     assert!(dir.path().join("00000000000000000005.idx").exists());
     let log = Log::open(dir.path(), opts().max_record_size(1000)).unwrap();
