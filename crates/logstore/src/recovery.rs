@@ -989,7 +989,7 @@ impl Shared {
         if len < a.written || !self.last_record_in_place(a, st.next)? {
             return Ok(false);
         }
-        if len == a.written {
+        if len == a.written || self.zeros_at(a)? {
             return Ok(true);
         }
         let s = scan::scan(&a.file, a.written, st.next, len, self.opts.max_record_size)
@@ -999,6 +999,19 @@ impl Shared {
         st.active.written = s.end;
         st.next = s.next_position;
         Ok(true)
+    }
+
+    /// Whether the active segment holds zeros where its next record would
+    /// start: nothing new yet, in the space the writer writes ahead (see
+    /// `crate::prezero`), which need not be read to its end at every
+    /// refresh.
+    fn zeros_at(&self, a: &Active) -> Result<bool> {
+        let mut raw = [0u8; crate::frame::HEADER_LEN];
+        match read_exact_at(&*a.file, &mut raw, a.written) {
+            Ok(()) => Ok(raw == [0; crate::frame::HEADER_LEN]),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+            Err(e) => Err(Error::io("read", &a.path, e)),
+        }
     }
 
     /// Whether the last record this handle knows in the active segment is

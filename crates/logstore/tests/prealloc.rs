@@ -160,3 +160,24 @@ fn truncations_while_zeros_are_written() {
     assert!(log.recovery_report().torn_tail.is_none());
     check_range(&log);
 }
+
+/// A read-only handle follows a writer that writes zeros ahead: the zeros
+/// are neither records nor damage to it.
+#[test]
+fn a_read_only_handle_follows_through_the_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), opts(1 << 20)).unwrap();
+    append(&log, 0..50);
+    log.wait_reclaimed();
+    let seg = segments(dir.path())[0].clone();
+    assert!(file_len(&seg) > HEADER + 50 * FRAME);
+    let reader = Log::open(dir.path(), opts(1 << 20).read_only(true)).unwrap();
+    assert!(reader.recovery_report().torn_tail.is_none());
+    check(&reader, 50);
+    reader.refresh().unwrap();
+    assert_eq!(reader.next_position(), 50);
+    append(&log, 50..60);
+    reader.refresh().unwrap();
+    assert_eq!(reader.next_position(), 60);
+    check(&reader, 60);
+}
