@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 
 use crate::procs::{free_ports, Procs};
-use crate::{big_record, throughput, Error, Figures, CLIENTS, SIZES};
+use crate::{big_record, throughput, Cases, Error, Figures, CLIENTS, SIZES};
 
 struct Cluster {
     procs: Procs,
@@ -17,17 +17,19 @@ struct Cluster {
     http: reqwest::Client,
 }
 
-/// Runs every case against a fresh 3-node cluster in `dir`.
-pub async fn run(bin: &Path, dir: &Path, dur: Duration) -> Result<Figures, Error> {
+/// Runs the `cases` against a fresh 3-node cluster in `dir`.
+pub async fn run(bin: &Path, dir: &Path, dur: Duration, cases: Cases) -> Result<Figures, Error> {
     let mut cluster = Cluster::start(bin, dir).await?;
     let mut figures = Figures::default();
     cluster.rate(100, 4, Duration::from_secs(1)).await?; // warm-up
-    for size in SIZES {
-        for clients in CLIENTS {
-            figures.rates.push(cluster.rate(size, clients, dur).await?);
+    if cases == Cases::All {
+        for size in SIZES {
+            for clients in CLIENTS {
+                figures.rates.push(cluster.rate(size, clients, dur).await?);
+            }
         }
+        figures.big = cluster.big_record().await?;
     }
-    figures.big = cluster.big_record().await?;
     crate::settle_disk().await?;
     // A failover that never completes is a result, not a failed run.
     figures.failover = cluster.failover().await.map_err(|e| e.to_string());

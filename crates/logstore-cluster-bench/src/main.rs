@@ -14,8 +14,12 @@
 //!
 //! ```text
 //! cargo build --release -p logstore-cluster -p logstore-cluster-bench
-//! target/release/logstore-cluster-bench [SECONDS_PER_CASE [ROUNDS]]
+//! target/release/logstore-cluster-bench [SECONDS_PER_CASE [ROUNDS [SYSTEM [failover]]]]
 //! ```
+//! `SYSTEM` (`logstore-cluster` or `JetStream`) runs one system only;
+//! `failover` then runs only the failover, on a fresh cluster after the
+//! one-second warm-up of appends (and the settled disk), without the
+//! throughput cases and the 32 MiB record.
 //! It runs `logstore-cluster` from its own directory and `nats-server`
 //! (Debian's package) from PATH, stops every process it started when it
 //! ends, is interrupted (SIGINT, SIGTERM) or overruns its time limit.
@@ -55,6 +59,15 @@ impl Default for Figures {
     }
 }
 
+/// Which parts of a round run.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Cases {
+    /// The throughput cases, the 32 MiB record and the failover.
+    All,
+    /// Only the failover (after the warm-up).
+    Failover,
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum System {
     Logstore,
@@ -77,6 +90,11 @@ async fn main() -> Result<(), Error> {
     let rounds: usize = args.next().map_or(Ok(2), |s| s.parse())?;
     // Optionally one system only: `logstore-cluster` or `JetStream`.
     let only = args.next();
+    let cases = match args.next().as_deref() {
+        None => Cases::All,
+        Some("failover") => Cases::Failover,
+        Some(other) => return Err(format!("unknown part {other:?} (expected `failover`)").into()),
+    };
     // Per system and round: the cases, a warm-up, start-up, the 32 MiB
     // record and the failover, with a wide margin.
     let limit = Duration::from_secs(rounds as u64 * 2 * (6 * (secs + 15) + 180));
@@ -86,7 +104,7 @@ async fn main() -> Result<(), Error> {
         limit.as_secs()
     );
     tokio::select! {
-        r = run(Duration::from_secs(secs), rounds, only.as_deref()) => r,
+        r = run(Duration::from_secs(secs), rounds, only.as_deref(), cases) => r,
         _ = tokio::time::sleep(limit) => Err("time limit reached".into()),
         _ = stop_signal() => Err("interrupted".into()),
     }
@@ -107,7 +125,7 @@ async fn stop_signal() {
     }
 }
 
-async fn run(dur: Duration, rounds: usize, only: Option<&str>) -> Result<(), Error> {
+async fn run(dur: Duration, rounds: usize, only: Option<&str>, cases: Cases) -> Result<(), Error> {
     let dir = tempfile::tempdir()?;
     let bin = std::env::current_exe()?.with_file_name("logstore-cluster");
     let mut results: Vec<(System, Figures)> = Vec::new();
@@ -126,8 +144,8 @@ async fn run(dur: Duration, rounds: usize, only: Option<&str>) -> Result<(), Err
             let sub = dir.path().join(format!("{}-{round}", system.name()));
             eprintln!("round {}: {}", round + 1, system.name());
             let figures = match system {
-                System::Logstore => logstore::run(&bin, &sub, dur).await?,
-                System::JetStream => jetstream::run(&sub, dur).await?,
+                System::Logstore => logstore::run(&bin, &sub, dur, cases).await?,
+                System::JetStream => jetstream::run(&sub, dur, cases).await?,
             };
             print_rows(round + 1, system, &figures);
             // The data of a finished cluster is not needed any more.
@@ -228,9 +246,13 @@ fn print_summary(results: &[(System, Figures)]) {
             .collect()
     };
     let (ls, js) = (of(System::Logstore), of(System::JetStream));
-    // A system that did not run (the third argument) shows as "–".
+    // A system or case that did not run (the third and fourth arguments)
+    // shows as "–".
     let mean = |fs: &[&Figures], i: usize| {
-        (!fs.is_empty()).then(|| fs.iter().map(|f| f.rates[i]).sum::<f64>() / fs.len() as f64)
+        let rates: Option<Vec<f64>> = fs.iter().map(|f| f.rates.get(i).copied()).collect();
+        rates
+            .filter(|r| !r.is_empty())
+            .map(|r| r.iter().sum::<f64>() / r.len() as f64)
     };
     let show = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("–".to_string(), f);
     println!("\nMean over {} rounds:\n", ls.len().max(js.len()));
@@ -256,10 +278,11 @@ fn print_summary(results: &[(System, Figures)]) {
             Ok(d) => format!("{:.2} s", d.as_secs_f64()),
             Err(e) => e.clone(),
         };
-        println!(
-            "\n{}: failover stall {stall}; 32 MiB record: {}",
-            system.name(),
-            f.big
-        );
+        let big = if f.big.is_empty() {
+            String::new()
+        } else {
+            format!("; 32 MiB record: {}", f.big)
+        };
+        println!("\n{}: failover stall {stall}{big}", system.name());
     }
 }
