@@ -15,6 +15,7 @@
 
 mod batch;
 pub mod http;
+mod leader_watch;
 mod node;
 mod router;
 mod state_machine;

@@ -53,6 +53,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("--id is not among the --peer entries")?;
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let node = Arc::new(Node::start(args.id, &args.dir, HttpNetwork::default()).await?);
+    // The HTTP routes report the leader's messages to the watch.
+    node.watch_leader();
     if args.init && node.raft().is_initialized().await? {
         eprintln!("node {}: cluster already initialized", args.id);
     } else if args.init {
