@@ -74,17 +74,29 @@ pub(crate) fn trim(a: &mut Active) -> Result<()> {
     Ok(())
 }
 
-fn write_zeros(file: &dyn FsFile, from: u64, to: u64) -> std::io::Result<()> {
+/// Writes zeros over `[from, to)`, syncing every 128 KiB: an appender's
+/// sync that comes meanwhile waits for the write-back of at most that much
+/// zeros. (Written whole and synced once, a 1 MiB chunk put a p99 of
+/// 1,355–1,460 µs on 16 threads' durable appends, against 1,045–1,050 µs
+/// this way, at the same rate: `logstore-bench --stores logstore
+/// --workloads w4`, two runs each.)
+fn write_zeros(file: &dyn FsFile, from: u64, to: u64) -> std::result::Result<(), Failure> {
     let mut at = from;
     while at < to {
-        let n = ((to - at) as usize).min(16 * ZEROS.len());
+        let n = ((to - at) as usize).min(2 * ZEROS.len());
         let bufs: Vec<IoSlice<'_>> = (0..n.div_ceil(ZEROS.len()))
             .map(|i| IoSlice::new(&ZEROS[..(n - i * ZEROS.len()).min(ZEROS.len())]))
             .collect();
-        file.write_all_at(&bufs, at)?;
+        file.write_all_at(&bufs, at).map_err(|_| Failure::Write)?;
+        file.sync_data().map_err(Failure::Sync)?;
         at += n as u64;
     }
     Ok(())
+}
+
+enum Failure {
+    Write,
+    Sync(std::io::Error),
 }
 
 fn same_file(a: &Arc<dyn FsFile>, b: &Arc<dyn FsFile>) -> bool {
@@ -149,29 +161,25 @@ impl Shared {
             st.active.zeroing_from = Some(from);
             (st.active.file.clone(), st.active.path.clone(), from, to)
         };
-        let written = write_zeros(&*file, from, to);
-        // The sync shares the file's error state with the appenders' syncs:
-        // if it fails, data of theirs may be lost with no later sync to
-        // say so, and the log must stop taking writes.
-        let synced = match written {
-            Ok(()) => Some(file.sync_data()),
-            Err(_) => None,
-        };
+        let result = write_zeros(&*file, from, to);
         let mut st = self.lock_state();
         let same = same_file(&st.active.file, &file);
         if same {
             st.active.zeroing_from = None;
         }
-        match synced {
-            Some(Ok(())) if same => st.active.prealloc_end = st.active.prealloc_end.max(to),
-            Some(Ok(())) => {}
-            Some(Err(e)) => {
+        match result {
+            Ok(()) if same => st.active.prealloc_end = st.active.prealloc_end.max(to),
+            Ok(()) => {}
+            // The sync shares the file's error state with the appenders'
+            // syncs: if it fails, data of theirs may be lost with no later
+            // sync to say so, and the log must stop taking writes.
+            Err(Failure::Sync(e)) => {
                 let err = Error::io("fdatasync", &path, e);
                 self.poison(&mut st, &err);
             }
             // No space, say: appends will report it if it persists; this
             // handle stops writing ahead.
-            None => st.prealloc_failed = true,
+            Err(Failure::Write) => st.prealloc_failed = true,
         }
         drop(st);
         self.zeroed_cv.notify_all();
