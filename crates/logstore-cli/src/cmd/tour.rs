@@ -47,11 +47,17 @@ pub fn run(a: TourArgs) -> CliResult {
     step_open(out, &log)?;
     let appended = step_append(out, &log)?;
     let before = log.stats()?;
+    let ahead = if before.disk_bytes > before.retained_bytes + (64 << 10) {
+        "\nthe extra space is zeros written ahead of the data (at most 1.5 MiB),\n\
+         so that the sync after an append overwrites instead of growing the file"
+    } else {
+        ""
+    };
     step(
         out,
         "stat",
         &format!(
-            "positions {}: {} of records kept, {} on disk, in {} segment files",
+            "positions {}: {} of records kept, {} on disk, in {} segment files{ahead}",
             human::positions(before.first_position, before.next_position),
             human::bytes(before.retained_bytes),
             human::bytes(before.disk_bytes),
