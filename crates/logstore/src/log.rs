@@ -275,7 +275,7 @@ impl Log {
             st.active.file.unmap_reads();
         }
         self.shared.appended_cv.notify_all();
-        self.shared.synced_cv.notify_all();
+        self.shared.wake_waiters();
         self.shared.zeroed_cv.notify_all();
         self.shared.stop_background();
         let result = result.and_then(|()| self.trim_zeros());

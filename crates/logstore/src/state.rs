@@ -114,6 +114,8 @@ pub(crate) struct State {
     pub rolls_synced: u64,
     /// A group-commit leader is writing and syncing.
     pub syncing: bool,
+    /// Positions below this are covered by the sync in flight.
+    pub syncing_upto: u64,
     /// Bumped by `truncate_back`, so that syncs started before it do not
     /// vouch for positions it reassigned.
     pub epoch: u64,
@@ -161,8 +163,14 @@ pub(crate) struct Shared {
     pub opts: Options,
     pub log_id: LogId,
     pub state: Mutex<State>,
-    /// Group-commit followers wait here for a leader's sync.
+    /// Group-commit followers whose records the sync in flight covers
+    /// wait here for it.
     pub synced_cv: Condvar,
+    /// Appenders whose records the sync in flight does not cover wait
+    /// here: one of them leads the next sync, and the leader of that sync
+    /// wakes the others, now covered, while it syncs (off the critical
+    /// path) rather than all of them being woken when a sync ends.
+    pub lead_cv: Condvar,
     /// Tailing readers wait here for new records.
     pub appended_cv: Condvar,
     /// Appenders wait here for the background thread to finish writing
@@ -234,8 +242,15 @@ impl Shared {
         if st.poisoned.is_none() {
             st.poisoned = Some(err.to_string());
         }
-        self.synced_cv.notify_all();
+        self.wake_waiters();
         self.zeroed_cv.notify_all();
+    }
+
+    /// Wakes every appender waiting for a sync (the log changed under
+    /// them: poisoned, closed, cut back).
+    pub(crate) fn wake_waiters(&self) {
+        self.synced_cv.notify_all();
+        self.lead_cv.notify_all();
     }
 
     /// Writes `buf` to the active segment file.
@@ -272,7 +287,11 @@ impl Shared {
             }
             self.check_writable(&st)?;
             if st.syncing {
-                st = self.wait_synced(st);
+                st = if target <= st.syncing_upto {
+                    self.wait_synced(st)
+                } else {
+                    relock(self.lead_cv.wait(st))
+                };
                 continue;
             }
             st.syncing = true;
@@ -281,6 +300,9 @@ impl Shared {
                 return Err(e);
             }
             let upto = st.next;
+            st.syncing_upto = upto;
+            // Appenders waiting to lead are covered by this sync now.
+            self.lead_cv.notify_all();
             let my_epoch = st.epoch;
             let sealed = std::mem::take(&mut st.unsynced);
             let active = (st.active.file.clone(), st.active.path.clone());
@@ -309,6 +331,8 @@ impl Shared {
                     return Err(err);
                 }
             }
+            // The next leader first, then the followers this sync covered.
+            self.lead_cv.notify_one();
             self.synced_cv.notify_all();
         }
     }

@@ -202,7 +202,7 @@ impl Shared {
         };
         st.unsynced_bytes = 0;
         st.epoch += 1;
-        self.synced_cv.notify_all();
+        self.wake_waiters();
         Ok(())
     }
 
