@@ -20,8 +20,14 @@
 //! beside it. Messages are counted on arrival, so a node whose raft core is
 //! busy (a large record being written) does not mistake that for a silent
 //! leader.
+//!
+//! A node that has not heard from any leader since it started (a restart,
+//! a whole cluster starting) leaves elections to openraft's own timer: a
+//! restarted node may wait a while for the leader's first message, as the
+//! leader's retries to a dead node back off, and campaigning then would
+//! depose a healthy leader.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,6 +43,8 @@ pub(crate) struct LeaderContact {
     origin: Instant,
     /// Microseconds from `origin`.
     last: AtomicU64,
+    /// Whether anything was heard since the node started.
+    heard_once: AtomicBool,
 }
 
 impl LeaderContact {
@@ -44,6 +52,7 @@ impl LeaderContact {
         LeaderContact {
             origin: Instant::now(),
             last: AtomicU64::new(0),
+            heard_once: AtomicBool::new(false),
         }
     }
 
@@ -52,6 +61,7 @@ impl LeaderContact {
         let micros = at.saturating_duration_since(self.origin).as_micros();
         self.last
             .fetch_max(u64::try_from(micros).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.heard_once.store(true, Ordering::Relaxed);
     }
 
     fn silence(&self) -> Duration {
@@ -74,7 +84,8 @@ pub(crate) async fn run(raft: Raft, contact: Arc<LeaderContact>, config: Config)
         if stopped {
             return;
         }
-        let campaigns = matches!(state, ServerState::Follower | ServerState::Candidate);
+        let campaigns = matches!(state, ServerState::Follower | ServerState::Candidate)
+            && contact.heard_once.load(Ordering::Relaxed);
         if !campaigns || contact.silence() < wait {
             continue;
         }

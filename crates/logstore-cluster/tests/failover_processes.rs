@@ -144,14 +144,34 @@ impl Client {
         resp.text().await.ok()
     }
 
+    /// The leader named by the first node that names one (a node just
+    /// restarted may not know it yet).
     async fn leader_index(&self) -> Option<usize> {
         for i in 0..self.addrs.len() {
-            if let Some(s) = self.get(i, "/status").await {
-                let leader = s.split_whitespace().nth(3)?.parse::<usize>().ok()?;
+            let Some(s) = self.get(i, "/status").await else {
+                continue;
+            };
+            if let Some(leader) = s
+                .split_whitespace()
+                .nth(3)
+                .and_then(|l| l.parse::<usize>().ok())
+            {
                 return Some(leader - 1);
             }
         }
         None
+    }
+
+    /// The leader, once a node names one (within 10 s).
+    async fn wait_leader(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(leader) = self.leader_index().await {
+                return leader;
+            }
+            assert!(Instant::now() < deadline, "no node names a leader");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     async fn records(&self, i: usize) -> Vec<(u64, String)> {
@@ -187,7 +207,7 @@ async fn killed_leader_process_loses_and_duplicates_no_acknowledged_record() {
         client.append(next()).await;
     }
 
-    let old = client.leader_index().await.expect("a leader");
+    let old = client.wait_leader().await;
     cluster.kill(old);
     let killed_at = Instant::now();
     let stall = loop {
@@ -211,7 +231,7 @@ async fn killed_leader_process_loses_and_duplicates_no_acknowledged_record() {
     // The reference is the survivor holding the most records: right after
     // its restart the old leader may still name itself leader from its
     // persisted state, and a follower may lag in applying.
-    let mut leader = client.leader_index().await.unwrap();
+    let mut leader = client.wait_leader().await;
     let mut target = 0;
     for i in (0..NODES).filter(|&i| i != old) {
         let n = client.records(i).await.len();
