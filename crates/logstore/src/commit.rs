@@ -58,7 +58,10 @@ impl Shared {
     pub(crate) fn append_records(&self, records: &[&[u8]]) -> Result<Range<u64>> {
         let total = self.validate(records)?;
         let st = self.lock_state();
-        let mut st = self.wait_zeroing(st, Some(total), |st| self.needs_roll(st, total))?;
+        // A roll cuts the file, and the records go from its data's end on.
+        let mut st = self.wait_zeroing(st, |st, from| {
+            !self.needs_roll(st, total) && st.data_end() + total <= from
+        })?;
         if records.is_empty() {
             return Ok(st.next..st.next);
         }
@@ -91,9 +94,7 @@ impl Shared {
             return Err(e);
         }
         st.unsynced_bytes += total;
-        if self.preallocates() {
-            self.request_prezero(&mut st);
-        }
+        self.request_prezero(&mut st);
         let end_pos = st.next;
         if self.tail_waiters.load(Ordering::SeqCst) > 0 {
             self.appended_cv.notify_all();
@@ -113,7 +114,7 @@ impl Shared {
         for (i, r) in records.iter().enumerate() {
             let continues = i + 1 < records.len();
             let pos = st.next;
-            let offset = st.active.written + st.buf.len() as u64;
+            let offset = st.data_end();
             if r.len() >= LARGE_RECORD {
                 let header = frame::encode_header(pos, r, continues);
                 let bufs = [

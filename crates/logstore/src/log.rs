@@ -276,7 +276,6 @@ impl Log {
         }
         self.shared.appended_cv.notify_all();
         self.shared.wake_waiters();
-        self.shared.zeroed_cv.notify_all();
         self.shared.stop_background();
         let result = result.and_then(|()| self.trim_zeros());
         self.shared
@@ -348,7 +347,7 @@ impl Log {
                 st.active.first,
                 st.active.base,
                 st.next,
-                st.active.written + st.buf.len() as u64,
+                st.data_end(),
                 st.active.path.clone(),
                 st.active.file.clone(),
             )));

@@ -42,7 +42,8 @@ fn chunk(segment_size: u64) -> u64 {
     (segment_size / 8).min(1 << 20)
 }
 
-static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+/// One piece of zeros: written, then synced (see [`write_zeros`]).
+static ZEROS: [u8; 128 << 10] = [0; 128 << 10];
 
 /// The range of the active segment to write zeros to next, if it is time.
 fn next_range(st: &State, segment_size: u64) -> Option<(u64, u64)> {
@@ -83,11 +84,9 @@ pub(crate) fn trim(a: &mut Active) -> Result<()> {
 fn write_zeros(file: &dyn FsFile, from: u64, to: u64) -> std::result::Result<(), Failure> {
     let mut at = from;
     while at < to {
-        let n = ((to - at) as usize).min(2 * ZEROS.len());
-        let bufs: Vec<IoSlice<'_>> = (0..n.div_ceil(ZEROS.len()))
-            .map(|i| IoSlice::new(&ZEROS[..(n - i * ZEROS.len()).min(ZEROS.len())]))
-            .collect();
-        file.write_all_at(&bufs, at).map_err(|_| Failure::Write)?;
+        let n = ((to - at) as usize).min(ZEROS.len());
+        file.write_all_at(&[IoSlice::new(&ZEROS[..n])], at)
+            .map_err(|_| Failure::Write)?;
         file.sync_data().map_err(Failure::Sync)?;
         at += n as u64;
     }
@@ -104,16 +103,14 @@ fn same_file(a: &Arc<dyn FsFile>, b: &Arc<dyn FsFile>) -> bool {
 }
 
 impl Shared {
-    /// Whether this handle writes zeros ahead of its appends.
-    pub(crate) fn preallocates(&self) -> bool {
-        self.opts.preallocate
-            && !self.opts.read_only
-            && !matches!(self.opts.sync_policy, SyncPolicy::Never)
-    }
-
-    /// Queues a job to write zeros if the active segment needs them.
+    /// Queues a job to write zeros if this handle writes them ahead (a
+    /// writer under a syncing policy) and the active segment needs them.
     pub(crate) fn request_prezero(&self, st: &mut State) {
-        if st.zero_queued
+        let preallocates = self.opts.preallocate
+            && !self.opts.read_only
+            && !matches!(self.opts.sync_policy, SyncPolicy::Never);
+        if !preallocates
+            || st.zero_queued
             || st.prealloc_failed
             || st.active.zeroing_from.is_some()
             || next_range(st, self.opts.segment_size).is_none()
@@ -124,24 +121,19 @@ impl Shared {
         self.submit(Job::Prezero);
     }
 
-    /// Waits until the background thread is not writing zeros where an
-    /// append of `bytes` more would write, or where a roll or a cut would
-    /// change the file (`bytes` is `None`: waits until it is done).
+    /// Waits (checking that the log still takes writes) until the
+    /// background thread is not writing zeros, or `clear(state, from)`
+    /// says the caller's change keeps below the range they start at.
     pub(crate) fn wait_zeroing<'a>(
         &self,
         mut st: MutexGuard<'a, State>,
-        bytes: Option<u64>,
-        rolls: impl Fn(&State) -> bool,
+        clear: impl Fn(&State, u64) -> bool,
     ) -> Result<MutexGuard<'a, State>> {
         loop {
             self.check_writable(&st)?;
-            let Some(from) = st.active.zeroing_from else {
-                return Ok(st);
-            };
-            if let Some(n) = bytes {
-                if !rolls(&st) && st.data_end() + n <= from {
-                    return Ok(st);
-                }
+            match st.active.zeroing_from {
+                Some(from) if !clear(&st, from) => {}
+                _ => return Ok(st),
             }
             st = self.zeroed_cv.wait(st).unwrap_or_else(|p| p.into_inner());
         }

@@ -240,11 +240,7 @@ impl Shared {
             if pos >= a.base {
                 let i = (pos - a.base) as usize;
                 let offset = a.offsets[i];
-                let end = a
-                    .offsets
-                    .get(i + 1)
-                    .copied()
-                    .unwrap_or(a.written + st.buf.len() as u64);
+                let end = a.offsets.get(i + 1).copied().unwrap_or(st.data_end());
                 if offset >= a.written {
                     let from = (offset - a.written) as usize;
                     let to = (end - a.written) as usize;
@@ -333,10 +329,7 @@ impl Shared {
                         let path = self.segment_path(segment);
                         return Err(match scan::intact_frame(&file, offset, offset + len, pos) {
                             Ok(Some(n)) if frame::frame_len(n as usize) == len => {
-                                Error::invalid(scan::oversize_message(pos, n, max))
-                                    .with_path(&path)
-                                    .at_offset(offset)
-                                    .at_position(pos)
+                                oversize(&path, offset, pos, n, max)
                             }
                             Ok(_) => {
                                 Error::corruption(&path, offset, "record longer than the limit")
@@ -542,6 +535,15 @@ fn check_frame(
     Ok(())
 }
 
+/// The error for record `pos`, intact but `len` bytes long, more than this
+/// open's `max` (the log was written with a larger limit): not damage.
+fn oversize(path: &std::path::Path, offset: u64, pos: u64, len: u32, max: usize) -> Error {
+    Error::invalid(scan::oversize_message(pos, len, max))
+        .with_path(path)
+        .at_offset(offset)
+        .at_position(pos)
+}
+
 /// Checks what a frame header says against the payload length found and
 /// the position expected (the checksum is checked by the caller).
 fn check_header(
@@ -719,12 +721,9 @@ impl Iter {
                 self.end_run();
                 return Err(match len.filter(|&n| n as usize > max) {
                     // Written under a larger limit: not damage.
-                    Some(n) => Error::invalid(scan::oversize_message(pos, n, max))
-                        .with_path(&path)
-                        .at_offset(offset),
-                    None => Error::corruption(&path, offset, "bad record frame"),
-                }
-                .at_position(pos));
+                    Some(n) => oversize(&path, offset, pos, n, max),
+                    None => Error::corruption(&path, offset, "bad record frame").at_position(pos),
+                });
             }
             self.end_run();
             // The bytes may have changed under us (truncate_back, or a

@@ -243,14 +243,14 @@ impl Shared {
             st.poisoned = Some(err.to_string());
         }
         self.wake_waiters();
-        self.zeroed_cv.notify_all();
     }
 
-    /// Wakes every appender waiting for a sync (the log changed under
-    /// them: poisoned, closed, cut back).
+    /// Wakes every appender waiting for a sync or for the zeros written
+    /// ahead (the log changed under them: poisoned, closed, cut back).
     pub(crate) fn wake_waiters(&self) {
         self.synced_cv.notify_all();
         self.lead_cv.notify_all();
+        self.zeroed_cv.notify_all();
     }
 
     /// Writes `buf` to the active segment file.

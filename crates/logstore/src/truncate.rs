@@ -106,8 +106,7 @@ impl Shared {
         let (seg_first, offset, file, path) = if pos >= st.active.base {
             let a = &st.active;
             let i = (pos - a.base) as usize;
-            let end = a.written + st.buf.len() as u64;
-            let off = a.offsets.get(i).copied().unwrap_or(end);
+            let off = a.offsets.get(i).copied().unwrap_or(st.data_end());
             (a.first, off, a.file.clone(), a.path.clone())
         } else {
             let i = st.sealed.partition_point(|s| s.end <= pos);
@@ -161,7 +160,7 @@ impl Shared {
         while st.syncing {
             st = self.wait_synced(st);
         }
-        let mut st = self.wait_zeroing(st, None, |_| true)?;
+        let mut st = self.wait_zeroing(st, |_, _| false)?;
         self.flush_locked(&mut st)?;
         let r = if pos >= st.active.base {
             self.cut_active(&mut st, pos)
