@@ -19,6 +19,15 @@ fn len_of(i: u64) -> usize {
     1 + (i as usize * 97) % 3000
 }
 
+/// A log in `dir` holding records 0 to `n - 1`.
+fn filled(dir: &std::path::Path, n: u64) -> Log {
+    let log = Log::open(dir, opts()).unwrap();
+    for i in 0..n {
+        log.append(&record(i, len_of(i))).unwrap();
+    }
+    log
+}
+
 fn check_range(log: &Log, range: std::ops::Range<u64>) {
     for p in range {
         assert!(log.read(p).unwrap() == record(p, len_of(p)), "position {p}");
@@ -59,10 +68,7 @@ fn reads_match_what_was_appended() {
 #[test]
 fn truncations_cut_mapped_files_safely() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), opts()).unwrap();
-    for i in 0..300 {
-        log.append(&record(i, len_of(i))).unwrap();
-    }
+    let log = filled(dir.path(), 300);
     check_all(&log);
     // Into a sealed, mapped segment: the file shrinks under its map.
     log.truncate_back(120).unwrap();
@@ -92,10 +98,7 @@ fn truncations_cut_mapped_files_safely() {
 #[test]
 fn a_closed_log_reads_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), opts()).unwrap();
-    for i in 0..200 {
-        log.append(&record(i, len_of(i))).unwrap();
-    }
+    let log = filled(dir.path(), 200);
     check_all(&log);
     log.close().unwrap();
     let other = Log::open(dir.path(), opts()).unwrap();
@@ -109,10 +112,7 @@ fn a_closed_log_reads_nothing() {
 #[test]
 fn read_only_handles_do_not_map() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), opts()).unwrap();
-    for i in 0..100 {
-        log.append(&record(i, len_of(i))).unwrap();
-    }
+    let log = filled(dir.path(), 100);
     log.flush().unwrap();
     let view = Log::open(dir.path(), opts().read_only(true)).unwrap();
     check_all(&view);

@@ -44,6 +44,13 @@ fn check(log: &Log, n: u64) {
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
 
+/// Opens the log in `dir`, which must come up with no torn tail.
+fn reopen(dir: &Path, opts: Options) -> Log {
+    let log = Log::open(dir, opts).unwrap();
+    assert!(log.recovery_report().torn_tail.is_none());
+    log
+}
+
 #[test]
 fn zeros_are_written_ahead_of_the_data_and_cut_at_close() {
     let dir = tempfile::tempdir().unwrap();
@@ -63,9 +70,7 @@ fn zeros_are_written_ahead_of_the_data_and_cut_at_close() {
     check(&log, 100);
     log.close().unwrap();
     assert_eq!(file_len(seg), data_end);
-    let log = Log::open(dir.path(), opts(1 << 20)).unwrap();
-    assert!(log.recovery_report().torn_tail.is_none());
-    check(&log, 100);
+    check(&reopen(dir.path(), opts(1 << 20)), 100);
 }
 
 #[test]
@@ -84,8 +89,7 @@ fn every_sealed_segment_ends_with_its_data() {
     assert_eq!(files_with_ext(dir.path(), "idx").len(), segs.len() - 1);
     check(&log, 300);
     drop(log);
-    let log = Log::open(dir.path(), opts(64 << 10)).unwrap();
-    assert!(log.recovery_report().torn_tail.is_none());
+    let log = reopen(dir.path(), opts(64 << 10));
     assert!(log.recovery_report().rebuilt_indexes.is_empty());
     check(&log, 300);
 }
@@ -103,8 +107,7 @@ fn after_a_crash_the_zeros_are_kept_for_appends() {
     let len = file_len(&seg);
     let data_end = HEADER + 50 * FRAME;
     assert!(len > data_end + FRAME);
-    let log = Log::open(dir.path(), opts(1 << 20)).unwrap();
-    assert!(log.recovery_report().torn_tail.is_none());
+    let log = reopen(dir.path(), opts(1 << 20));
     check(&log, 50);
     append(&log, 50..51);
     // The record went into the zeros: the file did not grow.
@@ -156,8 +159,7 @@ fn truncations_while_zeros_are_written() {
     };
     check_range(&log);
     drop(log);
-    let log = Log::open(dir.path(), opts(64 << 10)).unwrap();
-    assert!(log.recovery_report().torn_tail.is_none());
+    let log = reopen(dir.path(), opts(64 << 10));
     check_range(&log);
 }
 
@@ -171,8 +173,7 @@ fn a_read_only_handle_follows_through_the_zeros() {
     log.wait_reclaimed();
     let seg = segments(dir.path())[0].clone();
     assert!(file_len(&seg) > HEADER + 50 * FRAME);
-    let reader = Log::open(dir.path(), opts(1 << 20).read_only(true)).unwrap();
-    assert!(reader.recovery_report().torn_tail.is_none());
+    let reader = reopen(dir.path(), opts(1 << 20).read_only(true));
     check(&reader, 50);
     reader.refresh().unwrap();
     assert_eq!(reader.next_position(), 50);
