@@ -37,7 +37,7 @@ pub async fn run(dir: &Path, dur: Duration, cases: Cases) -> Result<Figures, Err
         }
         figures.big = cluster.big_record().await;
     }
-    crate::settle_disk().await?;
+    crate::before_failover(cases, dir).await?;
     // A failover that never completes is a result, not a failed run.
     figures.failover = cluster.failover().await.map_err(|e| e.to_string());
     Ok(figures)

@@ -19,7 +19,11 @@
 //! `SYSTEM` (`logstore-cluster` or `JetStream`) runs one system only;
 //! `failover` then runs only the failover, on a fresh cluster after the
 //! one-second warm-up of appends (and the settled disk), without the
-//! throughput cases and the 32 MiB record.
+//! throughput cases and the 32 MiB record. `failover-busy` is the same
+//! failover with the disk busy instead of settled: just before the kill,
+//! 1 GiB is written to a file beside the nodes' directories and a `sync`
+//! is started, so that the kill comes while the disk writes it back (the
+//! new leader's vote must be synced meanwhile).
 //! It runs `logstore-cluster` from its own directory and `nats-server`
 //! (Debian's package) from PATH, stops every process it started when it
 //! ends, is interrupted (SIGINT, SIGTERM) or overruns its time limit.
@@ -66,6 +70,9 @@ pub(crate) enum Cases {
     All,
     /// Only the failover (after the warm-up).
     Failover,
+    /// Only the failover, while the disk writes back a gigabyte that
+    /// another process wrote just before (no settling).
+    FailoverBusy,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -93,7 +100,12 @@ async fn main() -> Result<(), Error> {
     let cases = match args.next().as_deref() {
         None => Cases::All,
         Some("failover") => Cases::Failover,
-        Some(other) => return Err(format!("unknown part {other:?} (expected `failover`)").into()),
+        Some("failover-busy") => Cases::FailoverBusy,
+        Some(other) => {
+            return Err(
+                format!("unknown part {other:?} (expected `failover` or `failover-busy`)").into(),
+            )
+        }
     };
     // Per system and round: the cases, a warm-up, start-up, the 32 MiB
     // record and the failover, with a wide margin.
@@ -182,6 +194,33 @@ where
         t.await?;
     }
     Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Prepares the disk for the failover: settled, or busy (see
+/// [`Cases::FailoverBusy`]).
+pub(crate) async fn before_failover(cases: Cases, dir: &std::path::Path) -> Result<(), Error> {
+    match cases {
+        Cases::FailoverBusy => busy_disk(dir).await,
+        Cases::All | Cases::Failover => settle_disk().await,
+    }
+}
+
+/// Writes 1 GiB to a file in `dir` without syncing it, then starts a
+/// `sync` (not waited for): the disk is then busy writing it back.
+async fn busy_disk(dir: &std::path::Path) -> Result<(), Error> {
+    let path = dir.join("busy.bin");
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(path)?;
+        let chunk = vec![0x5au8; 8 << 20];
+        for _ in 0..128 {
+            f.write_all(&chunk)?;
+        }
+        Ok(())
+    })
+    .await??;
+    tokio::process::Command::new("sync").spawn()?;
+    Ok(())
 }
 
 /// Waits until the writes of the earlier cases are on disk, so that the

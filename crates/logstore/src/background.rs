@@ -60,7 +60,7 @@ fn run(weak: Weak<Shared>, rx: mpsc::Receiver<Job>, interval: Option<Duration>) 
                 // A failure poisons the log; appenders see it.
                 let st = shared.lock_state();
                 let next = st.next;
-                drop(shared.sync_through(st, next));
+                let _ = shared.sync_through(st, next);
             }
         }
     }

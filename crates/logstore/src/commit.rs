@@ -142,7 +142,7 @@ impl Shared {
     fn settle(&self, mut st: crate::sync::MutexGuard<'_, State>, end_pos: u64) -> Result<()> {
         match self.opts.sync_policy {
             SyncPolicy::Always => {
-                drop(self.sync_through(st, end_pos)?);
+                self.sync_through(st, end_pos)?;
             }
             SyncPolicy::Never | SyncPolicy::Interval(_) => {
                 if st.buf.len() > self.opts.write_buffer {
@@ -151,7 +151,7 @@ impl Shared {
             }
             SyncPolicy::Bytes(limit) => {
                 if st.unsynced_bytes >= limit {
-                    drop(self.sync_through(st, end_pos)?);
+                    self.sync_through(st, end_pos)?;
                 } else if st.buf.len() > self.opts.write_buffer {
                     self.flush_locked(&mut st)?;
                 }

@@ -243,7 +243,7 @@ impl Log {
         let st = self.shared.lock_state();
         self.shared.check_writable(&st)?;
         let next = st.next;
-        self.shared.sync_through(st, next).map(drop)
+        self.shared.sync_through(st, next)
     }
 
     /// Waits until the space released by earlier truncations has been given
@@ -273,9 +273,9 @@ impl Log {
                 s.file.unmap_reads();
             }
             st.active.file.unmap_reads();
+            self.shared.wake_waiters(&st);
         }
         self.shared.appended_cv.notify_all();
-        self.shared.wake_waiters();
         self.shared.stop_background();
         let result = result.and_then(|()| self.trim_zeros());
         self.shared

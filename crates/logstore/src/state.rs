@@ -135,6 +135,16 @@ impl State {
     }
 }
 
+/// What [`Shared::publish_sync`] last published.
+#[derive(Debug, Default)]
+pub(crate) struct SyncDone {
+    /// Bumped by every publication.
+    pub generation: u64,
+    /// `State::synced` and `State::epoch` then.
+    pub synced: u64,
+    pub epoch: u64,
+}
+
 /// Work for the background thread.
 #[derive(Debug)]
 pub(crate) enum Job {
@@ -171,6 +181,11 @@ pub(crate) struct Shared {
     /// wakes the others, now covered, while it syncs (off the critical
     /// path) rather than all of them being woken when a sync ends.
     pub lead_cv: Condvar,
+    /// The outcome of the latest sync, for appenders that the sync in
+    /// flight covers: they wait for it here rather than on `synced_cv`,
+    /// so that waking them does not crowd the state lock.
+    pub sync_done: Mutex<SyncDone>,
+    pub sync_done_cv: Condvar,
     /// Tailing readers wait here for new records.
     pub appended_cv: Condvar,
     /// Appenders wait here for the background thread to finish writing
@@ -242,15 +257,39 @@ impl Shared {
         if st.poisoned.is_none() {
             st.poisoned = Some(err.to_string());
         }
-        self.wake_waiters();
+        self.wake_waiters(st);
     }
 
     /// Wakes every appender waiting for a sync or for the zeros written
     /// ahead (the log changed under them: poisoned, closed, cut back).
-    pub(crate) fn wake_waiters(&self) {
+    pub(crate) fn wake_waiters(&self, st: &State) {
+        self.publish_sync(st);
         self.synced_cv.notify_all();
         self.lead_cv.notify_all();
         self.zeroed_cv.notify_all();
+    }
+
+    /// Tells the appenders waiting in [`Shared::wait_sync_done`] that a
+    /// sync ended or the log changed under them, with what is durable now.
+    pub(crate) fn publish_sync(&self, st: &State) {
+        let mut done = relock(self.sync_done.lock());
+        done.generation += 1;
+        done.synced = st.synced;
+        done.epoch = st.epoch;
+        drop(done);
+        self.sync_done_cv.notify_all();
+    }
+
+    /// Waits until the sync outcome published after generation `seen`;
+    /// returns whether it made every position below `target` of `epoch`
+    /// durable. If not (a failure, a truncation, a close), the caller
+    /// looks at the state again.
+    fn wait_sync_done(&self, seen: u64, epoch: u64, target: u64) -> bool {
+        let mut done = relock(self.sync_done.lock());
+        while done.generation == seen {
+            done = relock(self.sync_done_cv.wait(done));
+        }
+        done.epoch == epoch && done.synced >= target
     }
 
     /// Writes `buf` to the active segment file.
@@ -279,19 +318,27 @@ impl Shared {
         &'a self,
         mut st: MutexGuard<'a, State>,
         target: u64,
-    ) -> Result<MutexGuard<'a, State>> {
+    ) -> Result<()> {
         let epoch = st.epoch;
         loop {
             if st.synced >= target || st.epoch != epoch {
-                return Ok(st);
+                return Ok(());
             }
             self.check_writable(&st)?;
             if st.syncing {
-                st = if target <= st.syncing_upto {
-                    self.wait_synced(st)
+                if target <= st.syncing_upto {
+                    // Covered by the sync in flight: wait for its outcome
+                    // away from the state lock, which the next leader
+                    // needs as soon as this sync ends.
+                    let seen = relock(self.sync_done.lock()).generation;
+                    drop(st);
+                    if self.wait_sync_done(seen, epoch, target) {
+                        return Ok(());
+                    }
+                    st = self.lock_state();
                 } else {
-                    relock(self.lead_cv.wait(st))
-                };
+                    st = relock(self.lead_cv.wait(st));
+                }
                 continue;
             }
             st.syncing = true;
@@ -333,6 +380,7 @@ impl Shared {
             }
             // The next leader first, then the followers this sync covered.
             self.lead_cv.notify_one();
+            self.publish_sync(&st);
             self.synced_cv.notify_all();
         }
     }

@@ -201,7 +201,7 @@ impl Shared {
         };
         st.unsynced_bytes = 0;
         st.epoch += 1;
-        self.wake_waiters();
+        self.wake_waiters(&st);
         Ok(())
     }
 
