@@ -21,7 +21,7 @@
 //! one-second warm-up of appends (and the settled disk), without the
 //! throughput cases and the 32 MiB record. `failover-busy` is the same
 //! failover with the disk busy instead of settled: just before the kill,
-//! 1 GiB is written to a file beside the nodes' directories and a `sync`
+//! 3 GiB are written to a file beside the nodes' directories and a `sync`
 //! is started, so that the kill comes while the disk writes it back (the
 //! new leader's vote must be synced meanwhile).
 //! It runs `logstore-cluster` from its own directory and `nats-server`
@@ -70,7 +70,7 @@ pub(crate) enum Cases {
     All,
     /// Only the failover (after the warm-up).
     Failover,
-    /// Only the failover, while the disk writes back a gigabyte that
+    /// Only the failover, while the disk writes back 3 GiB that
     /// another process wrote just before (no settling).
     FailoverBusy,
 }
@@ -205,7 +205,7 @@ pub(crate) async fn before_failover(cases: Cases, dir: &std::path::Path) -> Resu
     }
 }
 
-/// Writes 1 GiB to a file in `dir` without syncing it, then starts a
+/// Writes 3 GiB to a file in `dir` without syncing it, then starts a
 /// `sync` (not waited for): the disk is then busy writing it back.
 async fn busy_disk(dir: &std::path::Path) -> Result<(), Error> {
     let path = dir.join("busy.bin");
@@ -213,7 +213,7 @@ async fn busy_disk(dir: &std::path::Path) -> Result<(), Error> {
         use std::io::Write;
         let mut f = std::fs::File::create(path)?;
         let chunk = vec![0x5au8; 8 << 20];
-        for _ in 0..128 {
+        for _ in 0..384 {
             f.write_all(&chunk)?;
         }
         Ok(())
