@@ -57,6 +57,18 @@ fn record(i: usize) -> Vec<u8> {
 }
 
 /// Reopens the log as a reboot finds it: only what was synced is left.
+/// A new log on a fresh simulated file system, under `policy` and with
+/// `more` applied to the options; the options are returned for reopening.
+fn sim_log(
+    policy: SyncPolicy,
+    more: impl FnOnce(Options) -> Options,
+) -> (SimFs, Options, Arc<Log>) {
+    let fs = SimFs::new();
+    let opts = more(Options::default().simulated(&fs).sync_policy(policy));
+    let log = Arc::new(Log::open(DIR, opts.clone()).unwrap());
+    (fs, opts, log)
+}
+
 fn reboot(fs: &SimFs, opts: Options, log: Log) -> Log {
     fs.cut_power_now();
     drop(log);
@@ -84,12 +96,7 @@ fn race_appends(log: &Arc<Log>, threads: usize) -> Vec<logstore::Result<u64>> {
 /// acknowledged record survives a power cut right after the appends
 /// return.
 fn check_group_commit(filler: Option<Vec<u8>>) {
-    let fs = SimFs::new();
-    let opts = Options::default()
-        .simulated(&fs)
-        .sync_policy(SyncPolicy::Always)
-        .segment_size(SEGMENT);
-    let log = Arc::new(Log::open(DIR, opts.clone()).unwrap());
+    let (fs, opts, log) = sim_log(SyncPolicy::Always, |o| o.segment_size(SEGMENT));
     let base = match &filler {
         Some(f) => log.append(f).unwrap() + 1,
         None => 0,
@@ -134,12 +141,7 @@ fn group_commit_across_a_segment_roll() {
 #[test]
 fn sync_covers_the_callers_buffered_records() {
     explore("sync under Never", || {
-        let fs = SimFs::new();
-        let opts = Options::default()
-            .simulated(&fs)
-            .sync_policy(SyncPolicy::Never)
-            .write_buffer(4096);
-        let log = Arc::new(Log::open(DIR, opts.clone()).unwrap());
+        let (fs, opts, log) = sim_log(SyncPolicy::Never, |o| o.write_buffer(4096));
         let other = {
             let log = log.clone();
             thread::spawn(move || {
@@ -163,11 +165,7 @@ fn sync_covers_the_callers_buffered_records() {
 #[test]
 fn failed_group_sync_poisons_every_waiter() {
     explore("failed group sync", || {
-        let fs = SimFs::new();
-        let opts = Options::default()
-            .simulated(&fs)
-            .sync_policy(SyncPolicy::Always);
-        let log = Arc::new(Log::open(DIR, opts).unwrap());
+        let (fs, _, log) = sim_log(SyncPolicy::Always, |o| o);
         fs.fail(Op::Sync, 1, FaultError::Io, false);
         let results = race_appends(&log, 3);
         let kinds: Vec<ErrorKind> = results
@@ -385,12 +383,7 @@ fn iter_racing_truncate_back_is_right() {
 /// positions (the cut one never comes back), and every acknowledged record
 /// it still holds when they are done survives a power cut.
 fn check_truncate_back(cut: Vec<u8>, outcomes: &Outcomes) {
-    let fs = SimFs::new();
-    let opts = Options::default()
-        .simulated(&fs)
-        .sync_policy(SyncPolicy::Always)
-        .segment_size(SEGMENT);
-    let log = Arc::new(Log::open(DIR, opts.clone()).unwrap());
+    let (fs, opts, log) = sim_log(SyncPolicy::Always, |o| o.segment_size(SEGMENT));
     log.append_batch(&[&b"kept"[..], &cut]).unwrap();
     let handles: Vec<_> = (1..3)
         .map(|i| {
@@ -466,12 +459,7 @@ fn group_commit_racing_truncate_back_across_a_roll() {
 fn group_commit_racing_truncate_front_keeps_acknowledged_records() {
     static OUTCOMES: Outcomes = Outcomes::new();
     explore("group commit vs truncate_front", || {
-        let fs = SimFs::new();
-        let opts = Options::default()
-            .simulated(&fs)
-            .sync_policy(SyncPolicy::Always)
-            .background_reclaim(false);
-        let log = Arc::new(Log::open(DIR, opts.clone()).unwrap());
+        let (fs, opts, log) = sim_log(SyncPolicy::Always, |o| o.background_reclaim(false));
         log.append_batch(&[b"zero", b"one!"]).unwrap();
         let handles: Vec<_> = (1..3)
             .map(|i| {
@@ -511,11 +499,7 @@ fn tailing() -> (
     Arc<Log>,
     impl Fn(u64) -> thread::JoinHandle<Result<bool, ErrorKind>>,
 ) {
-    let fs = SimFs::new();
-    let opts = Options::default()
-        .simulated(&fs)
-        .sync_policy(SyncPolicy::Never);
-    let log = Arc::new(Log::open(DIR, opts).unwrap());
+    let (_, _, log) = sim_log(SyncPolicy::Never, |o| o);
     let waiting = log.clone();
     let waiter = move |pos: u64| {
         let log = waiting.clone();
