@@ -173,8 +173,8 @@ pub(crate) struct Shared {
     pub opts: Options,
     pub log_id: LogId,
     pub state: Mutex<State>,
-    /// Group-commit followers whose records the sync in flight covers
-    /// wait here for it.
+    /// Notified when a sync ends: `truncate_back` waits here for the sync
+    /// in flight (appenders wait on `sync_done_cv`).
     pub synced_cv: Condvar,
     /// Appenders whose records the sync in flight does not cover wait
     /// here: one of them leads the next sync, and the leader of that sync
