@@ -56,7 +56,6 @@ fn record(i: usize) -> Vec<u8> {
     vec![b'a' + i as u8; 16 + i]
 }
 
-/// Reopens the log as a reboot finds it: only what was synced is left.
 /// A new log on a fresh simulated file system, under `policy` and with
 /// `more` applied to the options; the options are returned for reopening.
 fn sim_log(
@@ -69,6 +68,7 @@ fn sim_log(
     (fs, opts, log)
 }
 
+/// Reopens the log as a reboot finds it: only what was synced is left.
 fn reboot(fs: &SimFs, opts: Options, log: Log) -> Log {
     fs.cut_power_now();
     drop(log);
