@@ -175,7 +175,6 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         fs: fs.clone(),
         log_id: o.meta.log_id,
         state: Mutex::new(state),
-        synced_cv: Condvar::new(),
         sync_done: Mutex::new(Default::default()),
         sync_done_cv: Condvar::new(),
         lead_cv: Condvar::new(),

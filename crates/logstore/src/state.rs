@@ -173,17 +173,15 @@ pub(crate) struct Shared {
     pub opts: Options,
     pub log_id: LogId,
     pub state: Mutex<State>,
-    /// Notified when a sync ends: `truncate_back` waits here for the sync
-    /// in flight (appenders wait on `sync_done_cv`).
-    pub synced_cv: Condvar,
     /// Appenders whose records the sync in flight does not cover wait
     /// here: one of them leads the next sync, and the leader of that sync
     /// wakes the others, now covered, while it syncs (off the critical
     /// path) rather than all of them being woken when a sync ends.
     pub lead_cv: Condvar,
-    /// The outcome of the latest sync, for appenders that the sync in
-    /// flight covers: they wait for it here rather than on `synced_cv`,
-    /// so that waking them does not crowd the state lock.
+    /// The outcome of the latest sync, published when it ends: appenders
+    /// that the sync in flight covers (and `truncate_back`) wait for it
+    /// here, away from the state lock, so that waking them does not crowd
+    /// the lock the next leader needs.
     pub sync_done: Mutex<SyncDone>,
     pub sync_done_cv: Condvar,
     /// Tailing readers wait here for new records.
@@ -215,8 +213,13 @@ impl Shared {
         relock(self.state.lock())
     }
 
-    pub(crate) fn wait_synced<'a>(&self, g: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        relock(self.synced_cv.wait(g))
+    /// Waits, without the state lock, until the sync in flight has ended
+    /// (or the log changed under it), then takes the lock again.
+    pub(crate) fn wait_sync_end<'a>(&'a self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        let seen = relock(self.sync_done.lock()).generation;
+        drop(st);
+        drop(self.published_after(seen));
+        self.lock_state()
     }
 
     pub(crate) fn segment_path(&self, first: u64) -> PathBuf {
@@ -264,13 +267,12 @@ impl Shared {
     /// ahead (the log changed under them: poisoned, closed, cut back).
     pub(crate) fn wake_waiters(&self, st: &State) {
         self.publish_sync(st);
-        self.synced_cv.notify_all();
         self.lead_cv.notify_all();
         self.zeroed_cv.notify_all();
     }
 
-    /// Tells the appenders waiting in [`Shared::wait_sync_done`] that a
-    /// sync ended or the log changed under them, with what is durable now.
+    /// Tells those waiting in [`Shared::published_after`] that a sync
+    /// ended or the log changed under them, with what is durable now.
     pub(crate) fn publish_sync(&self, st: &State) {
         let mut done = relock(self.sync_done.lock());
         done.generation += 1;
@@ -280,16 +282,13 @@ impl Shared {
         self.sync_done_cv.notify_all();
     }
 
-    /// Waits until the sync outcome published after generation `seen`;
-    /// returns whether it made every position below `target` of `epoch`
-    /// durable. If not (a failure, a truncation, a close), the caller
-    /// looks at the state again.
-    fn wait_sync_done(&self, seen: u64, epoch: u64, target: u64) -> bool {
+    /// Waits for a publication after generation `seen`; returns it.
+    fn published_after(&self, seen: u64) -> MutexGuard<'_, SyncDone> {
         let mut done = relock(self.sync_done.lock());
         while done.generation == seen {
             done = relock(self.sync_done_cv.wait(done));
         }
-        done.epoch == epoch && done.synced >= target
+        done
     }
 
     /// Writes `buf` to the active segment file.
@@ -330,11 +329,16 @@ impl Shared {
                     // Covered by the sync in flight: wait for its outcome
                     // away from the state lock, which the next leader
                     // needs as soon as this sync ends.
+                    // If that outcome does not make the records durable
+                    // (a failure, a truncation, a close), the state says
+                    // why.
                     let seen = relock(self.sync_done.lock()).generation;
                     drop(st);
-                    if self.wait_sync_done(seen, epoch, target) {
+                    let done = self.published_after(seen);
+                    if done.epoch == epoch && done.synced >= target {
                         return Ok(());
                     }
+                    drop(done);
                     st = self.lock_state();
                 } else {
                     st = relock(self.lead_cv.wait(st));
@@ -381,7 +385,6 @@ impl Shared {
             // The next leader first, then the followers this sync covered.
             self.lead_cv.notify_one();
             self.publish_sync(&st);
-            self.synced_cv.notify_all();
         }
     }
 

@@ -158,7 +158,7 @@ impl Shared {
             return Ok(());
         }
         while st.syncing {
-            st = self.wait_synced(st);
+            st = self.wait_sync_end(st);
         }
         let mut st = self.wait_zeroing(st, |_, _| false)?;
         self.flush_locked(&mut st)?;
