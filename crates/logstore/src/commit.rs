@@ -9,7 +9,6 @@ use std::sync::atomic::Ordering;
 use crate::error::{Error, ErrorKind, Result};
 use crate::frame;
 use crate::options::SyncPolicy;
-use crate::segment::SEGMENT_HEADER_LEN;
 use crate::state::{Shared, State};
 
 /// Records at least this long are written from the caller's buffer with a
@@ -60,7 +59,7 @@ impl Shared {
         let st = self.lock_state();
         // A roll cuts the file, and the records go from its data's end on.
         let mut st = self.wait_zeroing(st, |st, from| {
-            !self.needs_roll(st, total) && st.data_end() + total <= from
+            !self.needs_roll(st, total) && st.data_end() + Self::mark_len(st) + total <= from
         })?;
         if records.is_empty() {
             return Ok(st.next..st.next);
@@ -81,6 +80,7 @@ impl Shared {
         if self.needs_roll(&st, total) {
             self.roll(&mut st)?;
         }
+        self.write_mark(&mut st);
         let start = st.next;
         let undo = Undo {
             next: st.next,
@@ -104,10 +104,13 @@ impl Shared {
     }
 
     /// Whether `total` more bytes start a new segment: the active one has
-    /// records and would pass the segment size.
+    /// records and would pass the segment size (with a sync mark, if one
+    /// goes first).
     fn needs_roll(&self, st: &State, total: u64) -> bool {
+        // (A segment that `truncate_back` emptied may still hold a sync
+        // mark: it has no record, and takes this one whatever its size.)
         let end = st.data_end();
-        end > SEGMENT_HEADER_LEN as u64 && end + total > self.opts.segment_size
+        !st.active.offsets.is_empty() && end + Self::mark_len(st) + total > self.opts.segment_size
     }
 
     fn frame_all(&self, st: &mut State, records: &[&[u8]]) -> Result<()> {

@@ -87,3 +87,8 @@ fn documented_constants_match() {
         assert!(DOC.contains(&needle), "FORMAT.md does not say {needle:?}");
     }
 }
+
+#[test]
+fn mark_example_matches() {
+    assert_eq!(example("mark"), frame::encode_mark(101, 7));
+}

@@ -23,6 +23,48 @@ const _: () = assert!(POSITION_AT + 8 == HEADER_LEN);
 /// batch (so the batch is incomplete without it).
 pub(crate) const BATCH_CONTINUES: u32 = 1 << 31;
 
+/// Length field of a sync mark: a length of zero (never a record's) with
+/// the batch bit set. A mark is a 16-byte frame with no payload whose
+/// position field holds the position it vouches for (docs/FORMAT.md,
+/// "Sync marks").
+pub(crate) const MARK_TAG: u32 = BATCH_CONTINUES;
+
+/// Length of a sync mark.
+pub(crate) const MARK_LEN: u64 = HEADER_LEN as u64;
+
+/// The sync mark written at byte `offset` of a segment, saying that every
+/// position below `durable` was durable when it was written. Its checksum
+/// covers the offset too, so that a copy of a mark inside a record's
+/// payload (at another offset) is not taken for one.
+pub(crate) fn encode_mark(offset: u64, durable: u64) -> [u8; HEADER_LEN] {
+    let mut h = encode_header_with_crc(durable, 0, true, 0);
+    let crc = mark_crc(&h, offset);
+    h[CRC_AT..LEN_AT].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+fn mark_crc(h: &[u8; HEADER_LEN], offset: u64) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&h[LEN_AT..]), &offset.to_le_bytes())
+}
+
+/// Whether the 16 bytes `h` have a sync mark's length field (the mark may
+/// still fail its checksum).
+#[inline]
+pub(crate) fn is_mark_tagged(h: &[u8; HEADER_LEN]) -> bool {
+    h[LEN_AT..POSITION_AT] == MARK_TAG.to_le_bytes()
+}
+
+/// The position a valid sync mark found at `offset` vouches for; `None` if
+/// `h` is not one.
+pub(crate) fn decode_mark(h: &[u8; HEADER_LEN], offset: u64) -> Option<u64> {
+    if !is_mark_tagged(h) {
+        return None;
+    }
+    let crc = u32::from_le_bytes(h[CRC_AT..LEN_AT].try_into().expect("4 bytes"));
+    (mark_crc(h, offset) == crc)
+        .then(|| u64::from_le_bytes(h[POSITION_AT..].try_into().expect("8 bytes")))
+}
+
 /// A decoded, checked frame header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Header {
@@ -131,6 +173,26 @@ pub(crate) fn frame_checksum_ok(frame: &[u8], header: &Header) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn marks_check_their_offset() {
+        let m = encode_mark(200, 42);
+        assert!(is_mark_tagged(&m));
+        assert_eq!(decode_mark(&m, 200), Some(42));
+        // The same bytes elsewhere (say, copied into a payload) are no mark.
+        assert_eq!(decode_mark(&m, 216), None);
+        for i in 0..HEADER_LEN {
+            let mut c = m;
+            c[i] ^= 0x04;
+            assert_eq!(decode_mark(&c, 200), None, "byte {i} flipped");
+        }
+        // No record header is ever taken for a mark: a record is 1 byte
+        // or more.
+        assert!(matches!(
+            decode_header(&m, 1 << 20),
+            HeaderCheck::BadLength(0)
+        ));
+    }
     use super::*;
     use proptest::prelude::*;
 

@@ -13,7 +13,11 @@
 
 /// Length of every file header.
 pub(crate) const HEADER_LEN: usize = 64;
-pub(crate) const VERSION: u32 = 1;
+/// The format version written. Version 2 added sync marks to segments
+/// (docs/FORMAT.md, "Sync marks"); version 1 files are still read.
+pub(crate) const VERSION: u32 = 2;
+/// The oldest format version read.
+pub(crate) const OLDEST_VERSION: u32 = 1;
 const VERSION_AT: usize = 8;
 const LEN_AT: usize = 12;
 const LOG_ID_AT: usize = 16;
@@ -96,7 +100,7 @@ impl FileHeader {
             return Err(HeaderError::Checksum);
         }
         let version = u32_at(VERSION_AT);
-        if version != VERSION {
+        if !(OLDEST_VERSION..=VERSION).contains(&version) {
             return Err(HeaderError::Version(version));
         }
         let len = u32_at(LEN_AT);
@@ -118,6 +122,11 @@ impl FileHeader {
             extra: u32_at(EXTRA_AT),
         })
     }
+}
+
+/// The format version a header that decodes was written with.
+pub(crate) fn version_of(b: &[u8; HEADER_LEN]) -> u32 {
+    u32::from_le_bytes(b[VERSION_AT..LEN_AT].try_into().expect("4 bytes"))
 }
 
 /// A fresh log identity. Uniqueness, not secrecy, is what matters: mix the
@@ -161,7 +170,7 @@ mod tests {
     fn round_trip_and_layout() {
         let b = sample().encode();
         assert_eq!(&b[..8], b"LOGSTSEG");
-        assert_eq!(&b[8..12], &1u32.to_le_bytes());
+        assert_eq!(&b[8..12], &VERSION.to_le_bytes());
         assert_eq!(&b[12..16], &64u32.to_le_bytes());
         assert_eq!(&b[32..40], &1u64.to_le_bytes());
         assert_eq!(

@@ -123,7 +123,13 @@ pub(crate) fn decode_body(h: &IndexHeader, body: &[u8], data_end: u64) -> Result
         }
         at_least = o + min_gap;
     }
-    if h.base == h.first && offsets.first().is_some_and(|&o| o != HEADER_LEN as u64) {
+    // The first record follows the header, and maybe sync marks (16
+    // bytes each, a few at most: docs/FORMAT.md).
+    let first_ok = |o: u64| {
+        let gap = o - HEADER_LEN as u64;
+        gap.is_multiple_of(crate::frame::MARK_LEN) && gap <= 4 * crate::frame::MARK_LEN
+    };
+    if h.base == h.first && offsets.first().is_some_and(|&o| !first_ok(o)) {
         return Err("index does not start at the first record".into());
     }
     Ok(offsets)

@@ -289,10 +289,11 @@ impl Log {
         }
     }
 
-    /// Cuts the zeros written ahead of the data off the active segment
-    /// (see [`Options::preallocate`]), once the background thread is gone.
-    /// Not synced: if a crash brings them back, the next open keeps them
-    /// for appends, as it would have anyway.
+    /// Writes the closing sync mark (vouching for every record, now that
+    /// all are synced) and cuts the zeros written ahead of the data off the
+    /// active segment (see [`Options::preallocate`]), once the background
+    /// thread is gone. The cut is not synced: if a crash brings the zeros
+    /// back, the next open keeps them for appends, as it would have anyway.
     fn trim_zeros(&self) -> Result<()> {
         if self.shared.opts.read_only {
             return Ok(());
@@ -301,6 +302,7 @@ impl Log {
         if st.poisoned.is_some() {
             return Ok(());
         }
+        self.shared.write_close_mark(&mut st)?;
         crate::prezero::trim(&mut st.active)
     }
 

@@ -64,6 +64,22 @@ pub(crate) fn read(fs: &dyn Fs, dir: &Path) -> Result<Option<Meta>> {
     }))
 }
 
+/// Rewrites the meta file of the log in `dir` in the current format
+/// version if it is of an older one.
+pub(crate) fn upgrade(fs: &dyn Fs, dir: &Path, meta: &Meta) -> Result<()> {
+    let path = dir.join(META_NAME);
+    let file = fs
+        .open(&path, OpenMode::Read)
+        .map_err(|e| Error::io("open", &path, e))?;
+    let mut b = [0u8; HEADER_LEN];
+    read_exact_at(&*file, &mut b, 0).map_err(|e| Error::io("read", &path, e))?;
+    drop(file);
+    if crate::header::version_of(&b) < crate::header::VERSION {
+        write(fs, dir, meta)?;
+    }
+    Ok(())
+}
+
 /// Durably replaces the meta file.
 pub(crate) fn write(fs: &dyn Fs, dir: &Path, meta: &Meta) -> Result<()> {
     replace_file(fs, dir, META_TMP, META_NAME, &meta.encode())

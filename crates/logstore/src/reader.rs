@@ -241,6 +241,13 @@ impl Shared {
                 let i = (pos - a.base) as usize;
                 let offset = a.offsets[i];
                 let end = a.offsets.get(i + 1).copied().unwrap_or(st.data_end());
+                // A record in the file is whole there; a sync mark in the
+                // buffer may follow it.
+                let end = if offset < a.written {
+                    end.min(a.written)
+                } else {
+                    end
+                };
                 if offset >= a.written {
                     let from = (offset - a.written) as usize;
                     let to = (end - a.written) as usize;
@@ -324,11 +331,11 @@ impl Shared {
                     ..
                 } => {
                     let max = self.opts.max_record_size;
-                    if len > frame::frame_len(max) {
+                    if len > frame::frame_len(max) + MAX_GAP {
                         // Written under a larger limit, or damage?
                         let path = self.segment_path(segment);
                         return Err(match scan::intact_frame(&file, offset, offset + len, pos) {
-                            Ok(Some(n)) if frame::frame_len(n as usize) == len => {
+                            Ok(Some(n)) if frame_gap(frame::frame_len(n as usize), len) => {
                                 oversize(&path, offset, pos, n, max)
                             }
                             Ok(_) => {
@@ -342,9 +349,11 @@ impl Shared {
                         Ok(Split::Whole(frame)) => {
                             check_whole_frame(frame, pos, self.opts.max_record_size)
                         }
-                        Ok(Split::Parts(h, payload)) => {
-                            check_frame(&h, &payload, pos, self.opts.max_record_size)
-                                .map(|()| payload)
+                        Ok(Split::Parts(h, mut payload)) => {
+                            check_frame(&h, &payload, pos, self.opts.max_record_size).map(|n| {
+                                payload.truncate(n);
+                                payload
+                            })
                         }
                         Ok(Split::Short) => Err("record frame is cut short".to_string()),
                         Err(e) => return Err(Error::io("read", &self.segment_path(segment), e)),
@@ -510,6 +519,10 @@ fn check_whole_frame(
         .and_then(|h| h.try_into().ok())
         .ok_or_else(|| "record frame is cut short".to_string())?;
     let h = check_header(&raw, frame.len() - HEADER_LEN, pos, max_len)?;
+    if !gap_is_marks(&frame[HEADER_LEN + h.len as usize..]) {
+        return Err("bytes between records that are no sync mark".into());
+    }
+    frame.truncate(HEADER_LEN + h.len as usize);
     if !frame::frame_checksum_ok(&frame, &h) {
         return Err("record checksum mismatch".into());
     }
@@ -517,22 +530,48 @@ fn check_whole_frame(
     Ok(frame)
 }
 
-/// Checks that `header` and `payload` are a whole, intact frame of the
-/// record at `pos`.
+/// Most sync marks between two records: one written before the second,
+/// after one left at the end of the data by a clean close or before a cut
+/// (docs/FORMAT.md, "Sync marks"); more are allowed for.
+const MAX_GAP: u64 = 4 * frame::MARK_LEN;
+
+/// Whether a record whose frame takes `frame_len` bytes fits the `len`
+/// bytes between its offset and the next record's (or the data's end):
+/// exactly, or followed by sync marks.
+fn frame_gap(frame_len: u64, len: u64) -> bool {
+    len >= frame_len
+        && len - frame_len <= MAX_GAP
+        && (len - frame_len).is_multiple_of(frame::MARK_LEN)
+}
+
+/// Whether `gap` (what follows a record up to the next one) is made of
+/// sync marks.
+fn gap_is_marks(gap: &[u8]) -> bool {
+    gap.chunks(frame::HEADER_LEN)
+        .all(|c| <&[u8; HEADER_LEN]>::try_from(c).is_ok_and(frame::is_mark_tagged))
+}
+
+/// Checks that `header` and `payload` (which may go on with a sync mark)
+/// are a whole, intact frame of the record at `pos`; returns the record's
+/// length.
 fn check_frame(
     header: &[u8],
     payload: &[u8],
     pos: u64,
     max_len: usize,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<usize, String> {
     let raw: [u8; HEADER_LEN] = header
         .try_into()
         .map_err(|_| "record frame is cut short".to_string())?;
     let h = check_header(&raw, payload.len(), pos, max_len)?;
+    let (payload, gap) = payload.split_at(h.len as usize);
+    if !gap_is_marks(gap) {
+        return Err("bytes between records that are no sync mark".into());
+    }
     if !frame::checksum_ok(&raw, &h, payload) {
         return Err("record checksum mismatch".into());
     }
-    Ok(())
+    Ok(payload.len())
 }
 
 /// The error for record `pos`, intact but `len` bytes long, more than this
@@ -557,7 +596,10 @@ fn check_header(
         HeaderCheck::Zero => return Err("zero bytes where a record should be".into()),
         HeaderCheck::BadLength(n) => return Err(format!("bad record length {n}")),
     };
-    if payload_len != h.len as usize {
+    if !frame_gap(
+        frame::frame_len(h.len as usize),
+        frame::frame_len(payload_len),
+    ) {
         return Err(format!(
             "record length {} does not match the index ({payload_len} bytes)",
             h.len
@@ -674,10 +716,10 @@ impl Iter {
                 match self.shared.locate(pos, false) {
                     Ok(Location::Buffered(frame)) => {
                         let (h, p) = frame.split_at(HEADER_LEN.min(frame.len()));
-                        check_frame(h, p, pos, self.shared.opts.max_record_size)
+                        let n = check_frame(h, p, pos, self.shared.opts.max_record_size)
                             .map_err(|why| Error::corruption(&self.shared.dir, 0, why))?;
                         self.next += 1;
-                        return Ok(Step::Record(f(pos, &frame[HEADER_LEN..])));
+                        return Ok(Step::Record(f(pos, &p[..n])));
                     }
                     Ok(Location::File {
                         file,
@@ -775,16 +817,24 @@ impl Run {
     /// frame of the record at `pos`; `None` otherwise.
     #[inline]
     fn record(&mut self, pos: u64, max: usize) -> Result<Option<&[u8]>> {
-        if self.offset + HEADER_LEN as u64 > self.end_offset {
-            return Ok(None);
-        }
-        let raw: [u8; HEADER_LEN] = match self
-            .reader
-            .get(self.offset, HEADER_LEN)
-            .map_err(|e| Error::io("read", &self.path, e))?
-        {
-            Some(b) => b.try_into().expect("header length"),
-            None => return Ok(None),
+        let raw = loop {
+            if self.offset + HEADER_LEN as u64 > self.end_offset {
+                return Ok(None);
+            }
+            let raw: [u8; HEADER_LEN] = match self
+                .reader
+                .get(self.offset, HEADER_LEN)
+                .map_err(|e| Error::io("read", &self.path, e))?
+            {
+                Some(b) => b.try_into().expect("header length"),
+                None => return Ok(None),
+            };
+            // Sync marks sit between batches: step over them. (Damage
+            // that looks like one fails the next record's checks.)
+            if !frame::is_mark_tagged(&raw) {
+                break raw;
+            }
+            self.offset += frame::MARK_LEN;
         };
         let h = match frame::decode_header(&raw, max) {
             HeaderCheck::Valid(h) if h.position == pos => h,

@@ -100,6 +100,9 @@ struct Opener<'a> {
     /// so that no removed file (a dropped, damaged segment above all)
     /// comes back after a crash.
     removed: std::cell::Cell<bool>,
+    /// The highest position the sync marks of the active segment vouch
+    /// for.
+    vouched: u64,
 }
 
 /// Opens (or creates) the log in `dir`.
@@ -115,6 +118,10 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         None => create_meta(&*fs, dir, &opts, &listing)?,
     };
     if writable {
+        // Segments written from now on may hold sync marks, which a build
+        // of format version 1 would take for damage: the meta file says
+        // version 2 first, and such a build refuses the log.
+        meta::upgrade(&*fs, dir, &meta)?;
         cut::finish(&*fs, dir, meta.log_id, &listing.segments)?;
     }
     let mut o = Opener {
@@ -125,6 +132,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         writable,
         report: RecoveryReport::default(),
         removed: std::cell::Cell::new(false),
+        vouched: 0,
     };
     o.report.unknown_files = listing.unknown.iter().map(|n| dir.join(n)).collect();
     o.remove_leftovers(&listing)?;
@@ -155,6 +163,9 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         active,
         buf: Vec::new(),
         synced,
+        // What is durable at open needs no mark of this handle's: the
+        // next one vouches for what its syncs add.
+        vouched: o.vouched.max(synced).min(next),
         unsynced: reseal.clone(),
         unsynced_bytes: 0,
         // The segment files found may have been created by rolls that no
@@ -385,7 +396,12 @@ impl Opener<'_> {
                 let unwritten = is_last && Self::is_unwritten_header(len);
                 let after_named =
                     i > 0 || (first > self.meta.first_segment && first == self.meta.first);
-                if unwritten || (after_named && self.is_torn_roll(&firsts[i..])) {
+                // A sync mark in it or after it vouching for its first
+                // position would mean it held acknowledged records.
+                let acknowledged =
+                    self.vouched_in_segments(&firsts[i..])? > first.max(self.meta.first);
+                if !acknowledged && (unwritten || (after_named && self.is_torn_roll(&firsts[i..])))
+                {
                     // Created by a roll that no sync covered yet: a crash
                     // tore its header. Nothing in it, or after it, was
                     // acknowledged.
@@ -466,6 +482,26 @@ impl Opener<'_> {
         before_last
             .iter()
             .all(|&first| self.index_header_and_end(first).is_none())
+    }
+
+    /// The highest position that a sync mark anywhere in the segments
+    /// `firsts` vouches for (0 if none does). Used where a torn tail is
+    /// suspected: those segments are read whole, at any byte offset, since
+    /// their frames may not be followable.
+    fn vouched_in_segments(&self, firsts: &[u64]) -> Result<u64> {
+        let mut best = 0;
+        for &first in firsts {
+            let path = self.path(first);
+            let file = match self.fs.open(&path, OpenMode::Read) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("open", &path, e)),
+            };
+            let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
+            let v = scan::vouched_in(&file, 0, len).map_err(|e| Error::io("read", &path, e))?;
+            best = best.max(v);
+        }
+        Ok(best)
     }
 
     /// Cuts the log at `position`, before the segment `firsts[0]`: removes
@@ -561,7 +597,7 @@ impl Opener<'_> {
                 let rest: Vec<u64> = std::iter::once(f.first)
                     .chain(files.by_ref().map(|(_, n)| n.first))
                     .collect();
-                if i > tail_from {
+                if i > tail_from && self.vouched_in_segments(&rest)? <= exp.max(self.meta.first) {
                     self.torn_gap(exp, &rest)?;
                 } else {
                     self.gap(exp, &rest)?;
@@ -587,13 +623,34 @@ impl Opener<'_> {
                         .with_path(&f.path)
                         .at_offset(d.offset));
                 }
-                // Damage in the unsealed tail is a torn write; anywhere
-                // else it is corruption.
-                let torn = i >= tail_from;
-                if !torn && !tolerant {
-                    return Err(Error::corruption(&f.path, d.offset, d.reason.clone()));
-                }
                 let rest: Vec<u64> = files.by_ref().map(|(_, n)| n.first).collect();
+                // Damage in the unsealed tail is a torn write, unless a
+                // sync mark after it vouches for the records it hides:
+                // then they were acknowledged, and it is corruption, as
+                // anywhere else.
+                let vouched = if i >= tail_from && !d.zero_tail {
+                    scan::vouched_in(&f.file, d.offset, f.len)
+                        .map_err(|e| Error::io("read", &f.path, e))?
+                        .max(self.vouched_in_segments(&rest)?)
+                } else {
+                    0
+                };
+                // (Positions before the first one are gone anyway.)
+                let hidden = s.next_position.max(self.meta.first);
+                let torn = i >= tail_from && vouched <= hidden;
+                if !torn && !tolerant {
+                    let why = match vouched > hidden {
+                        true => format!(
+                            "{}, in acknowledged records (a sync mark vouches for \
+                             positions below {vouched}, and the damage hides position {})",
+                            d.reason, s.next_position
+                        ),
+                        false => d.reason.clone(),
+                    };
+                    return Err(
+                        Error::corruption(&f.path, d.offset, why).at_position(s.next_position)
+                    );
+                }
                 // Zeros after the last record of the last segment are the
                 // space written ahead of the data for appends to overwrite
                 // (see `crate::prezero`): kept for them, not cut.
@@ -604,6 +661,7 @@ impl Opener<'_> {
                 }
             }
             if s.damage.is_some() || is_last {
+                self.vouched = s.vouched;
                 if self.writable {
                     // The active segment is always scanned; an index left
                     // from an earlier sealing would only be stale.

@@ -104,6 +104,9 @@ pub(crate) struct State {
     pub active: Active,
     pub buf: Vec<u8>,
     pub synced: u64,
+    /// The highest position a sync mark written by this handle vouches
+    /// for (see [`Shared::write_mark`]).
+    pub vouched: u64,
     /// Sealed segments whose data may not be durable yet.
     pub unsynced: Vec<Arc<Sealed>>,
     pub unsynced_bytes: u64,
@@ -289,6 +292,61 @@ impl Shared {
             done = relock(self.sync_done_cv.wait(done));
         }
         done
+    }
+
+    /// Frames a sync mark into the write buffer, at the data's end,
+    /// vouching for every position below `synced`: each sync's
+    /// durability is so recorded by the next append, at no cost of its
+    /// own, and recovery can tell damage to acknowledged records from a
+    /// torn tail (docs/DESIGN.md, "Sync marks"). Only when `synced` moved
+    /// since the last mark: at most one mark per sync.
+    pub(crate) fn write_mark(&self, st: &mut State) {
+        if st.synced <= st.vouched {
+            return;
+        }
+        let at = st.data_end();
+        st.buf
+            .extend_from_slice(&crate::frame::encode_mark(at, st.synced));
+        st.vouched = st.synced;
+    }
+
+    /// At a clean close, once everything is synced: writes a sync mark
+    /// vouching for every record and syncs it, so that the next open knows
+    /// that all of the data is acknowledged (damage anywhere in it is then
+    /// corruption, never a torn tail).
+    pub(crate) fn write_close_mark(&self, st: &mut State) -> Result<()> {
+        if st.synced < st.next || st.vouched >= st.next || !st.buf.is_empty() {
+            return Ok(());
+        }
+        let at = st.data_end();
+        let mark = crate::frame::encode_mark(at, st.next);
+        let r = st
+            .active
+            .file
+            .write_all_at(&[IoSlice::new(&mark)], at)
+            .map_err(|e| Error::io("write", &st.active.path, e))
+            .and_then(|()| {
+                st.active
+                    .file
+                    .sync_data()
+                    .map_err(|e| Error::io("fdatasync", &st.active.path, e))
+            });
+        if let Err(e) = r {
+            self.poison(st, &e);
+            return Err(e);
+        }
+        st.active.written += crate::frame::MARK_LEN;
+        st.vouched = st.next;
+        Ok(())
+    }
+
+    /// Bytes [`Shared::write_mark`] would add now.
+    pub(crate) fn mark_len(st: &State) -> u64 {
+        if st.synced > st.vouched {
+            crate::frame::MARK_LEN
+        } else {
+            0
+        }
     }
 
     /// Writes `buf` to the active segment file.

@@ -201,6 +201,11 @@ impl Shared {
         };
         st.unsynced_bytes = 0;
         st.epoch += 1;
+        // Marks after the cut are gone with it; the one before the cut
+        // record (if any) vouches for positions up to it, and the next
+        // mark is written once a sync goes past it (so that two marks are
+        // never adjacent: a record is followed by at most one).
+        st.vouched = pos;
         self.wake_waiters(&st);
         Ok(())
     }

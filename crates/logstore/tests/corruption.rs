@@ -50,23 +50,34 @@ use tracking::LARGEST;
 const LEN: usize = 1000;
 const FRAME: u64 = (FRAME_HEADER + LEN) as u64;
 const PER_SEGMENT: u64 = 3;
+/// Bytes of a sync mark (docs/FORMAT.md).
+const MARK: u64 = 16;
 
-/// A closed log of `n` records in a temporary directory, and the
-/// vocabulary to damage it.
+/// A log of `n` records in a temporary directory, and the vocabulary to
+/// damage it. Records `0..n - 1` were acknowledged (synced by a clean
+/// close, whose sync mark vouches for them); the last one was appended
+/// after a reopen and never synced, as a crash leaves the tail.
 struct Fixture {
     dir: TempDir,
+    n: u64,
 }
 
 impl Fixture {
     fn write(n: u64) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let log = Log::open(dir.path(), opts()).unwrap();
-        for i in 0..n {
+        for i in 0..n.saturating_sub(1) {
             log.append(&record(i, LEN)).unwrap();
         }
         log.close().unwrap();
         drop(log);
-        Fixture { dir }
+        if n > 0 {
+            let log = Log::open(dir.path(), opts()).unwrap();
+            log.append(&record(n - 1, LEN)).unwrap();
+            // Dropped without a sync: the record reaches the file only.
+            drop(log);
+        }
+        Fixture { dir, n }
     }
 
     /// A copy of this fixture's files (cheaper than writing a new log).
@@ -76,7 +87,7 @@ impl Fixture {
             let path = entry.unwrap().path();
             std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
         }
-        Fixture { dir }
+        Fixture { dir, n: self.n }
     }
 
     fn open(&self) -> logstore::Result<Log> {
@@ -98,8 +109,11 @@ impl Fixture {
     }
 
     /// Byte offset of the frame of `pos` in its segment.
+    /// (The unsynced last record follows the close's sync mark when they
+    /// share a segment.)
     fn offset_of(&self, pos: u64) -> u64 {
-        FILE_HEADER as u64 + pos % PER_SEGMENT * FRAME
+        let after_mark = pos + 1 >= self.n && pos % PER_SEGMENT != 0 && self.n > 1;
+        FILE_HEADER as u64 + pos % PER_SEGMENT * FRAME + if after_mark { MARK } else { 0 }
     }
 
     fn corrupt_payload(&self, pos: u64) {
@@ -163,7 +177,8 @@ fn tail_cut_at_every_byte_of_the_last_record() {
     drop(log);
     let start = FILE_HEADER as u64 + FRAME;
     let end = start + (FRAME_HEADER + last.len()) as u64;
-    assert_eq!(file_len(&original.segment_of(4)), end);
+    // The clean close left its sync mark after the record.
+    assert_eq!(file_len(&original.segment_of(4)), end + MARK);
     for cut in start..end {
         let f = original.copy();
         set_len(&f.segment_of(4), cut);
@@ -225,7 +240,11 @@ fn zero_filled_tail_is_space_for_appends() {
     assert_eq!(file_len(&seg), len + 10_000);
     assert_eq!(log.append(&record(5, LEN)).unwrap(), 5);
     log.close().unwrap();
-    assert_eq!(file_len(&f.segment_of(5)), f.offset_of(5) + FRAME);
+    // Record 5 follows record 4, and the close's sync mark follows it.
+    assert_eq!(
+        file_len(&f.segment_of(5)),
+        f.offset_of(4) + 2 * FRAME + MARK
+    );
     let log = f.open().unwrap();
     assert_records(&log, 0..6);
     assert!(log.recovery_report().torn_tail.is_none());
@@ -316,7 +335,7 @@ fn tolerant_open_cuts_at_sealed_damage_and_reports_it() {
     let header = FILE_HEADER as u64;
     assert_eq!(
         dropped.bytes,
-        2 * FRAME + (header + 3 * FRAME) + (header + FRAME)
+        2 * FRAME + (header + 3 * FRAME + MARK) + (header + FRAME)
     );
     drop(log);
     // The cut is durable, and strict mode is happy with what is left.

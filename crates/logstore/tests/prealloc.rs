@@ -12,6 +12,16 @@ use logstore::{Log, Options, SyncPolicy};
 const LEN: usize = 1000;
 const FRAME: u64 = (FRAME_HEADER + LEN) as u64;
 const HEADER: u64 = FILE_HEADER as u64;
+/// Bytes of a sync mark (docs/FORMAT.md): under `SyncPolicy::Always`,
+/// every append after the first is preceded by one, vouching for the
+/// records synced before it.
+const MARK: u64 = 16;
+
+/// Where the data of `n` records appended one by one under
+/// `SyncPolicy::Always` to a new log's first segment ends.
+fn synced_end(n: u64) -> u64 {
+    HEADER + n * FRAME + n.saturating_sub(1) * MARK
+}
 
 fn opts(segment_size: u64) -> Options {
     Options::default()
@@ -58,7 +68,7 @@ fn zeros_are_written_ahead_of_the_data_and_cut_at_close() {
     append(&log, 0..100);
     log.wait_reclaimed();
     let seg = &segments(dir.path())[0];
-    let data_end = HEADER + 100 * FRAME;
+    let data_end = synced_end(100);
     // 1 MiB segments: 128 KiB at a time, at least 64 KiB ahead.
     let len = file_len(seg);
     assert!(
@@ -69,7 +79,8 @@ fn zeros_are_written_ahead_of_the_data_and_cut_at_close() {
     assert!(zeros_from(seg, data_end));
     check(&log, 100);
     log.close().unwrap();
-    assert_eq!(file_len(seg), data_end);
+    // The close's sync mark follows the data.
+    assert_eq!(file_len(seg), data_end + MARK);
     check(&reopen(dir.path(), opts(1 << 20)), 100);
 }
 
@@ -81,10 +92,15 @@ fn every_sealed_segment_ends_with_its_data() {
     log.wait_reclaimed();
     let segs = segments(dir.path());
     assert!(segs.len() >= 4, "{} segments", segs.len());
-    // Each sealed segment holds whole records up to the segment size.
-    let per_segment = ((64 << 10) - HEADER) / FRAME;
+    // Each sealed segment holds whole records (each with its sync mark)
+    // up to the segment size, and ends with them: no zeros after.
     for seg in &segs[..segs.len() - 1] {
-        assert_eq!(file_len(seg), HEADER + per_segment * FRAME, "{seg:?}");
+        let len = file_len(seg);
+        assert!(
+            len <= 64 << 10 && len + FRAME + MARK > 64 << 10,
+            "{seg:?}: {len}"
+        );
+        assert!(!zeros_from(seg, len - FRAME_HEADER as u64), "{seg:?}");
     }
     assert_eq!(files_with_ext(dir.path(), "idx").len(), segs.len() - 1);
     check(&log, 300);
@@ -105,7 +121,7 @@ fn after_a_crash_the_zeros_are_kept_for_appends() {
     drop(log);
     let seg = segments(dir.path())[0].clone();
     let len = file_len(&seg);
-    let data_end = HEADER + 50 * FRAME;
+    let data_end = synced_end(50);
     assert!(len > data_end + FRAME);
     let log = reopen(dir.path(), opts(1 << 20));
     check(&log, 50);
@@ -114,21 +130,28 @@ fn after_a_crash_the_zeros_are_kept_for_appends() {
     assert_eq!(file_len(&seg), len);
     check(&log, 51);
     log.close().unwrap();
-    assert_eq!(file_len(&seg), data_end + FRAME);
+    // Record 50 follows the data (what the reopen found needs no new
+    // mark), and the close's sync mark follows it.
+    assert_eq!(file_len(&seg), data_end + FRAME + MARK);
 }
 
 #[test]
 fn no_zeros_without_syncs_or_when_turned_off() {
-    for opts in [
-        opts(1 << 20).sync_policy(SyncPolicy::Never),
-        opts(1 << 20).preallocate(false),
+    for (opts, opts_never) in [
+        (opts(1 << 20).sync_policy(SyncPolicy::Never), true),
+        (opts(1 << 20).preallocate(false), false),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let log = Log::open(dir.path(), opts).unwrap();
         append(&log, 0..100);
         log.sync().unwrap();
         log.wait_reclaimed();
-        assert_eq!(file_len(&segments(dir.path())[0]), HEADER + 100 * FRAME);
+        let len = file_len(&segments(dir.path())[0]);
+        let marks = match opts_never {
+            true => 0,
+            false => 99 * MARK,
+        };
+        assert_eq!(len, HEADER + 100 * FRAME + marks);
     }
 }
 

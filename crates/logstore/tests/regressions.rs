@@ -284,9 +284,10 @@ fn a_garbled_batch_end_is_rewritten_from_the_cut_file() {
         );
         log
     };
-    // Frames: the segment header (64), `before` (16 + 6), `a` (16 + 1),
+    // Frames: the segment header (64), `before` (16 + 6), the sync mark
+    // the batch's append wrote after `before`'s sync (16), `a` (16 + 1),
     // then `b`, whose header is the one rewritten.
-    let b_header = 64 + 22 + 17;
+    let b_header = 64 + 22 + 16 + 17;
     let seg = "/log/00000000000000000000.seg";
     let mut garbled = 0;
     for n in 0.. {

@@ -120,6 +120,10 @@ pub(crate) struct Scan {
     pub next_position: u64,
     /// Why the scan stopped short of `limit`; `None` if it reached it.
     pub damage: Option<Damage>,
+    /// The highest position a sync mark read by the scan vouches for:
+    /// every position below it was durable when the mark was written
+    /// (0 if no mark was read).
+    pub vouched: u64,
 }
 
 /// Scans frames from `offset` (holding `position`) up to `limit` bytes.
@@ -152,6 +156,23 @@ pub(crate) fn scan(
             ));
         };
         let raw: [u8; HEADER_LEN] = raw.try_into().expect("header length");
+        if frame::is_mark_tagged(&raw) {
+            // A sync mark (docs/FORMAT.md): not a record, but part of the
+            // data; it is never written inside a batch.
+            match frame::decode_mark(&raw, at) {
+                _ if at + frame::MARK_LEN > limit => {
+                    break Some("sync mark runs past the end of the data".into())
+                }
+                Some(p) if pending.is_empty() => {
+                    scan.vouched = scan.vouched.max(p);
+                    at += frame::MARK_LEN;
+                    scan.end = at;
+                    continue;
+                }
+                Some(_) => break Some("sync mark inside a batch".into()),
+                None => break Some("sync mark checksum mismatch".into()),
+            }
+        }
         let h = match frame::decode_header(&raw, max_len) {
             HeaderCheck::Valid(h) => h,
             HeaderCheck::Zero => break Some("zero bytes where a record header should be".into()),
@@ -204,6 +225,41 @@ pub(crate) fn scan(
         oversize,
     });
     Ok(scan)
+}
+
+/// The highest position vouched for by a valid sync mark anywhere in
+/// `[from, limit)` of `file`, at any byte offset (0 if there is none):
+/// used past damage, where frames can no longer be followed. Read in
+/// pieces of 1 MiB, whatever the file's length.
+pub(crate) fn vouched_in(file: &Arc<dyn FsFile>, from: u64, limit: u64) -> io::Result<u64> {
+    const PIECE: usize = 1 << 20;
+    let mut r = ChunkReader::new(file.clone(), PIECE + HEADER_LEN);
+    let mut best = 0;
+    let mut at = from;
+    while at + frame::MARK_LEN <= limit {
+        let want = ((limit - at) as usize).min(PIECE + HEADER_LEN - 1);
+        let Some(bytes) = r.get(at, want)? else {
+            // The file is shorter than `limit`: search what it has.
+            let len = file.len()?;
+            if len >= limit || len <= at {
+                break;
+            }
+            return Ok(best.max(vouched_in(file, at, len)?));
+        };
+        for (i, w) in bytes.windows(HEADER_LEN).enumerate() {
+            // The tag's last byte, 0x80, is rare in zeros and text.
+            if w[frame::LEN_AT + 3] != 0x80 {
+                continue;
+            }
+            let raw: &[u8; HEADER_LEN] = w.try_into().expect("window length");
+            if let Some(p) = frame::decode_mark(raw, at + i as u64) {
+                best = best.max(p);
+            }
+        }
+        // The next piece starts where the last whole window could not.
+        at += (bytes.len() + 1).saturating_sub(HEADER_LEN).max(1) as u64;
+    }
+    Ok(best)
 }
 
 /// What is wrong when record `pos`, intact, is longer than the limit.
