@@ -112,7 +112,7 @@ impl Fixture {
     /// (The unsynced last record follows the close's sync mark when they
     /// share a segment.)
     fn offset_of(&self, pos: u64) -> u64 {
-        let after_mark = pos + 1 >= self.n && pos % PER_SEGMENT != 0 && self.n > 1;
+        let after_mark = pos + 1 >= self.n && !pos.is_multiple_of(PER_SEGMENT) && self.n > 1;
         FILE_HEADER as u64 + pos % PER_SEGMENT * FRAME + if after_mark { MARK } else { 0 }
     }
 
