@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{run, segments, Scratch};
+use common::{run, run_with_input, segments, Scratch};
 use logstore::{Log, Options, SyncPolicy};
 
 const SEGMENT_HEADER: u64 = 64;
@@ -148,4 +148,56 @@ fn repair_refuses_a_log_held_by_a_writer() {
     run(&["repair", s.dir(), "--yes"]).fails(1, &["locked", "nothing was cut"]);
     drop(writer);
     assert_eq!(run(&["verify", s.dir()]).code, 3);
+}
+
+/// The repro of damage to acknowledged records in the last segment: 300
+/// records appended (and so synced) by the CLI into one segment, then one
+/// byte of a record near the start overwritten. On 05995b3 `verify` said
+/// "clean" (exit 0) and the next append cut all 300 records as a "torn
+/// tail", handing position 0 to the new record.
+#[test]
+fn damage_to_acknowledged_records_of_the_last_segment_is_never_cut() {
+    let s = Scratch::new();
+    let lines: String = (1..=300).map(|i| format!("record-{i}\n")).collect();
+    run_with_input(
+        &["append", s.dir(), "--segment-size", "8192"],
+        lines.as_bytes(),
+    )
+    .ok();
+    let segs = segments(&s.log);
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    let mut bytes = std::fs::read(&segs[0]).unwrap();
+    bytes[200] ^= 0x5a;
+    std::fs::write(&segs[0], &bytes).unwrap();
+
+    let verify = run(&["verify", s.dir()]);
+    assert_eq!(
+        verify.code, 3,
+        "stdout:\n{}\nstderr:\n{}",
+        verify.stdout, verify.stderr
+    );
+    assert!(
+        verify.stdout.contains("00000000000000000000.seg at byte"),
+        "{}",
+        verify.stdout
+    );
+    assert!(verify.stdout.contains("acknowledged"), "{}", verify.stdout);
+
+    // A writer refuses the log, and nothing on disk changes.
+    let append = run_with_input(&["append", s.dir()], b"new\n");
+    assert_ne!(append.code, 0, "{}", append.stdout);
+    assert!(
+        append.stderr.contains("00000000000000000000.seg"),
+        "{}",
+        append.stderr
+    );
+    assert_eq!(std::fs::read(&segs[0]).unwrap(), bytes);
+
+    // Repair cuts only when asked, with a backup of what it cuts.
+    let dry = run(&["repair", s.dir()]);
+    dry.ok();
+    assert_eq!(std::fs::read(&segs[0]).unwrap(), bytes);
+    let fixed = run(&["repair", s.dir(), "--yes"]);
+    assert!(fixed.ok().contains("verify: clean"), "{}", fixed.stdout);
+    assert!(s.tmp.path().join("log.repair-backup").exists());
 }
