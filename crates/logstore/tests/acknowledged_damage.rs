@@ -89,7 +89,7 @@ fn deleted_index_then_damage_is_corruption() {
     let e = assert_kind(Log::open(dir.path(), opts()), ErrorKind::Corruption);
     assert_eq!(e.path(), Some(seg0.as_path()), "{e}");
     assert_eq!(std::fs::read(seg0).unwrap(), bytes);
-    assert_eq!(files_with_ext(dir.path(), "seg").len() > 1, true);
+    assert!(files_with_ext(dir.path(), "seg").len() > 1);
 }
 
 /// A cleanly closed log of one segment: its closing mark vouches for every
