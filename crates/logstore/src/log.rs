@@ -303,7 +303,8 @@ impl Log {
             return Ok(());
         }
         self.shared.write_close_mark(&mut st)?;
-        crate::prezero::trim(&mut st.active)
+        crate::prezero::trim(&mut st.active)?;
+        self.shared.write_close_index(&st)
     }
 
     /// What opening the log found and did.

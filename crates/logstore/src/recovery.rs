@@ -87,6 +87,10 @@ struct SegFile {
     /// after their segment is synced), so damage in it is corruption, never
     /// a torn tail.
     sealed: bool,
+    /// The data end an index file records for the segment, even a stale
+    /// one (left by a clean close, before later appends): every byte
+    /// before it was synced, so damage there is never a torn tail.
+    indexed_end: Option<u64>,
 }
 
 struct Opener<'a> {
@@ -426,6 +430,7 @@ impl Opener<'_> {
                 self.read_index_header(first, len)
             };
             let sealed = index.is_some() || (!is_last && self.shorter_than_indexed(first, len));
+            let indexed_end = self.index_header_and_end(first).map(|(_, end)| end);
             files.push(SegFile {
                 first,
                 path,
@@ -433,6 +438,7 @@ impl Opener<'_> {
                 len,
                 index,
                 sealed,
+                indexed_end,
             });
         }
         Ok(files)
@@ -553,6 +559,36 @@ impl Opener<'_> {
         Some((header, u64::from_le_bytes(end)))
     }
 
+    /// The last segment must not be shorter than the index its clean close
+    /// left says: bytes synced then are gone (the file was shortened).
+    fn check_closed_length(&mut self, f: &SegFile, next: u64) -> Result<()> {
+        let Some(end) = f.indexed_end.filter(|&e| e > f.len) else {
+            return Ok(());
+        };
+        let why = format!(
+            "segment is {} bytes, shorter than the {end} it had when it was closed: \
+             acknowledged records are missing from its end",
+            f.len
+        );
+        match self.opts.recovery {
+            Recovery::Strict => Err(Error::corruption(&f.path, f.len, why)),
+            Recovery::Tolerant => {
+                if self.writable {
+                    self.remove(&self.index_path(f.first))?;
+                }
+                self.report.dropped = Some(Cut {
+                    segment: f.path.clone(),
+                    offset: f.len,
+                    from_position: next,
+                    bytes: end - f.len,
+                    removed_segments: Vec::new(),
+                    reason: why,
+                });
+                Ok(())
+            }
+        }
+    }
+
     /// Whether the segment `first` (of `seg_len` bytes) is shorter than its
     /// index says: it lost bytes after it was sealed. (A segment longer
     /// than its index says was reopened for appends after the index was
@@ -614,6 +650,9 @@ impl Opener<'_> {
             let (off, pos) = self.scan_start(f.first);
             let s = scan::scan(&f.file, off, pos, f.len, self.opts.max_record_size)
                 .map_err(|e| Error::io("read", &f.path, e))?;
+            if is_last {
+                self.check_closed_length(&f, s.next_position)?;
+            }
             let mut prealloc_end = 0;
             if let Some(d) = &s.damage {
                 // An intact record the limit in use refuses is not damage:
@@ -637,6 +676,13 @@ impl Opener<'_> {
                 };
                 // (Positions before the first one are gone anyway.)
                 let hidden = s.next_position.max(self.meta.first);
+                // An index (even a stale one) says the bytes before its end
+                // were synced.
+                let indexed = f.indexed_end.is_some_and(|e| d.offset < e.min(f.len));
+                let vouched = match indexed && !d.zero_tail {
+                    true => vouched.max(hidden + 1),
+                    false => vouched,
+                };
                 let torn = i >= tail_from && vouched <= hidden;
                 if !torn && !tolerant {
                     let why = match vouched > hidden {
@@ -662,9 +708,11 @@ impl Opener<'_> {
             }
             if s.damage.is_some() || is_last {
                 self.vouched = s.vouched;
-                if self.writable {
-                    // The active segment is always scanned; an index left
-                    // from an earlier sealing would only be stale.
+                // The active segment is always scanned. An index a clean
+                // close left for it is kept (see `indexed_end`) until a
+                // change shortens the segment; any other would be stale.
+                let closed = s.damage.is_none() && f.indexed_end.is_some_and(|e| e <= f.len);
+                if self.writable && !closed {
                     self.remove(&self.index_path(f.first))?;
                 }
                 let mut a = Active::new(f.first, pos, s.offsets, s.end, f.path, f.file);

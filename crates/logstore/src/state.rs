@@ -340,6 +340,37 @@ impl Shared {
         Ok(())
     }
 
+    /// At a clean close, after [`Shared::write_close_mark`]: writes the
+    /// active segment's index, durably. It records where the segment's
+    /// data ended, so that the next open can tell a segment that lost
+    /// bytes from its end (corruption) from one that was never longer,
+    /// and every byte before that end was synced. It goes stale as soon as
+    /// appends make the segment longer; `truncate_back` removes it
+    /// (durably) before cutting below it.
+    pub(crate) fn write_close_index(&self, st: &State) -> Result<()> {
+        let a = &st.active;
+        if st.synced < st.next || a.written < st.data_end() {
+            return Ok(());
+        }
+        let bytes = crate::index::encode(&self.log_id, a.first, a.base, &a.offsets, a.written);
+        let name = segment::index_name(a.first);
+        let tmp = format!("{name}.tmp");
+        crate::meta::replace_file(&*self.fs, &self.dir, &tmp, &name, &bytes)
+    }
+
+    /// Removes the index file of the active segment, if there is one (left
+    /// by a clean close), and makes that durable: before a change that
+    /// shortens the segment, which the index would otherwise report as
+    /// damage.
+    pub(crate) fn drop_active_index(&self, st: &State) -> Result<()> {
+        let path = self.index_path(st.active.first);
+        match self.fs.remove_file(&path) {
+            Ok(()) => self.sync_dir(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("remove", &path, e)),
+        }
+    }
+
     /// Bytes [`Shared::write_mark`] would add now.
     pub(crate) fn mark_len(st: &State) -> u64 {
         if st.synced > st.vouched {

@@ -230,6 +230,7 @@ impl Shared {
 
     /// Returns whether a cut file was written (see [`Self::end_batch_at`]).
     fn cut_active(&self, st: &mut State, pos: u64) -> Result<bool> {
+        self.drop_active_index(st)?;
         let first = st.first;
         let a = &mut st.active;
         let i = (pos - a.base) as usize;
