@@ -273,3 +273,57 @@ async fn vote_and_purge_point_survive_power_cut_around_metadata_compaction() {
         );
     }
 }
+
+/// A power cut between saving the purge point of a purge past the end of
+/// the log (as after installing a snapshot) and dropping the entries: the
+/// reopened store drops them, so its last log id is not older than its
+/// purge point. Fails on 05995b3: the store reopened with the entries 0..10
+/// and a last log id of index 9 behind a purge point of index 50.
+#[tokio::test]
+async fn purge_cut_short_by_power_loss_is_finished_on_reopen() {
+    let purge = log_id(2, 50);
+    let total = {
+        let fs = SimFs::new();
+        let mut store = LogStore::<Config>::open("/node", options(&fs)).unwrap();
+        store
+            .blocking_append((0..10).map(|i| entry(1, i)))
+            .await
+            .unwrap();
+        let before = fs.mutations();
+        store.purge(purge).await.unwrap();
+        fs.mutations() - before
+    };
+    // Cuts that failed the purge after its point was durable.
+    let mut cut_short = 0;
+    for n in 0..=total {
+        let fs = SimFs::new();
+        let mut store = LogStore::<Config>::open("/node", options(&fs)).unwrap();
+        store
+            .blocking_append((0..10).map(|i| entry(1, i)))
+            .await
+            .unwrap();
+        fs.cut_power_after(n);
+        let acknowledged = store.purge(purge).await.is_ok();
+        drop(store);
+        fs.restart(CrashMode::DropUnsynced);
+        let case = format!("cut after {n} of the purge's {total} mutations");
+        let mut store = LogStore::<Config>::open("/node", options(&fs)).unwrap();
+        let state = store.get_log_state().await.unwrap();
+        let entries = store.try_get_log_entries(0..100).await.unwrap();
+        if state.last_purged_log_id.is_none() {
+            assert_eq!(state.last_log_id, Some(log_id(1, 9)), "{case}");
+            assert_eq!(indexes(&entries), (0..10).collect::<Vec<_>>(), "{case}");
+            continue;
+        }
+        assert_eq!(state.last_purged_log_id, Some(purge), "{case}");
+        assert_eq!(state.last_log_id, Some(purge), "{case}: last log id");
+        assert!(entries.is_empty(), "{case}: {:?}", indexes(&entries));
+        if !acknowledged {
+            cut_short += 1;
+        }
+        store.blocking_append([entry(2, 51)]).await.unwrap();
+        let entries = store.try_get_log_entries(0..100).await.unwrap();
+        assert_eq!(indexes(&entries), vec![51], "{case}");
+    }
+    assert!(cut_short > 0, "no cut fell inside the purge");
+}
