@@ -10,7 +10,12 @@
 //! and the flushed entries are there with their terms.
 //!
 //! `LOGSTORE_RAFT_CRASH_SAVES` sets the number of metadata saves (default
-//! 10,000), `LOGSTORE_RAFT_CRASH_SEED` the seed (a failure names its seed).
+//! 10,000), `LOGSTORE_RAFT_CRASH_SEED` the seed. A failure names its seed
+//! and describes the epoch (how the power was cut, the crash mode, the
+//! operation in flight). Rerunning a seed replays the same operations
+//! until the logs' background threads (segment syncs and index writes,
+//! which the power-cut clock counts) happen to move a cut by a few
+//! mutations; from there the run differs.
 
 mod common;
 
@@ -192,8 +197,11 @@ fn meta_positions(fs: &SimFs, case: &str) -> (u64, u64) {
 
 #[derive(Clone, Copy, Debug)]
 enum Epoch {
-    /// Cut the power this many mutations after the reopen.
-    Random(u64),
+    /// Cut the power `.1` mutations into operation `.0` after the reopen.
+    /// (Counting from an operation rather than from the reopen makes the
+    /// cut depend less on the logs' background threads, whose segment
+    /// syncs and index writes count as mutations too.)
+    Random(u64, u64),
     /// Cut the power this many mutations into the next compacting save.
     Compaction(u64),
     /// Close cleanly after this many operations.
@@ -343,7 +351,7 @@ async fn long_run(seed: u64, target_saves: u64) -> Stats {
                 targeted += 1;
                 Epoch::Compaction(targeted % TARGET_OFFSETS)
             }
-            1 | 3 => Epoch::Random(rng.range(1, 800)),
+            1 | 3 => Epoch::Random(rng.range(0, 500), rng.range(0, 8)),
             _ => Epoch::Clean(rng.range(50, 400)),
         };
         let mode = match rng.next() % 4 {
@@ -359,9 +367,6 @@ async fn long_run(seed: u64, target_saves: u64) -> Stats {
         let mut store = LogStore::<Config>::open(DIR, options(&fs))
             .unwrap_or_else(|e| panic!("{case}: open failed: {e}"));
         let (_, mut meta_next) = meta_positions(&fs, &case);
-        if let Epoch::Random(n) = epoch {
-            fs.cut_power_after(n);
-        }
         let mut compacting_at = None;
         let mut in_flight = None;
         let mut ops = 0u64;
@@ -369,6 +374,11 @@ async fn long_run(seed: u64, target_saves: u64) -> Stats {
             if let Epoch::Clean(n) = epoch {
                 if ops == n {
                     break;
+                }
+            }
+            if let Epoch::Random(m, k) = epoch {
+                if ops == m {
+                    fs.cut_power_after(k);
                 }
             }
             let op = model.next_op(&mut rng);
@@ -405,7 +415,7 @@ async fn long_run(seed: u64, target_saves: u64) -> Stats {
             assert!(in_flight.is_some(), "{case}: the power cut did not stop it");
             drop(store);
             fs.restart(mode);
-            if let Epoch::Random(_) = epoch {
+            if let Epoch::Random(..) = epoch {
                 stats.random_cuts += 1;
             }
         }
