@@ -25,7 +25,9 @@
 //!
 //! `purge` saves the new last purged log id before it drops the prefix, so
 //! after a crash the log never misses entries that the metadata does not
-//! account for. `truncate` drops the tail durably before it returns.
+//! account for; opening finishes a purge that a crash cut short. `truncate`
+//! drops the tail durably before it returns. The metadata log drops its
+//! old records every 256 saves, and that save is synced whatever its kind.
 //!
 //! ```
 //! use logstore_raft::LogStore;

@@ -12,7 +12,8 @@
 //! CRC) with one sync instead of a file sync, a rename and a directory
 //! sync, and it runs on the same file-system seam as the entries, so the
 //! simulated file system crash-tests both together. Old records are
-//! dropped every [`COMPACT_EVERY`] saves.
+//! dropped every [`COMPACT_EVERY`] saves, by a save that is synced first
+//! whatever its kind, so the record kept is durable.
 
 use std::path::Path;
 
@@ -70,7 +71,9 @@ impl<NID: NodeId> MetaLog<NID> {
     }
 
     /// Replaces the metadata with `f` applied to it, durably if `sync` says
-    /// so. On error the in-memory copy is unchanged.
+    /// so (and always when the save compacts the log). On an error before
+    /// the record is written (and synced, if it is to be) the in-memory
+    /// copy is unchanged.
     pub(crate) fn update(
         &mut self,
         sync: Durability,
@@ -80,13 +83,22 @@ impl<NID: NodeId> MetaLog<NID> {
         f(&mut next);
         let record = codec::encode(&next).map_err(|e| e.to_string())?;
         let pos = self.log.append(&record).map_err(|e| e.to_string())?;
-        if sync == Durability::Now {
-            // A failed sync poisons the log: no later save can succeed.
+        let compact = pos % COMPACT_EVERY == 0 && pos > 0;
+        if sync == Durability::Now || compact {
+            // Compacting makes `pos` the durable first position; were the
+            // record there not durable too, a power cut would leave no
+            // record at all, and the store would reopen without its vote
+            // and purge point. Each record holds the whole metadata, so
+            // once this one is durable the records dropped hold nothing
+            // newer. A failed sync poisons the log: no later save can
+            // succeed.
             self.log.sync().map_err(|e| e.to_string())?;
         }
         self.current = next;
-        if pos % COMPACT_EVERY == 0 && pos > 0 {
-            // Only older records are dropped; the one just written stays.
+        if compact {
+            // Only older records are dropped; the one just synced stays.
+            // On error the record is durable, so the in-memory copy keeps
+            // it.
             self.log.truncate_front(pos).map_err(|e| e.to_string())?;
         }
         Ok(())

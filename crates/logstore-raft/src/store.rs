@@ -61,6 +61,16 @@ where
             .write_buffer(WRITE_BUFFER)
             .max_record_size(MAX_ENTRY_SIZE);
         let log = Arc::new(Log::open(dir.join(LOG_DIR), log_options)?);
+        if let Some(purged) = &meta.current().last_purged {
+            // A purge saves its point before dropping the entries; finish
+            // one the process did not get to, so that no entry at or below
+            // the point is read back and the last log id is never older
+            // than it (as after a purge past the end of the log).
+            if log.first_position() <= purged.index {
+                log.truncate_front(purged.index + 1)
+                    .map_err(io::Error::from)?;
+            }
+        }
         let reader = LogReader::new(log.clone());
         let flusher = Flusher::start(log.clone())?;
         Ok(LogStore {
@@ -267,8 +277,9 @@ where
             return Ok(());
         }
         // The purge point is saved first: if the process dies between the
-        // two steps, reopening finds entries the metadata says are purged,
-        // which is harmless; the reverse would lose the purged id's term.
+        // two steps, reopening finds entries the metadata says are purged
+        // and drops them (see `open`); the reverse would lose the purged
+        // id's term.
         let index = log_id.index;
         self.save(Durability::Now, |m| m.last_purged = Some(log_id))?;
         self.log

@@ -186,3 +186,144 @@ async fn matrix(mode: CrashMode) {
 async fn acknowledged_state_survives_power_cut_dropping_unsynced_writes() {
     matrix(CrashMode::DropUnsynced).await;
 }
+
+/// Segments large enough that the metadata log never starts a new one (a
+/// new segment makes the log sync everything before a front truncation,
+/// which would hide a missing sync).
+fn one_segment_options(fs: &SimFs) -> logstore::Options {
+    options(fs).segment_size(1 << 20)
+}
+
+/// Saves a vote and a purge point (both synced), then unsynced committed
+/// ids up to the save that compacts the metadata log (its 257th record,
+/// at position 256), and cuts the power `cut` mutations into that save
+/// (with `None`, right after it). Returns the saved committed ids.
+async fn save_past_compaction(fs: &SimFs, cut: Option<u64>) -> Vec<LogId<u64>> {
+    let mut store = LogStore::<Config>::open("/node", one_segment_options(fs)).unwrap();
+    store.save_vote(&Vote::new(5, 1)).await.unwrap();
+    store
+        .blocking_append((0..10).map(|i| entry(5, i)))
+        .await
+        .unwrap();
+    store.purge(log_id(5, 3)).await.unwrap();
+    // Positions 0 and 1 hold the vote and the purge point; 2..=255 are
+    // committed ids, and the one at 256 triggers the compaction.
+    let mut saved = Vec::new();
+    for i in 2..256u64 {
+        let c = log_id(5, 4 + i % 6);
+        store.save_committed(Some(c)).await.unwrap();
+        saved.push(c);
+    }
+    let last = log_id(5, 9);
+    if let Some(n) = cut {
+        fs.cut_power_after(n);
+    }
+    if store.save_committed(Some(last)).await.is_ok() {
+        saved.push(last);
+    }
+    fs.cut_power_now();
+    saved
+}
+
+/// A power cut at every point of the save that compacts the metadata log,
+/// and right after it, keeps the synced vote and purge point. Fails on
+/// 05995b3: the compaction made the new first position durable while the
+/// record there (an unsynced committed id) was not, so the metadata log
+/// reopened empty, without the vote or the purge point.
+#[tokio::test]
+async fn vote_and_purge_point_survive_power_cut_around_metadata_compaction() {
+    // How many mutations the compacting save makes, on a run without a cut.
+    let fs = SimFs::new();
+    let before = {
+        let mut store = LogStore::<Config>::open("/node", one_segment_options(&fs)).unwrap();
+        store.save_vote(&Vote::new(5, 1)).await.unwrap();
+        for _ in 1..256 {
+            store.save_committed(Some(log_id(5, 1))).await.unwrap();
+        }
+        let before = fs.mutations();
+        store.save_committed(Some(log_id(5, 2))).await.unwrap();
+        fs.mutations() - before
+    };
+    assert!(before > 1, "the compacting save made {before} mutations");
+
+    let cuts = (0..=before).map(Some).chain([None]);
+    for cut in cuts {
+        let fs = SimFs::new();
+        let saved = save_past_compaction(&fs, cut).await;
+        fs.restart(CrashMode::DropUnsynced);
+        let case = format!("cut {cut:?} mutations into the compacting save");
+        let mut store = LogStore::<Config>::open("/node", one_segment_options(&fs))
+            .unwrap_or_else(|e| panic!("{case}: reopen failed: {e}"));
+        assert_eq!(
+            store.read_vote().await.unwrap(),
+            Some(Vote::new(5, 1)),
+            "{case}: vote"
+        );
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(
+            state.last_purged_log_id,
+            Some(log_id(5, 3)),
+            "{case}: purged"
+        );
+        assert_eq!(state.last_log_id, Some(log_id(5, 9)), "{case}: last log id");
+        let committed = store.read_committed().await.unwrap();
+        assert!(
+            committed.is_none() || saved.iter().any(|c| Some(*c) == committed),
+            "{case}: committed {committed:?} was never saved"
+        );
+    }
+}
+
+/// A power cut between saving the purge point of a purge past the end of
+/// the log (as after installing a snapshot) and dropping the entries: the
+/// reopened store drops them, so its last log id is not older than its
+/// purge point. Fails on 05995b3: the store reopened with the entries 0..10
+/// and a last log id of index 9 behind a purge point of index 50.
+#[tokio::test]
+async fn purge_cut_short_by_power_loss_is_finished_on_reopen() {
+    let purge = log_id(2, 50);
+    let total = {
+        let fs = SimFs::new();
+        let mut store = LogStore::<Config>::open("/node", options(&fs)).unwrap();
+        store
+            .blocking_append((0..10).map(|i| entry(1, i)))
+            .await
+            .unwrap();
+        let before = fs.mutations();
+        store.purge(purge).await.unwrap();
+        fs.mutations() - before
+    };
+    // Cuts that failed the purge after its point was durable.
+    let mut cut_short = 0;
+    for n in 0..=total {
+        let fs = SimFs::new();
+        let mut store = LogStore::<Config>::open("/node", options(&fs)).unwrap();
+        store
+            .blocking_append((0..10).map(|i| entry(1, i)))
+            .await
+            .unwrap();
+        fs.cut_power_after(n);
+        let acknowledged = store.purge(purge).await.is_ok();
+        drop(store);
+        fs.restart(CrashMode::DropUnsynced);
+        let case = format!("cut after {n} of the purge's {total} mutations");
+        let mut store = LogStore::<Config>::open("/node", options(&fs)).unwrap();
+        let state = store.get_log_state().await.unwrap();
+        let entries = store.try_get_log_entries(0..100).await.unwrap();
+        if state.last_purged_log_id.is_none() {
+            assert_eq!(state.last_log_id, Some(log_id(1, 9)), "{case}");
+            assert_eq!(indexes(&entries), (0..10).collect::<Vec<_>>(), "{case}");
+            continue;
+        }
+        assert_eq!(state.last_purged_log_id, Some(purge), "{case}");
+        assert_eq!(state.last_log_id, Some(purge), "{case}: last log id");
+        assert!(entries.is_empty(), "{case}: {:?}", indexes(&entries));
+        if !acknowledged {
+            cut_short += 1;
+        }
+        store.blocking_append([entry(2, 51)]).await.unwrap();
+        let entries = store.try_get_log_entries(0..100).await.unwrap();
+        assert_eq!(indexes(&entries), vec![51], "{case}");
+    }
+    assert!(cut_short > 0, "no cut fell inside the purge");
+}
