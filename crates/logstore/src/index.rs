@@ -22,7 +22,7 @@ pub(crate) struct IndexHeader {
     pub base: u64,
     /// Number of offsets listed.
     pub count: u64,
-    body_crc: u32,
+    pub(crate) body_crc: u32,
 }
 
 impl IndexHeader {

@@ -402,8 +402,10 @@ impl Opener<'_> {
                     i > 0 || (first > self.meta.first_segment && first == self.meta.first);
                 // A sync mark in it or after it vouching for its first
                 // position would mean it held acknowledged records.
-                let acknowledged =
-                    self.vouched_in_segments(&firsts[i..])? > first.max(self.meta.first);
+                // So would an index of it: only a synced segment (sealed, or
+                // closed cleanly) has one.
+                let acknowledged = self.index_header_and_end(first).is_some()
+                    || self.vouched_in_segments(&firsts[i..])? > first.max(self.meta.first);
                 if !acknowledged && (unwritten || (after_named && self.is_torn_roll(&firsts[i..])))
                 {
                     // Created by a roll that no sync covered yet: a crash
@@ -430,7 +432,10 @@ impl Opener<'_> {
                 self.read_index_header(first, len)
             };
             let sealed = index.is_some() || (!is_last && self.shorter_than_indexed(first, len));
-            let indexed_end = self.index_header_and_end(first).map(|(_, end)| end);
+            let indexed_end = match sealed && !is_last {
+                true => None,
+                false => self.checked_index_end(first),
+            };
             files.push(SegFile {
                 first,
                 path,
@@ -561,7 +566,9 @@ impl Opener<'_> {
 
     /// The last segment must not be shorter than the index its clean close
     /// left says: bytes synced then are gone (the file was shortened).
-    fn check_closed_length(&mut self, f: &SegFile, next: u64) -> Result<()> {
+    /// `at` is where the records the scan found end, `next` the first
+    /// position missing.
+    fn check_closed_length(&mut self, f: &SegFile, at: u64, next: u64) -> Result<()> {
         let Some(end) = f.indexed_end.filter(|&e| e > f.len) else {
             return Ok(());
         };
@@ -571,14 +578,14 @@ impl Opener<'_> {
             f.len
         );
         match self.opts.recovery {
-            Recovery::Strict => Err(Error::corruption(&f.path, f.len, why)),
+            Recovery::Strict => Err(Error::corruption(&f.path, at, why).at_position(next)),
             Recovery::Tolerant => {
                 if self.writable {
                     self.remove(&self.index_path(f.first))?;
                 }
                 self.report.dropped = Some(Cut {
                     segment: f.path.clone(),
-                    offset: f.len,
+                    offset: at,
                     from_position: next,
                     bytes: end - f.len,
                     removed_segments: Vec::new(),
@@ -587,6 +594,27 @@ impl Opener<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// The data end recorded by the index of the segment `first`, once the
+    /// whole index is checked (header, length, body checksum): a claim
+    /// that bytes were synced is believed only from an intact file.
+    fn checked_index_end(&self, first: u64) -> Option<u64> {
+        let file = self.fs.open(&self.index_path(first), OpenMode::Read).ok()?;
+        let mut h = [0u8; HEADER_LEN];
+        read_exact_at(&*file, &mut h, 0).ok()?;
+        let header = index::decode_header(&h, &self.meta.log_id, first).ok()?;
+        // The body is allocated only if the file really holds it.
+        let body_len = header.count.checked_mul(8)?.checked_add(8)?;
+        if file.len().ok()? != HEADER_LEN as u64 + body_len {
+            return None;
+        }
+        let mut body = vec![0u8; usize::try_from(body_len).ok()?];
+        read_exact_at(&*file, &mut body, HEADER_LEN as u64).ok()?;
+        if crc32c::crc32c(&body) != header.body_crc {
+            return None;
+        }
+        Some(u64::from_le_bytes(body[body.len() - 8..].try_into().ok()?))
     }
 
     /// Whether the segment `first` (of `seg_len` bytes) is shorter than its
@@ -651,7 +679,8 @@ impl Opener<'_> {
             let s = scan::scan(&f.file, off, pos, f.len, self.opts.max_record_size)
                 .map_err(|e| Error::io("read", &f.path, e))?;
             if is_last {
-                self.check_closed_length(&f, s.next_position)?;
+                let at = s.damage.as_ref().map_or(s.end, |d| d.offset);
+                self.check_closed_length(&f, at, s.next_position)?;
             }
             let mut prealloc_end = 0;
             if let Some(d) = &s.damage {

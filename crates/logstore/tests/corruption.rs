@@ -215,10 +215,16 @@ fn last_segment_shortened_after_a_clean_close_is_corruption() {
     drop(log);
     let seg = original.segment_of(4);
     let len = file_len(&seg);
-    for cut in [FILE_HEADER as u64 + FRAME, len - 20, len - 1] {
+    let record_4 = FILE_HEADER as u64 + FRAME;
+    // (Where the intact data ends: the error names that offset.)
+    for (cut, at) in [
+        (record_4, record_4),
+        (len - 20, record_4),
+        (len - 1, len - MARK),
+    ] {
         let f = original.copy();
         set_len(&f.segment_of(4), cut);
-        assert_corruption_at(f.open().unwrap_err(), &f.segment_of(4), cut);
+        assert_corruption_at(f.open().unwrap_err(), &f.segment_of(4), at);
         assert_eq!(file_len(&f.segment_of(4)), cut, "nothing changed");
         let log = f.open_tolerant().unwrap();
         let report = log.recovery_report();
