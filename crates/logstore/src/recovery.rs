@@ -596,6 +596,61 @@ impl Opener<'_> {
         }
     }
 
+    /// The active segment as a clean close left it, from its index; `None`
+    /// if the index does not describe the file as it is (then it is
+    /// scanned).
+    fn closed_active(&mut self, f: &SegFile) -> Option<Active> {
+        let file = self
+            .fs
+            .open(&self.index_path(f.first), OpenMode::Read)
+            .ok()?;
+        let mut h = [0u8; HEADER_LEN];
+        read_exact_at(&*file, &mut h, 0).ok()?;
+        let header = index::decode_header(&h, &self.meta.log_id, f.first).ok()?;
+        let (off, pos) = self.scan_start(f.first);
+        if header.base > pos || header.base + header.count < pos {
+            return None;
+        }
+        let body_len = header.count.checked_mul(8)?.checked_add(8)?;
+        if file.len().ok()? != HEADER_LEN as u64 + body_len {
+            return None;
+        }
+        let mut body = vec![0u8; usize::try_from(body_len).ok()?];
+        read_exact_at(&*file, &mut body, HEADER_LEN as u64).ok()?;
+        let offsets = index::decode_body(&header, &body, f.len).ok()?;
+        // A record longer than this open's limit must be reported as a
+        // scan does (the log was written with a larger one).
+        let limit = crate::frame::frame_len(self.opts.max_record_size) + 4 * crate::frame::MARK_LEN;
+        let ends = offsets.iter().skip(1).copied().chain([f.len]);
+        if offsets.iter().zip(ends).any(|(&a, b)| b - a > limit) {
+            return None;
+        }
+        // The close's mark ends the data and vouches for every record.
+        let end = header.base + header.count;
+        let mut mark = [0u8; crate::frame::HEADER_LEN];
+        let mark_at = f.len.checked_sub(crate::frame::MARK_LEN)?;
+        read_exact_at(&*f.file, &mut mark, mark_at).ok()?;
+        if crate::frame::decode_mark(&mark, mark_at) != Some(end) {
+            return None;
+        }
+        // Skip what the front truncation dropped, as a scan would.
+        let skip = (pos - header.base) as usize;
+        if offsets.get(skip).is_some_and(|&o| o != off) {
+            return None;
+        }
+        self.vouched = end;
+        let mut a = Active::new(
+            f.first,
+            pos,
+            offsets[skip..].to_vec(),
+            f.len,
+            f.path.clone(),
+            f.file.clone(),
+        );
+        a.prealloc_end = f.len;
+        Some(a)
+    }
+
     /// The data end recorded by the index of the segment `first`, once the
     /// whole index is checked (header, length, body checksum): a claim
     /// that bytes were synced is believed only from an intact file.
@@ -674,6 +729,15 @@ impl Opener<'_> {
                 expected = Some(seg.end);
                 sealed.push(seg);
                 continue;
+            }
+            if is_last && !tolerant && f.indexed_end == Some(f.len) {
+                // Closed cleanly and not written since: the index the close
+                // left gives the offsets, without reading the records
+                // (they are checked when read, and by `verify`).
+                if let Some(a) = self.closed_active(&f) {
+                    active = Some(a);
+                    break;
+                }
             }
             let (off, pos) = self.scan_start(f.first);
             let s = scan::scan(&f.file, off, pos, f.len, self.opts.max_record_size)

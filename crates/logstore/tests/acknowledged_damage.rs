@@ -92,9 +92,10 @@ fn deleted_index_then_damage_is_corruption() {
     assert!(files_with_ext(dir.path(), "seg").len() > 1);
 }
 
-/// A cleanly closed log of one segment: its closing mark vouches for every
-/// record, so damage anywhere in it is corruption. Fails on 05995b3 (cut
-/// as a torn tail, and position 0 handed to the next append).
+/// A cleanly closed log of one segment: its close vouches for every
+/// record (its sync mark and index), so damage anywhere in it is
+/// corruption: reported by reads and `verify`, never cut. Fails on
+/// 05995b3 (cut as a torn tail, and position 0 handed to the next append).
 #[test]
 fn damage_in_a_cleanly_closed_last_segment_is_corruption() {
     let fs = SimFs::new();
@@ -109,11 +110,30 @@ fn damage_in_a_cleanly_closed_last_segment_is_corruption() {
     }
     log.close().unwrap();
     drop(log);
-    let before = flip_in_first_segment(&fs);
+    flip_in_first_segment(&fs);
+    for ro in [true, false] {
+        let log = Log::open("/log", opts().read_only(ro)).unwrap();
+        assert_eq!(log.recovery_report().torn_tail, None);
+        assert_eq!(log.next_position(), 300);
+        let e = assert_kind(log.read(0), ErrorKind::Corruption);
+        assert_eq!(e.path(), Some(Path::new(&seg_path(0))), "{e}");
+        assert_eq!(e.offset(), Some(64), "{e}");
+        assert_eq!(log.read(299).unwrap(), record(299, LEN));
+        let v = log.verify(|_, _| {}).unwrap();
+        assert_eq!(v.problems.len(), 1, "{:?}", v.problems);
+        assert_eq!(v.problems[0].offset, 64);
+        if !ro {
+            // Appends go on after the records, never over them.
+            assert_eq!(log.append(b"more").unwrap(), 300);
+            log.close().unwrap();
+        }
+    }
+    // A crash in the middle of writing after it: the damage is still
+    // corruption (the close's index says those bytes were synced).
+    let log = Log::open("/log", opts()).unwrap();
+    log.append(b"unsynced").unwrap();
+    drop(log);
     assert_kind(Log::open("/log", opts()), ErrorKind::Corruption);
-    assert_eq!(fs.file_contents(seg_path(0)).unwrap(), before);
-    let ro = opts().read_only(true);
-    assert_kind(Log::open("/log", ro), ErrorKind::Corruption);
 }
 
 /// What was written after the last sync is still a torn tail: a power cut
