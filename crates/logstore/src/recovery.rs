@@ -279,8 +279,9 @@ fn create_meta(fs: &dyn Fs, dir: &Path, opts: &Options, l: &Listing) -> Result<M
             &path,
             0,
             format!(
-                "meta file is missing but segments exist (first: {})",
-                segment::segment_name(first)
+                "meta file is missing but segments exist (first: {}); {}",
+                segment::segment_name(first),
+                meta::REBUILD
             ),
         ));
     }
@@ -1035,7 +1036,7 @@ impl Shared {
         Ok(
             match crate::frame::decode_header(&raw, self.opts.max_record_size) {
                 crate::frame::HeaderCheck::Valid(h) => {
-                    h.position + 1 == next
+                    h.position.checked_add(1) == Some(next)
                         && offset + crate::frame::frame_len(h.len as usize) == a.written
                 }
                 _ => false,

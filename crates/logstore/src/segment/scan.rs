@@ -182,9 +182,16 @@ pub(crate) fn scan(
                 h.position
             ));
         }
+        // A record at the last position the format can name leaves no
+        // position for the next one: only a forged file holds it.
+        let Some(next) = pos.checked_add(1) else {
+            break Some(format!(
+                "record has position {pos}, past the last one possible"
+            ));
+        };
         pending.push(at);
         at += total;
-        pos += 1;
+        pos = next;
         if !h.continues {
             scan.offsets.append(&mut pending);
             scan.end = at;
@@ -292,6 +299,11 @@ fn is_zero_from(file: &Arc<dyn FsFile>, from: u64, limit: u64) -> io::Result<boo
     let mut r = ChunkReader::new(file.clone(), scan_chunk(from, limit));
     let mut at = from;
     while at < limit {
+        // Holes read as zeros: a sparse file's are skipped, not read.
+        match file.next_data(at)? {
+            Some(data) if data < limit => at = at.max(data),
+            _ => return Ok(true),
+        }
         let n = ((limit - at) as usize).min(1 << 20);
         match r.get(at, n)? {
             Some(b) if b.iter().all(|&x| x == 0) => at += n as u64,
