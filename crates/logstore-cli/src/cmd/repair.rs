@@ -19,8 +19,15 @@ use crate::{human, open};
 
 pub fn run(a: RepairArgs) -> CliResult {
     open::existing_dir(&a.dir)?;
-    let plan = cuts(&open_tolerant(&a.dir, true)?);
     let mut out = std::io::stdout().lock();
+    let Some(meta_rebuilt) = repair_meta(&mut out, &a)? else {
+        return Ok(());
+    };
+    let plan = cuts(&open_tolerant(&a.dir, true)?);
+    if plan.is_empty() && meta_rebuilt {
+        writeln!(out, "{}: no damage found in the segments", a.dir.display())?;
+        return Ok(());
+    }
     if plan.is_empty() {
         writeln!(
             out,
@@ -45,6 +52,71 @@ pub fn run(a: RepairArgs) -> CliResult {
         )?;
         Ok(())
     }
+}
+
+/// A damaged or missing meta file makes the log unopenable: it is rebuilt
+/// first (with `--yes`, after a backup of the damaged file). Returns
+/// whether it was rebuilt, or `None` if the repair stops here (without
+/// `--yes`).
+fn repair_meta(out: &mut impl Write, a: &RepairArgs) -> CliResult<Option<bool>> {
+    let explain = |e| open::explain(&a.dir, e);
+    let Some(plan) = Log::repair_meta(&a.dir, Options::default(), false).map_err(explain)? else {
+        return Ok(Some(false));
+    };
+    writeln!(out, "damage: {}: {}", plan.path.display(), plan.problem)?;
+    let at = match &plan.first_segment {
+        Some(seg) => format!("{} at byte {}", seg.display(), plan.first_offset),
+        None => "no segment yet".to_string(),
+    };
+    writeln!(
+        out,
+        "repair rebuilds it from the segment headers: log identity {}, \
+         first position {} ({at})",
+        plan.log_id, plan.first_position
+    )?;
+    writeln!(
+        out,
+        "note: the first position is that of the first record on disk: records dropped \
+         from the front whose bytes were not yet given back reappear; run \
+         `logstore truncate {} --before P` again if they must stay gone",
+        a.dir.display()
+    )?;
+    let backup_dir = backup_dir(&a.dir)?;
+    if !a.yes {
+        writeln!(
+            out,
+            "nothing changed; run `logstore repair {} --yes` to rebuild it \
+             (the damaged file is kept in {})",
+            a.dir.display(),
+            backup_dir.display()
+        )?;
+        return Ok(None);
+    }
+    if plan.path.exists() {
+        let fail = |path: &Path, e: std::io::Error| {
+            CliError::failed(format!(
+                "backup failed, nothing was changed: {}: {e}",
+                path.display()
+            ))
+        };
+        std::fs::create_dir_all(&backup_dir).map_err(|e| fail(&backup_dir, e))?;
+        let target = unused_name(&backup_dir, &plan.path, 0);
+        let bytes = copy_from(&plan.path, 0, &target).map_err(|e| fail(&target, e))?;
+        File::open(&backup_dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| fail(&backup_dir, e))?;
+        writeln!(out, "backup: {} ({bytes} bytes)", target.display())?;
+    }
+    match Log::repair_meta(&a.dir, Options::default(), true).map_err(explain)? {
+        Some(done) => writeln!(
+            out,
+            "rebuilt: {} (first position {})",
+            done.path.display(),
+            done.first_position
+        )?,
+        None => writeln!(out, "the meta file was rebuilt meanwhile; left alone")?,
+    }
+    Ok(Some(true))
 }
 
 /// Backs up, cuts (a writable tolerant open), and verifies the result.
