@@ -56,7 +56,11 @@ fn hostile_memory_child() {
         (false, Recovery::Tolerant),
     ] {
         let how = format!("{}/{recovery:?}", if read_only { "ro" } else { "rw" });
-        let log = match Log::open(&dir, opts().read_only(read_only).recovery(recovery)) {
+        let mut opts = opts().read_only(read_only).recovery(recovery);
+        if let Ok(max) = std::env::var("LOGSTORE_HOSTILE_MEM_MAX") {
+            opts = opts.max_record_size(max.parse().unwrap());
+        }
+        let log = match Log::open(&dir, opts) {
             Ok(log) => log,
             Err(e) => {
                 println!("{how} OPEN {:?} {e}", e.kind());
@@ -103,8 +107,17 @@ fn hostile_memory_child() {
 /// Runs the child on `dir`; returns its output lines. Fails if it was
 /// killed (an abort on a failed allocation), failed, or was slow.
 fn run_child(case: &str, dir: &Path) -> Vec<String> {
+    run_child_with(case, dir, None)
+}
+
+/// [`run_child`], opening with `max_record_size` if given.
+fn run_child_with(case: &str, dir: &Path, max_record_size: Option<usize>) -> Vec<String> {
     let started = Instant::now();
-    let mut child = Command::new(std::env::current_exe().unwrap())
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    if let Some(max) = max_record_size {
+        cmd.env("LOGSTORE_HOSTILE_MEM_MAX", max.to_string());
+    }
+    let mut child = cmd
         .args([
             "hostile_memory_child",
             "--exact",
@@ -319,6 +332,42 @@ fn sparse_segments_with_huge_frame_lengths() {
         let case = format!("frame length {len:#x}");
         let lines = run_child(&case, dir.path());
         errors_are(&case, dir.path(), &lines, &[ErrorKind::Corruption]);
+    }
+}
+
+/// With the largest record limit, a frame claiming a record of almost
+/// 1 GiB at the end of the last segment, its payload a hole: the scan of
+/// the tail needs only the checksum, summed in pieces. Fails on 05995b3:
+/// the whole frame was read into one buffer first (an abort on the
+/// allocation under the limit).
+#[test]
+fn a_huge_forged_record_within_the_record_limit() {
+    let (dir, segs, _) = fresh();
+    let last = segs.last().unwrap();
+    let end = std::fs::metadata(last).unwrap().len();
+    // The position of the next record: the last segment's records are
+    // counted from its name.
+    let log = Log::open(dir.path(), opts().read_only(true)).unwrap();
+    let next = log.next_position();
+    drop(log);
+    let len = (1u32 << 30) - 1;
+    let mut header = vec![0u8; 16];
+    header[..4].copy_from_slice(&0xBAD0_BAD0u32.to_le_bytes());
+    header[4..8].copy_from_slice(&len.to_le_bytes());
+    header[8..16].copy_from_slice(&next.to_le_bytes());
+    write_at(last, end, &header);
+    set_len(last, end + 16 + u64::from(len) + (1 << 30));
+    let case = "a 1 GiB record forged in a hole";
+    let lines = run_child_with(case, dir.path(), Some(logstore::MAX_RECORD_SIZE_LIMIT));
+    errors_are(case, dir.path(), &lines, &[ErrorKind::Corruption]);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("TORN") && l.contains("checksum mismatch")),
+        "{lines:?}"
+    );
+    for l in lines.iter().filter(|l| l.contains("OPENED")) {
+        assert!(l.contains(&format!("..{next},")), "{l}");
     }
 }
 

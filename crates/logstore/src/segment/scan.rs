@@ -122,6 +122,9 @@ pub(crate) struct Scan {
     pub damage: Option<Damage>,
 }
 
+/// Frames longer than this are checksummed in pieces by [`scan`].
+const SUM_IN_PIECES: u64 = 1 << 20;
+
 /// Scans frames from `offset` (holding `position`) up to `limit` bytes.
 pub(crate) fn scan(
     file: &Arc<dyn FsFile>,
@@ -170,11 +173,19 @@ pub(crate) fn scan(
                 h.len
             ));
         }
-        let Some(bytes) = r.get(at, total as usize)? else {
-            break Some("record runs past the end of the file".into());
+        // Only the checksum is needed here: a large record is summed in
+        // pieces, so that a length read from disk (in a sparse file, say)
+        // never sizes a buffer.
+        let sum_ok = if total > SUM_IN_PIECES {
+            frame_sum(&mut r, &raw, at + HEADER_LEN as u64, at + total)?.map(|s| s == h.crc)
+        } else {
+            r.get(at, total as usize)?
+                .map(|bytes| frame::frame_checksum_ok(bytes, &h))
         };
-        if !frame::frame_checksum_ok(bytes, &h) {
-            break Some("record checksum mismatch".into());
+        match sum_ok {
+            None => break Some("record runs past the end of the file".into()),
+            Some(false) => break Some("record checksum mismatch".into()),
+            Some(true) => {}
         }
         if h.position != pos {
             break Some(format!(
