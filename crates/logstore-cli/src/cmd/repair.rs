@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use logstore::{Cut, Log, Options, Recovery};
@@ -264,11 +264,63 @@ fn unused_name(backup_dir: &Path, segment: &Path, offset: u64) -> PathBuf {
     candidate
 }
 
+/// Copies `source` from `offset` on into the new file `target`, synced;
+/// returns the bytes copied. The holes of a sparse source stay holes: a
+/// segment forged (or damaged) into a terabyte-long sparse file must not
+/// fill the disk with zeros.
 fn copy_from(source: &Path, offset: u64, target: &Path) -> std::io::Result<u64> {
-    let mut src = File::open(source)?;
-    src.seek(SeekFrom::Start(offset))?;
-    let mut dst = File::options().write(true).create_new(true).open(target)?;
-    let n = std::io::copy(&mut src, &mut dst)?;
+    let src = File::open(source)?;
+    let len = src.metadata()?.len();
+    let dst = File::options().write(true).create_new(true).open(target)?;
+    let mut at = offset;
+    while at < len {
+        let Some((data, hole)) = next_data(&src, at, len)? else {
+            break;
+        };
+        copy_range(&src, &dst, data, hole, offset)?;
+        at = hole;
+    }
+    let n = len.saturating_sub(offset);
+    dst.set_len(n)?;
     dst.sync_all()?;
     Ok(n)
+}
+
+/// The next stretch of data `[start, end)` of `file` at or after `from`,
+/// skipping holes; `None` if only holes are left.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn next_data(file: &File, from: u64, len: u64) -> std::io::Result<Option<(u64, u64)>> {
+    use rustix::fs::{seek, SeekFrom};
+    use rustix::io::Errno;
+    let start = match seek(file, SeekFrom::Data(from)) {
+        Ok(at) => at,
+        Err(Errno::NXIO) => return Ok(None),
+        // Not supported here: all of it is data.
+        Err(Errno::INVAL) | Err(Errno::OPNOTSUPP) => return Ok(Some((from, len))),
+        Err(e) => return Err(e.into()),
+    };
+    let end = seek(file, SeekFrom::Hole(start)).map_or(len, |h| h.min(len));
+    Ok(Some((start, end.max(start))))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn next_data(_file: &File, from: u64, len: u64) -> std::io::Result<Option<(u64, u64)>> {
+    Ok(Some((from, len)))
+}
+
+/// Copies `[start, end)` of `src` to `dst`, at `offset` bytes less.
+fn copy_range(src: &File, dst: &File, start: u64, end: u64, offset: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; (end - start).min(1 << 20) as usize];
+    let mut at = start;
+    while at < end {
+        let n = ((end - at) as usize).min(buf.len());
+        let got = src.read_at(&mut buf[..n], at)?;
+        if got == 0 {
+            break;
+        }
+        dst.write_all_at(&buf[..got], at - offset)?;
+        at += got as u64;
+    }
+    Ok(())
 }
