@@ -304,6 +304,47 @@ fn index_with_a_huge_count_over_a_sparse_segment() {
     );
 }
 
+/// A meta file (valid checksum) putting the first position 2^33 - 1
+/// records into an indexed segment, at byte 64, where a forged record of
+/// that position is: rebuilding the segment's offsets padded the 2^33 - 1
+/// dead positions before it, 64 GiB. Fails on 05995b3 (an abort on that
+/// allocation): dead records must fit in the bytes before the first one.
+#[test]
+fn meta_first_position_far_into_an_indexed_segment() {
+    let (dir, segs, id) = fresh();
+    let count = 1u64 << 33;
+    let first = first_of(&segs[1]);
+    for seg in &segs[2..] {
+        std::fs::remove_file(seg).unwrap();
+        let _ = std::fs::remove_file(index_of(seg));
+    }
+    let next = first + count;
+    std::fs::write(
+        dir.path().join(format!("{next:020}.seg")),
+        file_header(b"LOGSTSEG", &id, [next, 0, 0], 0),
+    )
+    .unwrap();
+    let mut bytes = file_header(b"LOGSTSEG", &id, [first, 0, 0], 0).to_vec();
+    bytes.extend_from_slice(&frame(next - 1, b"forged"));
+    std::fs::write(&segs[1], &bytes).unwrap();
+    forge_index(&segs[1], &id, count);
+    std::fs::write(
+        dir.path().join("logstore.meta"),
+        file_header(b"LOGSTMET", &id, [next - 1, first, 64], 0),
+    )
+    .unwrap();
+    let case = "meta first position 2^33 - 1 records in";
+    let lines = run_child(case, dir.path());
+    errors_are(case, dir.path(), &lines, &[ErrorKind::Corruption]);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("ro/Strict READ Corruption")
+                && l.contains("more records than fit before it")),
+        "{lines:?}"
+    );
+}
+
 /// Fails on 05995b3: over a minute, reading terabytes of holes as zeros
 /// (the segment whose index is refused is scanned, and the check that its
 /// tail is all zeros read every byte of it).
