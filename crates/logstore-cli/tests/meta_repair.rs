@@ -156,3 +156,50 @@ fn the_first_position_is_found_after_a_punched_front() {
     run(&["verify", s.dir()]).ok();
     reads_back(&s, first_on_disk, 1000);
 }
+
+/// A dead segment left behind (its removal failed) before the punched
+/// segment holding the first position: the rebuilt first position is in
+/// the punched segment, not in the dead one, which would make the
+/// segments removed in between a gap and cut every kept record.
+#[test]
+fn a_dead_segment_left_before_the_punched_one_is_not_the_start() {
+    let s = Scratch::new();
+    let log = written_log(&s.log, 3000, 64 << 10);
+    let segs = segments(&s.log);
+    assert!(segs.len() >= 4, "{segs:?}");
+    let dead = std::fs::read(&segs[0]).unwrap();
+    // The 300th record of the fourth segment (about 565 records of 116
+    // bytes fill one), past its first blocks.
+    let third = segs[3]
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    let target = third + 300;
+    log.truncate_front(target).unwrap();
+    log.wait_reclaimed();
+    log.close().unwrap();
+    drop(log);
+    let left = segments(&s.log);
+    assert_eq!(left[0], segs[3], "{left:?}");
+    std::fs::write(&segs[0], &dead).unwrap();
+    damage_meta(&s);
+    let text = run(&["repair", s.dir(), "--yes"]).ok().to_string();
+    // Segment `third` was punched up to the block holding `target`: the
+    // first whole record after the hole.
+    let offset = 64 + 116 * 300u64;
+    let hole_end = offset / 4096 * 4096;
+    let first_on_disk = third + (hole_end - 64).div_ceil(116);
+    assert!(first_on_disk <= target);
+    assert!(
+        text.contains(&format!("first position {first_on_disk} (")),
+        "{text}"
+    );
+    run(&["verify", s.dir()]).ok();
+    reads_back(&s, target, 3000);
+    let log = Log::open(&s.log, Options::default().read_only(true)).unwrap();
+    assert_eq!(log.first_position(), first_on_disk);
+    assert_eq!(log.next_position(), 3000);
+}

@@ -109,8 +109,9 @@ impl Log {
     /// file is intact (or there is no log).
     ///
     /// The log's identity is taken from the segment headers; the first
-    /// position is that of the first record still on disk in the first
-    /// segment. Records dropped by a `truncate_front` whose bytes had not
+    /// position is that of the first record still on disk: after the
+    /// punched-out front of the last segment that has one, else in the
+    /// first segment. Records dropped by a `truncate_front` whose bytes had not
     /// been given back yet may thus reappear; no kept record is lost. The
     /// damaged file is replaced, not kept: copy it first to keep it.
     ///

@@ -3,10 +3,12 @@
 //!
 //! The meta file holds the log's identity and its durable first position.
 //! The identity is in every segment header too. The first position is
-//! rebuilt conservatively: the first record still on disk in the first
-//! segment. Records a `truncate_front` dropped whose bytes were not yet
-//! given back (removed or punched out) come back with it; none that was
-//! kept is lost.
+//! rebuilt conservatively: the first record still on disk after the
+//! punched-out front of a segment, if one was punched (the segments before
+//! it were removed first, so whatever is left of them is dead), else the
+//! first record of the first segment. Records a `truncate_front` dropped
+//! whose bytes were not yet given back (removed or punched out) come back
+//! with it; none that was kept is lost.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -109,18 +111,28 @@ pub(crate) fn repair(dir: &Path, opts: &Options, write: bool) -> Result<Option<M
             },
             None,
         ),
-        Some(&first) => {
+        Some(&oldest) => {
             let log_id = log_id_of(&*fs, dir, &segments)?;
-            let seg_path = dir.join(segment::segment_name(first));
-            let (first_offset, position) = first_record(&*fs, &seg_path, first, &segments)?;
+            // The last segment with a punched front holds the first
+            // position; else the first segment, from its first record.
+            let mut start = (oldest, HEADER_LEN as u64, oldest);
+            for (i, &first) in segments.iter().enumerate().rev() {
+                let path = dir.join(segment::segment_name(first));
+                let before = segments.get(i + 1).copied().unwrap_or(u64::MAX);
+                if let Some((offset, position)) = after_punched_front(&*fs, &path, first, before)? {
+                    start = (first, offset, position);
+                    break;
+                }
+            }
+            let (first_segment, first_offset, first) = start;
             (
                 Meta {
                     log_id,
-                    first: position,
-                    first_segment: first,
+                    first,
+                    first_segment,
                     first_offset,
                 },
-                Some(seg_path),
+                Some(dir.join(segment::segment_name(first_segment))),
             )
         }
     };
@@ -191,34 +203,52 @@ fn log_id_of(fs: &dyn Fs, dir: &Path, segments: &[u64]) -> Result<LogId> {
     Ok(id.expect("the first segment's header was read"))
 }
 
-/// Where the first record still on disk in the first segment (`first`, at
-/// `path`) is: its offset and position.
+/// Where the first record after the punched-out front of the segment
+/// `first` (at `path`) is, if its front was punched: its offset and
+/// position.
 ///
-/// The records from the segment's first one, if they scan. A segment whose
-/// front a `truncate_front` punched out holds the dead records of its first
-/// block, zeros, then the live records from within the block after the
-/// zeros: there, the first intact frame after the zeros, if one is found.
-/// Anything else is damage, left for the segment checks to find.
-fn first_record(fs: &dyn Fs, path: &Path, first: u64, segments: &[u64]) -> Result<(u64, u64)> {
+/// `truncate_front` punches the dead front of the segment holding the new
+/// first position (after the earlier segments are removed), in whole
+/// blocks from the second one on: the segment then holds the dead records
+/// of its first block, zero blocks, then the live records from within the
+/// block after the zeros. So a segment whose second block reads as zeros,
+/// whose records from the first one stop there, and in which an intact
+/// frame of a later position follows the zeros, was punched; the first
+/// such frame is the first record on disk. `before` is the next segment's
+/// first position. Anything else is no punch (damage is left for the
+/// segment checks to find).
+fn after_punched_front(
+    fs: &dyn Fs,
+    path: &Path,
+    first: u64,
+    before: u64,
+) -> Result<Option<(u64, u64)>> {
     let file = open(fs, path)?;
     let len = file.len().map_err(|e| Error::io("stat", path, e))?;
     let io = |e| Error::io("read", path, e);
-    let whole = (HEADER_LEN as u64, first);
+    if len <= 2 * BLOCK {
+        return Ok(None);
+    }
+    // One block read per segment decides for almost all of them.
+    let mut r = scan::ChunkReader::new(file.clone(), 1 << 20);
+    match r.get(BLOCK, BLOCK as usize).map_err(io)? {
+        Some(b) if b.iter().all(|&x| x == 0) => {}
+        _ => return Ok(None),
+    }
     let s = scan::scan(&file, HEADER_LEN as u64, first, len, MAX_RECORD_SIZE_LIMIT).map_err(io)?;
     let Some(damage) = s.damage else {
-        return Ok(whole);
+        return Ok(None);
     };
-    if damage.zero_tail || damage.offset > BLOCK || len <= 2 * BLOCK {
-        return Ok(whole);
+    if damage.zero_tail || damage.offset > BLOCK {
+        return Ok(None);
     }
     // Zero blocks from the second one on, as a punch leaves them.
-    let mut r = scan::ChunkReader::new(file.clone(), 1 << 20);
     let mut from = BLOCK;
     while from + BLOCK <= len {
         // Holes are zeros: skipped, not read.
         match file.next_data(from).map_err(io)? {
             Some(data) => from = from.max(data / BLOCK * BLOCK),
-            None => return Ok(whole),
+            None => return Ok(None),
         }
         if from + BLOCK > len {
             break;
@@ -229,12 +259,11 @@ fn first_record(fs: &dyn Fs, path: &Path, first: u64, segments: &[u64]) -> Resul
         }
     }
     if from == BLOCK {
-        return Ok(whole);
+        return Ok(None);
     }
     // The live records are positions after those scanned before the hole,
     // and before the next segment's.
     let after = s.next_position;
-    let before = segments.get(1).copied().unwrap_or(u64::MAX);
     let mut at = from;
     while at + frame::HEADER_LEN as u64 <= len {
         let Some(raw) = r.get(at, frame::HEADER_LEN).map_err(io)? else {
@@ -247,10 +276,10 @@ fn first_record(fs: &dyn Fs, path: &Path, first: u64, segments: &[u64]) -> Resul
                     .map_err(io)?
                     .is_some()
             {
-                return Ok((at, h.position));
+                return Ok(Some((at, h.position)));
             }
         }
         at += 1;
     }
-    Ok(whole)
+    Ok(None)
 }
