@@ -50,7 +50,9 @@ pub enum Command {
     #[command(after_help = EXIT_STATUS)]
     Verify(DirArg),
     /// Cut the log at its first damage, keeping the cut bytes in a backup
-    /// directory DIR.repair-backup. Without --yes, only says what it would do.
+    /// directory DIR.repair-backup; a damaged or missing meta file is
+    /// rebuilt first, from the segment headers. Without --yes, only says
+    /// what it would do.
     #[command(after_help = EXIT_STATUS)]
     Repair(RepairArgs),
     /// Run a small built-in workload and print throughput and latency.

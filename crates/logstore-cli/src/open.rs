@@ -61,6 +61,13 @@ pub fn explain(dir: &Path, e: logstore::Error) -> CliError {
         ErrorKind::Locked => "; stop the writer first (stat, read, replay, tail and \
                               verify work while it runs)"
             .to_string(),
+        ErrorKind::Corruption
+            if e.path()
+                .and_then(|p| p.file_name())
+                .is_some_and(|n| n == "logstore.meta") =>
+        {
+            format!("; run `logstore repair {d}` to rebuild it")
+        }
         ErrorKind::Corruption => format!(
             "; run `logstore verify {d}` for a full report and `logstore repair {d}` \
              to cut the log at the damage"

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use crate::fs::{read_exact_at, FsFile};
 use crate::header::{FileHeader, LogId, HEADER_LEN, INDEX_MAGIC};
 
 /// The header fields of an index file.
@@ -93,7 +94,78 @@ pub(crate) fn decode_header(
     })
 }
 
+/// Checks an index body word by word, so that it can be read in pieces:
+/// each offset is checked as it comes, and a forged count fails at its
+/// first impossible offset instead of sizing an allocation.
+struct BodyCheck<'a> {
+    h: &'a IndexHeader,
+    data_end: u64,
+    offsets: Vec<u64>,
+    end: Option<u64>,
+    at_least: u64,
+    crc: u32,
+}
+
+impl<'a> BodyCheck<'a> {
+    fn new(h: &'a IndexHeader, data_end: u64) -> Self {
+        BodyCheck {
+            h,
+            data_end,
+            offsets: Vec::new(),
+            end: None,
+            at_least: HEADER_LEN as u64,
+            crc: 0,
+        }
+    }
+
+    /// Takes the next piece of the body (a whole number of words).
+    fn feed(&mut self, piece: &[u8]) -> Result<(), String> {
+        self.crc = crc32c::crc32c_append(self.crc, piece);
+        let min_gap = crate::frame::frame_len(1);
+        for c in piece.chunks_exact(8) {
+            let o = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            if self.offsets.len() as u64 == self.h.count {
+                if self.end.replace(o).is_some() {
+                    return Err("index body is longer than its header says".into());
+                }
+                continue;
+            }
+            if o < self.at_least || o.checked_add(min_gap).is_none_or(|e| e > self.data_end) {
+                return Err(format!("index offset {o} out of order or past the data"));
+            }
+            // The first record follows the header, and maybe sync marks
+            // (16 bytes each, a few at most: docs/FORMAT.md).
+            let gap = o.saturating_sub(HEADER_LEN as u64);
+            let first_ok =
+                gap.is_multiple_of(crate::frame::MARK_LEN) && gap <= 4 * crate::frame::MARK_LEN;
+            if self.h.base == self.h.first && self.offsets.is_empty() && !first_ok {
+                return Err("index does not start at the first record".into());
+            }
+            self.at_least = o + min_gap;
+            self.offsets.push(o);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<u64>, String> {
+        if self.crc != self.h.body_crc {
+            return Err("index checksum mismatch".into());
+        }
+        let end = self
+            .end
+            .ok_or("index body is shorter than its header says")?;
+        if end != self.data_end {
+            return Err(format!(
+                "index says the segment ends at byte {end}, the file has {} bytes",
+                self.data_end
+            ));
+        }
+        Ok(self.offsets)
+    }
+}
+
 /// Decodes and checks the body; `data_end` is the segment file's length.
+#[cfg(test)]
 pub(crate) fn decode_body(h: &IndexHeader, body: &[u8], data_end: u64) -> Result<Vec<u64>, String> {
     if body.len() as u64 != h.body_len() {
         return Err(format!(
@@ -102,37 +174,48 @@ pub(crate) fn decode_body(h: &IndexHeader, body: &[u8], data_end: u64) -> Result
             h.count
         ));
     }
-    if crc32c::crc32c(body) != h.body_crc {
-        return Err("index checksum mismatch".into());
-    }
-    let mut words = body
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")));
-    let offsets: Vec<u64> = words.by_ref().take(h.count as usize).collect();
-    let end = words.next().unwrap_or(0);
-    if end != data_end {
+    let mut check = BodyCheck::new(h, data_end);
+    check.feed(body)?;
+    check.finish()
+}
+
+/// Reads and checks the body of the index file `file`, whose header is
+/// `h`, for a segment of `data_end` bytes.
+///
+/// The count in a header is easy to forge, and a sparse file makes any
+/// length free, so nothing is allocated on the header's word: the file's
+/// length must match the count first, then the body is read in pieces of
+/// at most 1 MiB and every offset checked as it is read. The offsets held
+/// are thus never more than the file really holds, increasing and within
+/// the segment (zeros, what a sparse file reads as, fail at once), and the
+/// checksum decides before any of them is used.
+pub(crate) fn read_body(
+    file: &dyn FsFile,
+    h: &IndexHeader,
+    data_end: u64,
+) -> Result<Vec<u64>, String> {
+    let file_len = file
+        .len()
+        .map_err(|e| format!("cannot stat the index: {e}"))?;
+    let want = HEADER_LEN as u64 + h.body_len();
+    if file_len != want {
         return Err(format!(
-            "index says the segment ends at byte {end}, the file has {data_end} bytes"
+            "index file is {file_len} bytes, its header says {} records ({want} bytes)",
+            h.count
         ));
     }
-    let min_gap = crate::frame::frame_len(1);
-    let mut at_least = HEADER_LEN as u64;
-    for &o in &offsets {
-        if o < at_least || o.checked_add(min_gap).is_none_or(|e| e > data_end) {
-            return Err(format!("index offset {o} out of order or past the data"));
-        }
-        at_least = o + min_gap;
+    const PIECE: u64 = 1 << 20;
+    let mut buf = vec![0u8; h.body_len().min(PIECE) as usize];
+    let mut check = BodyCheck::new(h, data_end);
+    let mut at = 0;
+    while at < h.body_len() {
+        let n = (h.body_len() - at).min(PIECE) as usize;
+        read_exact_at(file, &mut buf[..n], HEADER_LEN as u64 + at)
+            .map_err(|e| format!("cannot read the index: {e}"))?;
+        check.feed(&buf[..n])?;
+        at += n as u64;
     }
-    // The first record follows the header, and maybe sync marks (16
-    // bytes each, a few at most: docs/FORMAT.md).
-    let first_ok = |o: u64| {
-        let gap = o - HEADER_LEN as u64;
-        gap.is_multiple_of(crate::frame::MARK_LEN) && gap <= 4 * crate::frame::MARK_LEN
-    };
-    if h.base == h.first && offsets.first().is_some_and(|&o| !first_ok(o)) {
-        return Err("index does not start at the first record".into());
-    }
-    Ok(offsets)
+    check.finish()
 }
 
 /// A bounded cache of loaded sealed-segment indexes, keyed by the segment's

@@ -58,6 +58,7 @@ mod header;
 mod index;
 mod log;
 mod meta;
+mod meta_repair;
 mod options;
 mod prezero;
 mod reader;
@@ -73,6 +74,7 @@ mod format_doc;
 pub use error::{Error, ErrorKind, Result};
 pub use fs::sim;
 pub use log::{Log, Problem, SegmentStats, Stats, VerifyReport};
+pub use meta_repair::MetaRepair;
 pub use options::{
     Options, Recovery, SyncPolicy, DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE,
     MAX_RECORD_SIZE_LIMIT,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::OpenMode;
+use crate::meta_repair::MetaRepair;
 use crate::options::Options;
 use crate::reader::{out_of_range, scan_start, truncated, Iter};
 use crate::recovery::{self, RecoveryReport};
@@ -100,6 +101,31 @@ impl Log {
         Ok(Log {
             shared: recovery::open(dir.as_ref(), options)?,
         })
+    }
+
+    /// Rebuilds the meta file of the log in `dir` if it is damaged or
+    /// missing (while segments exist), which makes the log unopenable; with
+    /// `write` false, only says what it would write. `Ok(None)` if the meta
+    /// file is intact (or there is no log).
+    ///
+    /// The log's identity is taken from the segment headers; the first
+    /// position is that of the first record still on disk: after the
+    /// punched-out front of the last segment that has one, else in the
+    /// first segment. Records dropped by a `truncate_front` whose bytes had not
+    /// been given back yet may thus reappear; no kept record is lost. The
+    /// damaged file is replaced, not kept: copy it first to keep it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Locked`] (with `write`) if a writer holds the log;
+    /// [`ErrorKind::Corruption`] if the segments cannot tell (the first
+    /// one's header is damaged too, or they belong to different logs);
+    /// [`ErrorKind::Io`].
+    pub fn repair_meta(
+        dir: impl AsRef<Path>,
+        options: Options,
+        write: bool,
+    ) -> Result<Option<MetaRepair>> {
+        crate::meta_repair::repair(dir.as_ref(), &options, write)
     }
 
     /// The directory of the log.

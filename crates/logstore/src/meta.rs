@@ -13,6 +13,10 @@ use std::io::IoSlice;
 pub(crate) const META_NAME: &str = "logstore.meta";
 const META_TMP: &str = "logstore.meta.tmp";
 
+/// What to do about a damaged meta file.
+pub(crate) const REBUILD: &str =
+    "it can be rebuilt from the segment headers (`logstore repair`, or `Log::repair_meta`)";
+
 /// What the meta file records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Meta {
@@ -48,13 +52,15 @@ pub(crate) fn read(fs: &dyn Fs, dir: &Path) -> Result<Option<Meta>> {
     };
     let mut b = [0u8; HEADER_LEN];
     read_exact_at(&*file, &mut b, 0).map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => {
-            Error::corruption(&path, 0, "meta file is shorter than its header")
-        }
+        std::io::ErrorKind::UnexpectedEof => Error::corruption(
+            &path,
+            0,
+            format!("meta file is shorter than its header; {REBUILD}"),
+        ),
         _ => Error::io("read", &path, e),
     })?;
     let h = FileHeader::decode(&b, META_MAGIC, None)
-        .map_err(|e| Error::corruption(&path, 0, format!("bad meta file: {e}")))?;
+        .map_err(|e| Error::corruption(&path, 0, format!("bad meta file: {e}; {REBUILD}")))?;
     let [first, first_segment, first_offset] = h.fields;
     Ok(Some(Meta {
         log_id: h.log_id,

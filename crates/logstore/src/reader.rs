@@ -113,9 +113,7 @@ impl Shared {
         {
             return None;
         }
-        let mut body = vec![0u8; header.body_len() as usize];
-        read_exact_at(&*file, &mut body, FILE_HEADER_LEN as u64).ok()?;
-        let live = index::decode_body(&header, &body, seg.data_end).ok()?;
+        let live = index::read_body(&*file, &header, seg.data_end).ok()?;
         let mut offsets = vec![DEAD; (header.base - seg.base) as usize];
         offsets.extend_from_slice(&live);
         Some(offsets)
@@ -138,6 +136,18 @@ impl Shared {
                 ),
             ));
         };
+        // The dead records lay before `offset`, each a frame of at least a
+        // byte: a forged first position must not size the padding below.
+        if dead > offset.saturating_sub(FILE_HEADER_LEN as u64) / frame::frame_len(1) {
+            return Err(Error::corruption(
+                &seg.path,
+                offset,
+                format!(
+                    "the meta file puts position {position} at byte {offset}, \
+                     past more records than fit before it"
+                ),
+            ));
+        }
         let s = scan::scan(
             &seg.file,
             offset,

@@ -294,8 +294,9 @@ fn create_meta(fs: &dyn Fs, dir: &Path, opts: &Options, l: &Listing) -> Result<M
             &path,
             0,
             format!(
-                "meta file is missing but segments exist (first: {})",
-                segment::segment_name(first)
+                "meta file is missing but segments exist (first: {}); {}",
+                segment::segment_name(first),
+                meta::REBUILD
             ),
         ));
     }
@@ -611,13 +612,7 @@ impl Opener<'_> {
         if header.base > pos || header.base + header.count < pos {
             return None;
         }
-        let body_len = header.count.checked_mul(8)?.checked_add(8)?;
-        if file.len().ok()? != HEADER_LEN as u64 + body_len {
-            return None;
-        }
-        let mut body = vec![0u8; usize::try_from(body_len).ok()?];
-        read_exact_at(&*file, &mut body, HEADER_LEN as u64).ok()?;
-        let offsets = index::decode_body(&header, &body, f.len).ok()?;
+        let offsets = index::read_body(&*file, &header, f.len).ok()?;
         // A record longer than this open's limit must be reported as a
         // scan does (the log was written with a larger one).
         let limit = crate::frame::frame_len(self.opts.max_record_size) + 4 * crate::frame::MARK_LEN;
@@ -659,17 +654,24 @@ impl Opener<'_> {
         let mut h = [0u8; HEADER_LEN];
         read_exact_at(&*file, &mut h, 0).ok()?;
         let header = index::decode_header(&h, &self.meta.log_id, first).ok()?;
-        // The body is allocated only if the file really holds it.
         let body_len = header.count.checked_mul(8)?.checked_add(8)?;
         if file.len().ok()? != HEADER_LEN as u64 + body_len {
             return None;
         }
-        let mut body = vec![0u8; usize::try_from(body_len).ok()?];
-        read_exact_at(&*file, &mut body, HEADER_LEN as u64).ok()?;
-        if crc32c::crc32c(&body) != header.body_crc {
-            return None;
+        // Summed in pieces: a sparse file makes any length free, and
+        // nothing is allocated on its word.
+        const PIECE: u64 = 1 << 20;
+        let mut buf = vec![0u8; body_len.min(PIECE) as usize];
+        let (mut sum, mut at) = (0u32, 0u64);
+        while at < body_len {
+            let n = (body_len - at).min(PIECE) as usize;
+            read_exact_at(&*file, &mut buf[..n], HEADER_LEN as u64 + at).ok()?;
+            sum = crc32c::crc32c_append(sum, &buf[..n]);
+            at += n as u64;
         }
-        Some(u64::from_le_bytes(body[body.len() - 8..].try_into().ok()?))
+        let n = (body_len - 1) % PIECE + 1;
+        let end = u64::from_le_bytes(buf[n as usize - 8..n as usize].try_into().ok()?);
+        (sum == header.body_crc).then_some(end)
     }
 
     /// Whether the segment `first` (of `seg_len` bytes) is shorter than its
@@ -1234,7 +1236,7 @@ impl Shared {
         Ok(
             match crate::frame::decode_header(&raw, self.opts.max_record_size) {
                 crate::frame::HeaderCheck::Valid(h) => {
-                    h.position + 1 == next
+                    h.position.checked_add(1) == Some(next)
                         && offset + crate::frame::frame_len(h.len as usize) == a.written
                 }
                 _ => false,

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use logstore::{Cut, Log, Options, Recovery};
@@ -19,8 +19,15 @@ use crate::{human, open};
 
 pub fn run(a: RepairArgs) -> CliResult {
     open::existing_dir(&a.dir)?;
-    let plan = cuts(&open_tolerant(&a.dir, true)?);
     let mut out = std::io::stdout().lock();
+    let Some(meta_rebuilt) = repair_meta(&mut out, &a)? else {
+        return Ok(());
+    };
+    let plan = cuts(&open_tolerant(&a.dir, true)?);
+    if plan.is_empty() && meta_rebuilt {
+        writeln!(out, "{}: no damage found in the segments", a.dir.display())?;
+        return Ok(());
+    }
     if plan.is_empty() {
         writeln!(
             out,
@@ -45,6 +52,71 @@ pub fn run(a: RepairArgs) -> CliResult {
         )?;
         Ok(())
     }
+}
+
+/// A damaged or missing meta file makes the log unopenable: it is rebuilt
+/// first (with `--yes`, after a backup of the damaged file). Returns
+/// whether it was rebuilt, or `None` if the repair stops here (without
+/// `--yes`).
+fn repair_meta(out: &mut impl Write, a: &RepairArgs) -> CliResult<Option<bool>> {
+    let explain = |e| open::explain(&a.dir, e);
+    let Some(plan) = Log::repair_meta(&a.dir, Options::default(), false).map_err(explain)? else {
+        return Ok(Some(false));
+    };
+    writeln!(out, "damage: {}: {}", plan.path.display(), plan.problem)?;
+    let at = match &plan.first_segment {
+        Some(seg) => format!("{} at byte {}", seg.display(), plan.first_offset),
+        None => "no segment yet".to_string(),
+    };
+    writeln!(
+        out,
+        "repair rebuilds it from the segment headers: log identity {}, \
+         first position {} ({at})",
+        plan.log_id, plan.first_position
+    )?;
+    writeln!(
+        out,
+        "note: the first position is that of the first record on disk: records dropped \
+         from the front whose bytes were not yet given back reappear; run \
+         `logstore truncate {} --before P` again if they must stay gone",
+        a.dir.display()
+    )?;
+    let backup_dir = backup_dir(&a.dir)?;
+    if !a.yes {
+        writeln!(
+            out,
+            "nothing changed; run `logstore repair {} --yes` to rebuild it \
+             (the damaged file is kept in {})",
+            a.dir.display(),
+            backup_dir.display()
+        )?;
+        return Ok(None);
+    }
+    if plan.path.exists() {
+        let fail = |path: &Path, e: std::io::Error| {
+            CliError::failed(format!(
+                "backup failed, nothing was changed: {}: {e}",
+                path.display()
+            ))
+        };
+        std::fs::create_dir_all(&backup_dir).map_err(|e| fail(&backup_dir, e))?;
+        let target = unused_name(&backup_dir, &plan.path, 0);
+        let bytes = copy_from(&plan.path, 0, &target).map_err(|e| fail(&target, e))?;
+        File::open(&backup_dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| fail(&backup_dir, e))?;
+        writeln!(out, "backup: {} ({bytes} bytes)", target.display())?;
+    }
+    match Log::repair_meta(&a.dir, Options::default(), true).map_err(explain)? {
+        Some(done) => writeln!(
+            out,
+            "rebuilt: {} (first position {})",
+            done.path.display(),
+            done.first_position
+        )?,
+        None => writeln!(out, "the meta file was rebuilt meanwhile; left alone")?,
+    }
+    Ok(Some(true))
 }
 
 /// Backs up, cuts (a writable tolerant open), and verifies the result.
@@ -192,11 +264,63 @@ fn unused_name(backup_dir: &Path, segment: &Path, offset: u64) -> PathBuf {
     candidate
 }
 
+/// Copies `source` from `offset` on into the new file `target`, synced;
+/// returns the bytes copied. The holes of a sparse source stay holes: a
+/// segment forged (or damaged) into a terabyte-long sparse file must not
+/// fill the disk with zeros.
 fn copy_from(source: &Path, offset: u64, target: &Path) -> std::io::Result<u64> {
-    let mut src = File::open(source)?;
-    src.seek(SeekFrom::Start(offset))?;
-    let mut dst = File::options().write(true).create_new(true).open(target)?;
-    let n = std::io::copy(&mut src, &mut dst)?;
+    let src = File::open(source)?;
+    let len = src.metadata()?.len();
+    let dst = File::options().write(true).create_new(true).open(target)?;
+    let mut at = offset;
+    while at < len {
+        let Some((data, hole)) = next_data(&src, at, len)? else {
+            break;
+        };
+        copy_range(&src, &dst, data, hole, offset)?;
+        at = hole;
+    }
+    let n = len.saturating_sub(offset);
+    dst.set_len(n)?;
     dst.sync_all()?;
     Ok(n)
+}
+
+/// The next stretch of data `[start, end)` of `file` at or after `from`,
+/// skipping holes; `None` if only holes are left.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn next_data(file: &File, from: u64, len: u64) -> std::io::Result<Option<(u64, u64)>> {
+    use rustix::fs::{seek, SeekFrom};
+    use rustix::io::Errno;
+    let start = match seek(file, SeekFrom::Data(from)) {
+        Ok(at) => at,
+        Err(Errno::NXIO) => return Ok(None),
+        // Not supported here: all of it is data.
+        Err(Errno::INVAL) | Err(Errno::OPNOTSUPP) => return Ok(Some((from, len))),
+        Err(e) => return Err(e.into()),
+    };
+    let end = seek(file, SeekFrom::Hole(start)).map_or(len, |h| h.min(len));
+    Ok(Some((start, end.max(start))))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn next_data(_file: &File, from: u64, len: u64) -> std::io::Result<Option<(u64, u64)>> {
+    Ok(Some((from, len)))
+}
+
+/// Copies `[start, end)` of `src` to `dst`, at `offset` bytes less.
+fn copy_range(src: &File, dst: &File, start: u64, end: u64, offset: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; (end - start).min(1 << 20) as usize];
+    let mut at = start;
+    while at < end {
+        let n = ((end - at) as usize).min(buf.len());
+        let got = src.read_at(&mut buf[..n], at)?;
+        if got == 0 {
+            break;
+        }
+        dst.write_all_at(&buf[..got], at - offset)?;
+        at += got as u64;
+    }
+    Ok(())
 }

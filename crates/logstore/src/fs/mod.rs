@@ -72,6 +72,14 @@ pub(crate) trait FsFile: Send + Sync + Debug {
     /// Releases `[offset, offset + len)` to the file system, keeping the
     /// size; the range then reads as zeros. `Ok(false)` when unsupported.
     fn punch_hole(&self, offset: u64, len: u64) -> io::Result<bool>;
+    /// The offset of the first byte at or after `from` that may be data
+    /// (not in a hole, which reads as zeros); `None` if there is none
+    /// before the end of the file. Lets a check for zeros skip the holes
+    /// of a sparse file instead of reading them. By default every byte
+    /// may be data.
+    fn next_data(&self, from: u64) -> io::Result<Option<u64>> {
+        Ok(Some(from))
+    }
     /// From now on, serve [`FsFile::read_point`] from a memory map of the
     /// file, reserving `reserve` bytes of address space so that the map
     /// also covers what is appended later. A no-op where unsupported.

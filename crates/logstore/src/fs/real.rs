@@ -244,4 +244,17 @@ impl FsFile for RealFile {
     fn punch_hole(&self, _offset: u64, _len: u64) -> io::Result<bool> {
         Ok(false)
     }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn next_data(&self, from: u64) -> io::Result<Option<u64>> {
+        // `lseek` moves the file position, which nothing here uses (all
+        // I/O is positioned).
+        match rustix::fs::seek(&self.file, rustix::fs::SeekFrom::Data(from)) {
+            Ok(at) => Ok(Some(at)),
+            Err(rustix::io::Errno::NXIO) => Ok(None),
+            // Unsupported here: every byte may be data.
+            Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::OPNOTSUPP) => Ok(Some(from)),
+            Err(e) => Err(e.into()),
+        }
+    }
 }

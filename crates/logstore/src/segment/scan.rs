@@ -126,6 +126,9 @@ pub(crate) struct Scan {
     pub vouched: u64,
 }
 
+/// Frames longer than this are checksummed in pieces by [`scan`].
+const SUM_IN_PIECES: u64 = 1 << 20;
+
 /// Scans frames from `offset` (holding `position`) up to `limit` bytes.
 pub(crate) fn scan(
     file: &Arc<dyn FsFile>,
@@ -191,11 +194,19 @@ pub(crate) fn scan(
                 h.len
             ));
         }
-        let Some(bytes) = r.get(at, total as usize)? else {
-            break Some("record runs past the end of the file".into());
+        // Only the checksum is needed here: a large record is summed in
+        // pieces, so that a length read from disk (in a sparse file, say)
+        // never sizes a buffer.
+        let sum_ok = if total > SUM_IN_PIECES {
+            frame_sum(&mut r, &raw, at + HEADER_LEN as u64, at + total)?.map(|s| s == h.crc)
+        } else {
+            r.get(at, total as usize)?
+                .map(|bytes| frame::frame_checksum_ok(bytes, &h))
         };
-        if !frame::frame_checksum_ok(bytes, &h) {
-            break Some("record checksum mismatch".into());
+        match sum_ok {
+            None => break Some("record runs past the end of the file".into()),
+            Some(false) => break Some("record checksum mismatch".into()),
+            Some(true) => {}
         }
         if h.position != pos {
             break Some(format!(
@@ -203,9 +214,16 @@ pub(crate) fn scan(
                 h.position
             ));
         }
+        // A record at the last position the format can name leaves no
+        // position for the next one: only a forged file holds it.
+        let Some(next) = pos.checked_add(1) else {
+            break Some(format!(
+                "record has position {pos}, past the last one possible"
+            ));
+        };
         pending.push(at);
         at += total;
-        pos += 1;
+        pos = next;
         if !h.continues {
             scan.offsets.append(&mut pending);
             scan.end = at;
@@ -348,6 +366,11 @@ fn is_zero_from(file: &Arc<dyn FsFile>, from: u64, limit: u64) -> io::Result<boo
     let mut r = ChunkReader::new(file.clone(), scan_chunk(from, limit));
     let mut at = from;
     while at < limit {
+        // Holes read as zeros: a sparse file's are skipped, not read.
+        match file.next_data(at)? {
+            Some(data) if data < limit => at = at.max(data),
+            _ => return Ok(true),
+        }
         let n = ((limit - at) as usize).min(1 << 20);
         match r.get(at, n)? {
             Some(b) if b.iter().all(|&x| x == 0) => at += n as u64,
