@@ -40,9 +40,13 @@ async fn confirmed_leader(nodes: &Nodes) -> Arc<Node> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(node) = leader(nodes) {
-            match node.raft().ensure_linearizable().await {
-                Ok(_) => return node,
-                Err(e) => eprintln!("node {} is not a confirmed leader: {e}", node.id()),
+            // Bounded: a leader that loses its quorum meanwhile may never
+            // commit the entry it waits to apply.
+            let confirm = node.raft().ensure_linearizable();
+            match tokio::time::timeout(Duration::from_secs(5), confirm).await {
+                Ok(Ok(_)) => return node,
+                Ok(Err(e)) => eprintln!("node {} is not a confirmed leader: {e}", node.id()),
+                Err(_) => eprintln!("node {} was not confirmed in 5 s", node.id()),
             }
         }
         assert!(Instant::now() < deadline, "no leader confirmed in 20 s");
