@@ -10,15 +10,48 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{start, IDS};
+use common::{start, wait_applied, IDS};
 use logstore_cluster::{ClientError, Node, NodeId, Router};
 
 type Nodes = Arc<std::sync::Mutex<HashMap<NodeId, Arc<Node>>>>;
 
+/// The leader named by the node in the highest term that names one. A
+/// restarted leader resumes as leader of its old term (openraft restores a
+/// committed vote for itself) and names itself until it hears of the newer
+/// term, so the first node to name a leader may name a deposed one.
 fn leader(nodes: &Nodes) -> Option<Arc<Node>> {
     let nodes = nodes.lock().unwrap();
-    let id = nodes.values().find_map(|n| n.leader())?;
+    let (_, id) = nodes
+        .values()
+        .filter_map(|n| {
+            let m = n.raft().metrics();
+            let m = m.borrow();
+            Some((m.current_term, m.current_leader?))
+        })
+        .max()?;
     nodes.get(&id).cloned()
+}
+
+/// A leader whose leadership a quorum confirms, once it has applied every
+/// entry committed before the confirmation: its data log holds every
+/// acknowledged record. A deposed leader that still names itself fails
+/// the confirmation.
+async fn confirmed_leader(nodes: &Nodes) -> Arc<Node> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(node) = leader(nodes) {
+            // Bounded: a leader that loses its quorum meanwhile may never
+            // commit the entry it waits to apply.
+            let confirm = node.raft().ensure_linearizable();
+            match tokio::time::timeout(Duration::from_secs(5), confirm).await {
+                Ok(Ok(_)) => return node,
+                Ok(Err(e)) => eprintln!("node {} is not a confirmed leader: {e}", node.id()),
+                Err(_) => eprintln!("node {} was not confirmed in 5 s", node.id()),
+            }
+        }
+        assert!(Instant::now() < deadline, "no leader confirmed in 20 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[derive(Default)]
@@ -124,21 +157,21 @@ async fn leader_failover_loses_and_duplicates_no_acknowledged_record() {
     let back = start(old_id, dir.path(), &router).await;
     nodes.lock().unwrap().insert(old_id, back.clone());
     client.append(&nodes, next_record()).await;
-    let target = leader(&nodes).unwrap().next_position();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while back.next_position() < target {
-        assert!(Instant::now() < deadline, "node {old_id} did not catch up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    // The reference is read from a leader a quorum confirms after the last
+    // acknowledgement, not from whichever node names itself leader: right
+    // after its restart that may be the old leader, with only its own log.
+    let reference_node = confirmed_leader(&nodes).await;
+    let target = reference_node.next_position();
+    let all: Vec<_> = nodes.lock().unwrap().values().cloned().collect();
+    for node in &all {
+        wait_applied(node, target, Duration::from_secs(20)).await;
     }
 
     // Every node holds the same records; each acknowledged record is at its
     // position, and no record appears twice.
-    let reference = all_records(&leader(&nodes).unwrap());
-    for node in nodes.lock().unwrap().values() {
-        let records = all_records(node);
-        let n = records.len().min(reference.len());
-        assert_eq!(records[..n], reference[..n], "node {} differs", node.id());
-        assert!(n + 1 >= reference.len(), "node {} is behind", node.id());
+    let reference = all_records(&reference_node);
+    for node in &all {
+        assert_eq!(all_records(node), reference, "node {} differs", node.id());
     }
     let by_pos: BTreeMap<u64, &Vec<u8>> = reference.iter().map(|(p, r)| (*p, r)).collect();
     for (pos, record) in &client.acked {
