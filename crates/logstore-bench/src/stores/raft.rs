@@ -190,6 +190,11 @@ impl Store for RaftStore {
         Ok(())
     }
 
+    fn sync(&self) -> Res<()> {
+        self.engine.sync()?;
+        Ok(())
+    }
+
     fn close(self: Box<Self>) -> Res<()> {
         self.engine.sync()?;
         Ok(())
