@@ -235,3 +235,19 @@ fn remove(dir: &std::path::Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_store_runs_early_and_late() {
+        let stores: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let order = |run| order_for_run(&stores, run).join("");
+        assert_eq!(order(1), "abc");
+        assert_eq!(order(2), "cba");
+        assert_eq!(order(3), "bca");
+        assert_eq!(order(4), "acb");
+        assert_eq!(order(7), "abc");
+    }
+}
