@@ -466,7 +466,12 @@ fn order_effects(r: &Results) -> String {
 const CHART: &[(&str, &str, &str)] = &[
     ("w1", "appends_per_s", "W1 100 B appends/s"),
     ("w2", "appends_per_s", "W2 4 KiB appends/s"),
-    ("w3", "mb_per_s", "W3 large records MB/s"),
+    ("w3", "mb_per_s", "W3 large records MB/s, not durable"),
+    (
+        "w3",
+        "mb_per_s_durable",
+        "W3 large records MB/s, with one final sync",
+    ),
     ("w4-1", "appends_per_s", "W4 durable, 1 thread, appends/s"),
     (
         "w4-16",
