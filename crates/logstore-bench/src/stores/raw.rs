@@ -16,7 +16,8 @@
 //!   writes the whole batch with one `pwrite` into a 64 MiB ring that was
 //!   written with zeros and synced at open (overwrites only: the sync never
 //!   has a file size or an extent to record), then one `fdatasync`; the
-//!   appenders of that batch return.
+//!   appenders of that batch return. A finished sync wakes only its own
+//!   appenders and the next batch's leader (see [`Group`]).
 //! - Durable large records (W3): [`direct_write`], sequential `O_DIRECT`
 //!   writes of the same number of bytes into written space and one
 //!   `fdatasync`.
@@ -332,12 +333,21 @@ fn offset_of(offsets: &[u64], position: u64) -> Res<(u64, u64)> {
     }
 }
 
-/// Group commit with nothing else (see the module docs).
+/// Group commit with nothing else (see the module docs), with as few
+/// wake-ups as a group commit can have: the first appender of a batch is
+/// its leader-elect and the only thread that waits on the state mutex (for
+/// the sync in flight to end); the batch's other appenders wait for its
+/// outcome on a separate mutex, on the condition variable of the batch's
+/// parity, so that a finished sync wakes exactly its own appenders and the
+/// next batch's leader.
 struct Group {
     file: File,
     st: Mutex<GroupState>,
-    /// Appenders of batch `b` wait on `cvs[b % 2]`.
-    cvs: [Condvar; 2],
+    /// The leader-elect of the batch being collected waits here.
+    lead_cv: Condvar,
+    done: Mutex<Done>,
+    /// Appenders of batch `b` wait on `done_cvs[b % 2]`.
+    done_cvs: [Condvar; 2],
 }
 
 struct GroupState {
@@ -346,13 +356,17 @@ struct GroupState {
     /// An empty buffer to swap in for `pending`.
     spare: Vec<u8>,
     filling: u64,
-    /// Batches below this one are durable.
-    durable: u64,
     /// A leader is writing and syncing batch `filling - 1`.
     leading: bool,
+    failed: bool,
     /// Ring offset of the next batch.
     at: u64,
     next_pos: u64,
+}
+
+struct Done {
+    /// Batches below this one are durable.
+    durable: u64,
     failed: Option<String>,
 }
 
@@ -364,73 +378,95 @@ impl Group {
                 pending: Vec::with_capacity(1 << 20),
                 spare: Vec::with_capacity(1 << 20),
                 filling: 0,
-                durable: 0,
                 leading: false,
+                failed: false,
                 at: 0,
                 next_pos: 0,
+            }),
+            lead_cv: Condvar::new(),
+            done: Mutex::new(Done {
+                durable: 0,
                 failed: None,
             }),
-            cvs: [Condvar::new(), Condvar::new()],
+            done_cvs: [Condvar::new(), Condvar::new()],
+        }
+    }
+
+    /// Waits, away from the state mutex, for batch `mine` to be synced.
+    fn wait_done(&self, mine: u64, pos: u64) -> Res<u64> {
+        let cv = &self.done_cvs[(mine % 2) as usize];
+        let mut d = self.done.lock().expect("raw done lock");
+        while d.durable <= mine && d.failed.is_none() {
+            d = cv.wait(d).expect("raw done lock");
+        }
+        match (&d.failed, d.durable > mine) {
+            (_, true) => Ok(pos),
+            (Some(e), false) => Err(format!("raw: a batch failed: {e}").into()),
+            (None, false) => unreachable!("the loop above waits for one or the other"),
         }
     }
 
     fn append(&self, record: &[u8]) -> Res<u64> {
         let mut st = self.st.lock().expect("raw group lock");
+        if st.failed {
+            return Err("raw: an earlier batch failed".into());
+        }
         let pos = st.next_pos;
         st.next_pos += 1;
+        let elect = st.pending.is_empty();
         st.pending.extend_from_slice(record);
         let mine = st.filling;
-        loop {
-            if st.durable > mine {
-                return Ok(pos);
-            }
-            if let Some(e) = &st.failed {
-                return Err(format!("raw: an earlier batch failed: {e}").into());
-            }
-            if st.leading {
-                st = self.cvs[(mine % 2) as usize]
-                    .wait(st)
-                    .expect("raw group lock");
-                continue;
-            }
-            // No batch in flight and ours is not durable: ours is the one
-            // being collected, and this appender leads it.
-            st.leading = true;
-            let mut batch = std::mem::take(&mut st.spare);
-            std::mem::swap(&mut batch, &mut st.pending);
-            st.filling += 1;
-            let len = batch.len() as u64;
-            if st.at + len > RING {
-                st.at = 0;
-            }
-            let at = st.at;
-            st.at += len;
+        if !elect {
             drop(st);
-            let result = if len > RING {
-                Err(std::io::Error::other("batch larger than the ring"))
-            } else {
-                self.file
-                    .write_all_at(&batch, at)
-                    .and_then(|()| self.file.sync_data())
-            };
-            batch.clear();
-            st = self.st.lock().expect("raw group lock");
-            st.spare = batch;
-            st.leading = false;
-            match &result {
-                Ok(()) => st.durable = mine + 1,
-                Err(e) => st.failed = Some(e.to_string()),
-            }
-            self.cvs[(mine % 2) as usize].notify_all();
-            // One appender of the next batch leads it.
-            let next = &self.cvs[((mine + 1) % 2) as usize];
-            match (&result, st.pending.is_empty()) {
-                (Err(_), _) => next.notify_all(),
-                (Ok(()), false) => next.notify_one(),
-                (Ok(()), true) => {}
-            }
-            return result.map(|()| pos).map_err(Into::into);
+            return self.wait_done(mine, pos);
         }
+        while st.leading && !st.failed {
+            st = self.lead_cv.wait(st).expect("raw group lock");
+        }
+        if st.failed {
+            return Err("raw: an earlier batch failed".into());
+        }
+        // Lead batch `mine`, the one being collected.
+        st.leading = true;
+        let mut batch = std::mem::take(&mut st.spare);
+        std::mem::swap(&mut batch, &mut st.pending);
+        st.filling += 1;
+        let len = batch.len() as u64;
+        if st.at + len > RING {
+            st.at = 0;
+        }
+        let at = st.at;
+        st.at += len;
+        drop(st);
+        let result = if len > RING {
+            Err(std::io::Error::other("batch larger than the ring"))
+        } else {
+            self.file
+                .write_all_at(&batch, at)
+                .and_then(|()| self.file.sync_data())
+        };
+        batch.clear();
+        {
+            let mut d = self.done.lock().expect("raw done lock");
+            match &result {
+                Ok(()) => {
+                    d.durable = mine + 1;
+                    self.done_cvs[(mine % 2) as usize].notify_all();
+                }
+                Err(e) => {
+                    d.failed = Some(e.to_string());
+                    self.done_cvs.iter().for_each(Condvar::notify_all);
+                }
+            }
+        }
+        let mut st = self.st.lock().expect("raw group lock");
+        st.spare = batch;
+        st.leading = false;
+        st.failed |= result.is_err();
+        // The next batch's leader-elect, if it has one.
+        self.lead_cv.notify_one();
+        drop(st);
+        result.map(|()| pos).map_err(Into::into)
     }
 }
 
