@@ -97,8 +97,9 @@ pub fn describe(name: &str) -> &'static str {
         "redb" => "redb 4, one write transaction per append",
         "naive" => "one file per record (temp file + rename)",
         "raw" => {
-            "raw ceiling: preallocated written space, length + bytes, one writev per append; \
-             durable: group commit, one pwrite + one fdatasync per batch, no framing"
+            "raw ceiling: length + bytes, one write per append into written space; \
+             durable: group commit, one pwrite + one fdatasync per batch, no framing; \
+             W3 durable: the better of that and O_DIRECT"
         }
         _ => "unknown",
     }
