@@ -32,6 +32,9 @@ const ONCE: &[&str] = &["w7-big-fill", "w7-big", "w9-fill", "w9"];
 pub struct Cell {
     /// metric -> (values of each run, unit)
     pub figures: BTreeMap<String, (Vec<f64>, String)>,
+    /// metric -> for each value, `(run, slot)`: the run it came from and
+    /// the store's place (from 1) in that run's order.
+    pub at: BTreeMap<String, Vec<(usize, usize)>>,
     /// How failed runs ended.
     pub failures: Vec<String>,
 }
@@ -40,6 +43,8 @@ pub struct Cell {
 #[derive(Debug, Default)]
 pub struct Results {
     pub stores: Vec<String>,
+    /// The order the stores ran in, for each run so far.
+    pub orders: Vec<Vec<String>>,
     pub cells: BTreeMap<(String, String), Cell>,
 }
 
@@ -135,8 +140,27 @@ fn steps(store: &str, workloads: &[String]) -> Vec<String> {
     v
 }
 
+/// The order of the stores in run `run` (from 1): odd runs rotate the
+/// command line's order left by one more store every second run, even
+/// runs reverse the run before. Over two runs every store runs once early
+/// and once late, so the page cache and the disk's write-back left by the
+/// stores before it weigh on each store alike.
+pub fn order_for_run(stores: &[String], run: usize) -> Vec<String> {
+    let mut v = stores.to_vec();
+    if v.is_empty() {
+        return v;
+    }
+    let shift = ((run - 1) / 2) % v.len();
+    v.rotate_left(shift);
+    if run.is_multiple_of(2) {
+        v.reverse();
+    }
+    v
+}
+
 /// Runs every store through its steps `args.runs` times (runs interleaved,
-/// so that a noisy minute hits every store alike).
+/// so that a noisy minute hits every store alike; the order of the stores
+/// changes from run to run, see [`order_for_run`]).
 pub fn run_all(args: &Args, mut after_run: impl FnMut(&Results) -> Res<()>) -> Res<Results> {
     let mut results = Results {
         stores: args.stores.clone(),
@@ -144,7 +168,10 @@ pub fn run_all(args: &Args, mut after_run: impl FnMut(&Results) -> Res<()>) -> R
     };
     fs::create_dir_all(&args.dir)?;
     for run in 1..=args.runs {
-        for store in &args.stores {
+        let order = order_for_run(&args.stores, run);
+        eprintln!("[run {run}/{}] order: {}", args.runs, order.join(", "));
+        results.orders.push(order.clone());
+        for (slot, store) in order.iter().enumerate() {
             let root = args.dir.join(store);
             for step in steps(store, &args.workloads) {
                 // The 10 GiB and 100-million-record logs take minutes to
@@ -168,18 +195,22 @@ pub fn run_all(args: &Args, mut after_run: impl FnMut(&Results) -> Res<()>) -> R
                     .cells
                     .entry((step.clone(), store.clone()))
                     .or_default();
-                for (metric, (value, unit)) in outcome.figures {
+                let rss = outcome.peak_rss as f64 / (1 << 20) as f64;
+                let figures = outcome
+                    .figures
+                    .into_iter()
+                    .chain([("peak_rss_mib".to_owned(), (rss, "MiB".to_owned()))]);
+                for (metric, (value, unit)) in figures {
+                    cell.at
+                        .entry(metric.clone())
+                        .or_default()
+                        .push((run, slot + 1));
                     let e = cell
                         .figures
                         .entry(metric)
                         .or_insert_with(|| (Vec::new(), unit));
                     e.0.push(value);
                 }
-                let rss = cell
-                    .figures
-                    .entry("peak_rss_mib".into())
-                    .or_insert_with(|| (Vec::new(), "MiB".into()));
-                rss.0.push(outcome.peak_rss as f64 / (1 << 20) as f64);
                 if let Some(f) = outcome.failure {
                     cell.failures.push(f);
                 }
@@ -202,5 +233,21 @@ fn remove(dir: &std::path::Path) {
         if e.kind() != std::io::ErrorKind::NotFound {
             eprintln!("cannot remove {}: {e}", dir.display());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_store_runs_early_and_late() {
+        let stores: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let order = |run| order_for_run(&stores, run).join("");
+        assert_eq!(order(1), "abc");
+        assert_eq!(order(2), "cba");
+        assert_eq!(order(3), "bca");
+        assert_eq!(order(4), "acb");
+        assert_eq!(order(7), "abc");
     }
 }

@@ -78,6 +78,10 @@ impl Store for LogstoreStore {
         Ok(self.log.flush()?)
     }
 
+    fn sync(&self) -> Res<()> {
+        Ok(self.log.sync()?)
+    }
+
     fn close(self: Box<Self>) -> Res<()> {
         Ok(self.log.close()?)
     }

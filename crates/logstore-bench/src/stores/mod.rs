@@ -29,6 +29,13 @@ pub struct Mode {
     pub buffered: bool,
     /// logstore only: serve point reads from memory-mapped segments.
     pub mmap_reads: bool,
+    /// raw ceiling only: the bytes the workload will append. A new file is
+    /// first written with that many zeros and synced (before any timing),
+    /// so that appends overwrite written blocks, as logstore's durable
+    /// appends do, and never allocate.
+    pub expect_bytes: u64,
+    /// raw ceiling only: the size of the workload's (largest) records.
+    pub expect_record: usize,
 }
 
 /// A log as each store's users would build it. Positions start at 0.
@@ -54,6 +61,9 @@ pub trait Store: Send + Sync {
     fn flush(&self) -> Res<()> {
         Ok(())
     }
+    /// Makes everything appended so far durable (W3's durable figure: a
+    /// store opened non-durable, then one sync at the end).
+    fn sync(&self) -> Res<()>;
     /// Closes the store cleanly.
     fn close(self: Box<Self>) -> Res<()>;
 }
@@ -86,7 +96,11 @@ pub fn describe(name: &str) -> &'static str {
         "sqlite" => "SQLite (rusqlite 0.43 bundled), WAL mode, one row per record",
         "redb" => "redb 4, one write transaction per append",
         "naive" => "one file per record (temp file + rename)",
-        "raw" => "raw ceiling: one pre-opened file, length + bytes, no index",
+        "raw" => {
+            "raw ceiling: length + bytes, one write per append into written space; \
+             durable: group commit, one pwrite + one fdatasync per batch, no framing; \
+             W3 durable: the better of that and O_DIRECT"
+        }
         _ => "unknown",
     }
 }

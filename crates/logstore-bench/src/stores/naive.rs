@@ -106,6 +106,16 @@ impl Store for NaiveStore {
         Ok(())
     }
 
+    /// Syncs every record's file, then the directory.
+    fn sync(&self) -> Res<()> {
+        let (first, next) = (self.first()?, self.next()?);
+        for pos in first..next {
+            File::open(self.dir.join(name(pos)))?.sync_data()?;
+        }
+        File::open(&self.dir)?.sync_all()?;
+        Ok(())
+    }
+
     fn close(self: Box<Self>) -> Res<()> {
         Ok(())
     }

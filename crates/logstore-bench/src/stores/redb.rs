@@ -104,6 +104,16 @@ impl Store for RedbStore {
         Ok(())
     }
 
+    /// An empty `Durability::Immediate` commit makes the earlier
+    /// non-durable commits durable with it.
+    fn sync(&self) -> Res<()> {
+        let db = self.db.read().expect("redb lock");
+        let mut txn = db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        txn.commit()?;
+        Ok(())
+    }
+
     fn close(self: Box<Self>) -> Res<()> {
         Ok(())
     }

@@ -113,6 +113,12 @@ impl Store for RocksStore {
         Ok(())
     }
 
+    /// The WAL holds every record: syncing it makes them durable.
+    fn sync(&self) -> Res<()> {
+        self.db.flush_wal(true)?;
+        Ok(())
+    }
+
     fn close(self: Box<Self>) -> Res<()> {
         self.db.flush_wal(true)?;
         Ok(())
