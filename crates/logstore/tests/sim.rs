@@ -147,7 +147,7 @@ impl Config {
             cut_after,
             close_at,
             mode,
-            image_percent: 30,
+            image_percent: rng.range(20, 101),
         }
     }
 
@@ -185,6 +185,7 @@ enum Step {
     TruncateBack(u64),
     Sync,
     Close,
+    WaitReclaimed,
     Sleep(u64),
 }
 
@@ -221,6 +222,7 @@ fn truncator_plan(rng: &mut Rng, n: usize, close_at: Option<usize>) -> Vec<Step>
             25..=44 => Step::TruncateBack(rng.below(8)),
             45..=59 => Step::Read(rng.below(1100)),
             60..=69 => Step::Sync,
+            70..=74 => Step::WaitReclaimed,
             _ => Step::Sleep(rng.below(3000)),
         })
         .collect();
@@ -259,8 +261,11 @@ enum What {
     Read(u64),
     TruncateFront(u64),
     TruncateBack(u64),
-    Sync,
-    Close,
+    /// `sync` or `close`, called when `next_position` was this: every
+    /// position below it is durable once the call returns Ok.
+    Sync(u64),
+    Close(u64),
+    WaitReclaimed,
     /// One `next_timeout` of the tailing iterator, from this position.
     Tail(u64),
     /// A check of the durable image.
@@ -331,8 +336,9 @@ impl std::fmt::Display for Entry {
             What::Read(p) => write!(f, "read({p})")?,
             What::TruncateFront(p) => write!(f, "truncate_front({p})")?,
             What::TruncateBack(p) => write!(f, "truncate_back({p})")?,
-            What::Sync => write!(f, "sync")?,
-            What::Close => write!(f, "close")?,
+            What::Sync(n) => write!(f, "sync (next {n})")?,
+            What::Close(n) => write!(f, "close (next {n})")?,
+            What::WaitReclaimed => write!(f, "wait_reclaimed")?,
             What::Tail(p) => write!(f, "iter.next_timeout at {p}")?,
             What::Image => write!(f, "durable image check")?,
         }
@@ -362,6 +368,17 @@ struct World {
     stop: AtomicBool,
     /// Clock value when the power was first seen cut.
     cut_seen: AtomicU64,
+    /// Durable images taken while the log ran, checked at the end.
+    images: Mutex<Vec<Image>>,
+}
+
+/// The state a power cut would have left between clock values `i0` and
+/// `i1`, opened.
+struct Image {
+    i0: u64,
+    i1: u64,
+    why: String,
+    found: Result<Snapshot, String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -404,26 +421,20 @@ impl World {
         Outcome::Failed(e.kind(), e.to_string())
     }
 
-    /// Checks the state a power cut now would leave.
+    /// Takes the state a power cut now would leave and opens it; it is
+    /// checked at the end, when the outcome of every call is known.
     fn check_durable_image(&self, thread: usize, why: &str) {
         let idx = self.begin(thread, 0, What::Image);
         let i0 = self.tick();
         let image = self.fs.durable_image();
         let i1 = self.tick();
-        let ops = lock(&self.ops).clone();
-        let found = match snapshot(self.cfg.image_options(&image)) {
-            Ok(s) => s,
-            Err(e) => {
-                self.violation(format!(
-                    "durable image taken at {i0} (after {why}) does not open: {e}"
-                ));
-                self.end(thread, idx, Outcome::Done);
-                return;
-            }
-        };
-        for v in check_state(&self.cfg, &found, &ops, i0, i1, Need::Durable) {
-            self.violation(format!("durable image at {i0} (after {why}): {v}"));
-        }
+        let found = snapshot(self.cfg.image_options(&image));
+        lock(&self.images).push(Image {
+            i0,
+            i1,
+            why: why.to_string(),
+            found,
+        });
         self.end(thread, idx, Outcome::Done);
     }
 }
@@ -533,7 +544,7 @@ fn run_worker(w: &World, log: &Log, thread: usize, plan: &[Step], rng: &mut Rng)
                 }
             }
             Step::Sync => {
-                let idx = w.begin(thread, id, What::Sync);
+                let idx = w.begin(thread, id, What::Sync(log.next_position()));
                 match log.sync() {
                     Ok(()) => {
                         w.end(thread, idx, Outcome::Done);
@@ -551,8 +562,13 @@ fn run_worker(w: &World, log: &Log, thread: usize, plan: &[Step], rng: &mut Rng)
                     }
                 }
             }
+            Step::WaitReclaimed => {
+                let idx = w.begin(thread, id, What::WaitReclaimed);
+                log.wait_reclaimed();
+                w.end(thread, idx, Outcome::Done);
+            }
             Step::Close => {
-                let idx = w.begin(thread, id, What::Close);
+                let idx = w.begin(thread, id, What::Close(log.next_position()));
                 match log.close() {
                     Ok(()) => {
                         w.end(thread, idx, Outcome::Done);
@@ -688,7 +704,7 @@ fn check_state(
         .collect();
     let syncs: Vec<&Entry> = ops
         .iter()
-        .filter(|e| matches!(e.what, What::Sync | What::Close) && e.ok() && e.end < i0)
+        .filter(|e| matches!(e.what, What::Sync(_) | What::Close(_)) && e.ok() && e.end < i0)
         .collect();
     // Whether a truncation that could remove `pos` overlapped `[from, i1)`.
     let excused = |pos: u64, from: u64| {
@@ -699,6 +715,14 @@ fn check_state(
                     What::TruncateBack(q) => q <= pos,
                     _ => false,
                 }
+        })
+    };
+
+    let reassigned = |pos: u64, a: &Entry| {
+        ops.iter().any(|t| {
+            matches!(t.what, What::TruncateBack(q) if q <= pos)
+                && t.start < a.end
+                && t.effect_end() > a.start
         })
     };
 
@@ -767,54 +791,51 @@ fn check_state(
         }
     }
 
-    // Acknowledged records that must be there are, byte-exact.
+    // Acknowledged records that must be there are, byte-exact: those
+    // acknowledged under `Always` before the state was taken, and those a
+    // completed `sync` or `close` covered (begun before it, at a position
+    // below `next_position` when it was called), even if still in flight.
     for a in appends.values() {
         let Some(r) = a.appended() else { continue };
-        if a.end >= i0 {
-            continue;
-        }
-        let covered = match need {
-            Need::All => true,
-            Need::Durable => {
-                cfg.policy == SyncPolicy::Always || syncs.iter().any(|s| s.start > a.end)
-            }
-        };
-        if !covered {
-            continue;
-        }
         let What::Append(lens) = &a.what else {
             unreachable!()
         };
         for (k, &len) in lens.iter().enumerate() {
             let pos = r.start + k as u64;
+            let sync = syncs.iter().find(|s| {
+                let (What::Sync(n) | What::Close(n)) = s.what else {
+                    unreachable!()
+                };
+                a.start < s.start && pos < n
+            });
+            let why = match need {
+                Need::All if a.end < i0 => "acknowledged".to_string(),
+                _ if cfg.policy == SyncPolicy::Always && a.end < i0 => {
+                    "acknowledged under SyncPolicy::Always".to_string()
+                }
+                _ => match sync {
+                    // The position was below `next_position` when the sync
+                    // was called, so it was the append's already, unless a
+                    // `truncate_back` handed it out again while the append
+                    // ran (maybe after the state was taken).
+                    Some(s) if !reassigned(pos, a) => format!("covered by {s}"),
+                    _ => continue,
+                },
+            };
             if excused(pos, a.start) {
                 continue;
             }
-            let why = match need {
-                Need::All => "acknowledged".to_string(),
-                Need::Durable if cfg.policy == SyncPolicy::Always => {
-                    "acknowledged under SyncPolicy::Always".to_string()
-                }
-                Need::Durable => {
-                    let s = syncs.iter().find(|s| s.start > a.end).unwrap();
-                    format!("acknowledged, then synced [{}-{}]", s.start, s.end)
-                }
-            };
             match snap.get(pos) {
-                None => out.push(format!(
-                    "record #{:x}/{k} at {pos}, {why} [{}-{}], is missing (log holds {}..{})",
-                    a.id,
-                    a.start,
-                    a.end,
-                    snap.first,
-                    snap.next()
-                )),
+                None => {
+                    out.push(format!(
+                    "record #{:x}/{k} at {pos}, {why}, is missing (log holds {}..{}); appended {a}",
+                    a.id, snap.first, snap.next()
+                ))
+                }
                 Some(got) if got != record_bytes(cfg.seed, a.id, k, len).as_slice() => {
                     out.push(format!(
-                        "record #{:x}/{k} at {pos}, {why} [{}-{}], reads as {}",
+                        "record #{:x}/{k} at {pos}, {why}, reads as {}; appended {a}",
                         a.id,
-                        a.start,
-                        a.end,
                         match tag_of(got) {
                             Some((id, k)) => format!("#{id:x}/{k}"),
                             None => "untagged bytes".into(),
@@ -951,6 +972,7 @@ fn run_seed(seed: u64, verbose: bool) -> Option<String> {
         violations: Mutex::new(Vec::new()),
         stop: AtomicBool::new(false),
         cut_seen: AtomicU64::new(u64::MAX),
+        images: Mutex::new(Vec::new()),
     });
     if let Some(n) = cfg.cut_after {
         fs.cut_power_after(n);
@@ -1015,7 +1037,8 @@ fn run_seed(seed: u64, verbose: bool) -> Option<String> {
     }
 
     // The final power cut (or shutdown), then recovery.
-    let clean = !fs.is_powered_off();
+    // A cut not reached by now would hit the flush of dropping the log.
+    let clean = fs.cancel_power_cut();
     drop(Arc::into_inner(log).expect("every thread is done with the log"));
     fs.cut_power_now();
     fs.restart(cfg.mode);
@@ -1055,6 +1078,19 @@ fn run_seed(seed: u64, verbose: bool) -> Option<String> {
     }
     for v in check_reads(&cfg, &ops) {
         world.violation(v);
+    }
+    for image in lock(&world.images).iter() {
+        let (i0, why) = (image.i0, &image.why);
+        match &image.found {
+            Err(e) => world.violation(format!(
+                "durable image taken at {i0} (after {why}) does not open: {e}"
+            )),
+            Ok(found) => {
+                for v in check_state(&cfg, found, &ops, i0, image.i1, Need::Durable) {
+                    world.violation(format!("durable image at {i0} (after {why}): {v}"));
+                }
+            }
+        }
     }
     if lock(&world.violations).is_empty() {
         None

@@ -223,6 +223,18 @@ impl SimFs {
         }
     }
 
+    /// Calls off a cut set with [`SimFs::cut_power_after`] that has not
+    /// happened yet; returns whether the power is still on. Atomic with
+    /// respect to the file system's calls, so that a test can tell whether
+    /// its log ran to the end with the power on.
+    pub fn cancel_power_cut(&self) -> bool {
+        let mut st = self.lock();
+        if !st.powered_off {
+            st.power_cut_after = None;
+        }
+        !st.powered_off
+    }
+
     /// Cuts the power now.
     pub fn cut_power_now(&self) {
         self.cut_power_after(0);
