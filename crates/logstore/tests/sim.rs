@@ -82,6 +82,8 @@ struct Config {
     appenders: usize,
     ops_per_appender: usize,
     truncator_ops: usize,
+    /// Longest pause of the truncating thread between calls, in µs.
+    truncator_nap: u64,
     /// Percentage of syncs and writes that sleep, and the longest sleeps.
     delay_percent: u64,
     sync_delay: Duration,
@@ -120,7 +122,12 @@ impl Config {
         } else {
             (0, Duration::ZERO, Duration::ZERO)
         };
-        let truncator_ops = rng.range(4, 16) as usize;
+        // Now and then a busy truncating thread.
+        let (truncator_ops, truncator_nap) = if rng.chance(25) {
+            (rng.range(15, 40) as usize, rng.range(50, 500))
+        } else {
+            (rng.range(4, 16) as usize, 3000)
+        };
         let close_at = rng
             .chance(15)
             .then(|| rng.below(truncator_ops as u64 + 1) as usize);
@@ -141,6 +148,7 @@ impl Config {
             appenders,
             ops_per_appender,
             truncator_ops,
+            truncator_nap,
             delay_percent,
             sync_delay,
             write_delay,
@@ -215,7 +223,7 @@ fn appender_plan(rng: &mut Rng, n: usize) -> Vec<Step> {
         .collect()
 }
 
-fn truncator_plan(rng: &mut Rng, n: usize, close_at: Option<usize>) -> Vec<Step> {
+fn truncator_plan(rng: &mut Rng, n: usize, nap: u64, close_at: Option<usize>) -> Vec<Step> {
     let mut plan: Vec<Step> = (0..n)
         .map(|_| match rng.below(100) {
             0..=24 => Step::TruncateFront(rng.below(12)),
@@ -223,7 +231,7 @@ fn truncator_plan(rng: &mut Rng, n: usize, close_at: Option<usize>) -> Vec<Step>
             45..=59 => Step::Read(rng.below(1100)),
             60..=69 => Step::Sync,
             70..=74 => Step::WaitReclaimed,
-            _ => Step::Sleep(rng.below(3000)),
+            _ => Step::Sleep(rng.below(nap)),
         })
         .collect();
     if let Some(at) = close_at {
@@ -961,7 +969,12 @@ fn run_seed(seed: u64, verbose: bool) -> Option<String> {
     let mut plans: Vec<Vec<Step>> = (0..cfg.appenders)
         .map(|_| appender_plan(&mut rng, cfg.ops_per_appender))
         .collect();
-    plans.push(truncator_plan(&mut rng, cfg.truncator_ops, cfg.close_at));
+    plans.push(truncator_plan(
+        &mut rng,
+        cfg.truncator_ops,
+        cfg.truncator_nap,
+        cfg.close_at,
+    ));
     let threads = plans.len() + 1;
     let world = Arc::new(World {
         cfg: cfg.clone(),
