@@ -1033,10 +1033,21 @@ fn run_seed(seed: u64, verbose: bool) -> Option<String> {
         // The stuck threads keep their handles; leave them be.
         world.stop.store(true, Ordering::SeqCst);
         let ops = lock(&world.ops).clone();
+        let others: Vec<String> = ops
+            .iter()
+            .enumerate()
+            .filter(|&(i, e)| i != idx && e.end == u64::MAX)
+            .map(|(_, e)| e.to_string())
+            .collect();
         world.violation(format!(
-            "hang: thread {t} has been in {} for more than {} ms",
+            "hang: thread {t} has been in {} for more than {} ms; also in flight: {}",
             ops[idx],
-            bound.as_millis()
+            bound.as_millis(),
+            if others.is_empty() {
+                "nothing".to_string()
+            } else {
+                others.join("; ")
+            }
         ));
         return Some(report(&world, verbose));
     }
