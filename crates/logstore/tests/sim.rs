@@ -102,9 +102,10 @@ impl Config {
     fn new(seed: u64) -> Config {
         let mut rng = Rng(seed ^ 0x51u64.rotate_left(40));
         let policy = match rng.below(100) {
-            0..=54 => SyncPolicy::Always,
-            55..=74 => SyncPolicy::Never,
-            _ => SyncPolicy::Interval(Duration::from_micros(rng.range(500, 4000))),
+            0..=49 => SyncPolicy::Always,
+            50..=69 => SyncPolicy::Never,
+            70..=89 => SyncPolicy::Interval(Duration::from_micros(rng.range(500, 4000))),
+            _ => SyncPolicy::Bytes(rng.range(500, 20_000)),
         };
         let write_buffer = if policy == SyncPolicy::Always || rng.chance(50) {
             0
