@@ -45,8 +45,9 @@
 //! until it fails, since thread timing varies between runs; its report
 //! lists every call with its clock values.
 //!
-//! `LOGSTORE_SIM_FIRST` moves the first seed; `LOGSTORE_SIM_HANG_MS` sets the
-//! watchdog's bound (default 3,000 ms).
+//! `LOGSTORE_SIM_FIRST` moves the first seed; `LOGSTORE_SIM_JOBS` sets how
+//! many seeds run at once (default 4: a seed sleeps most of the time);
+//! `LOGSTORE_SIM_HANG_MS` sets the watchdog's bound (default 3,000 ms).
 
 mod common;
 
@@ -67,7 +68,7 @@ const DIR: &str = "/log";
 /// appended it (4 bytes) and its index in the batch (2 bytes).
 const TAG: usize = 6;
 /// Seeds of a default `cargo test` run.
-const DEFAULT_SEEDS: u64 = 1000;
+const DEFAULT_SEEDS: u64 = 1500;
 
 // ---------------------------------------------------------------- config
 
@@ -84,6 +85,10 @@ struct Config {
     truncator_ops: usize,
     /// Longest pause of the truncating thread between calls, in µs.
     truncator_nap: u64,
+    /// The truncating thread cuts the back by a few records, again and
+    /// again, while appenders wait for slow syncs and zeros are written
+    /// ahead (`Always`): the race of acknowledgements with `truncate_back`.
+    back_storm: bool,
     /// Percentage of syncs and writes that sleep, and the longest sleeps.
     delay_percent: u64,
     sync_delay: Duration,
@@ -139,7 +144,7 @@ impl Config {
             2 => CrashMode::KeepUnsynced,
             _ => CrashMode::Scramble(rng.next()),
         };
-        Config {
+        let mut cfg = Config {
             seed,
             policy,
             segment_size: *rng.pick(&[4096, 8192, 16384]),
@@ -157,7 +162,21 @@ impl Config {
             close_at,
             mode,
             image_percent: rng.range(20, 101),
+            back_storm: false,
+        };
+        if rng.chance(12) {
+            cfg.back_storm = true;
+            cfg.policy = SyncPolicy::Always;
+            cfg.write_buffer = 0;
+            cfg.preallocate = true;
+            cfg.delay_percent = rng.range(60, 100);
+            cfg.sync_delay = Duration::from_micros(rng.range(300, 1500));
+            cfg.truncator_ops = rng.range(15, 30) as usize;
+            cfg.truncator_nap = rng.range(50, 400);
+            cfg.image_percent = 100;
+            cfg.close_at = None;
         }
+        cfg
     }
 
     fn options(&self, fs: &SimFs) -> Options {
@@ -224,7 +243,18 @@ fn appender_plan(rng: &mut Rng, n: usize) -> Vec<Step> {
         .collect()
 }
 
-fn truncator_plan(rng: &mut Rng, n: usize, nap: u64, close_at: Option<usize>) -> Vec<Step> {
+fn truncator_plan(rng: &mut Rng, cfg: &Config) -> Vec<Step> {
+    let (n, nap) = (cfg.truncator_ops, cfg.truncator_nap);
+    if cfg.back_storm {
+        return (0..n)
+            .map(|_| match rng.below(100) {
+                0..=49 => Step::TruncateBack(rng.range(1, 4)),
+                50..=64 => Step::Sync,
+                65..=74 => Step::Read(rng.below(1100)),
+                _ => Step::Sleep(rng.below(nap)),
+            })
+            .collect();
+    }
     let mut plan: Vec<Step> = (0..n)
         .map(|_| match rng.below(100) {
             0..=24 => Step::TruncateFront(rng.below(12)),
@@ -235,7 +265,7 @@ fn truncator_plan(rng: &mut Rng, n: usize, nap: u64, close_at: Option<usize>) ->
             _ => Step::Sleep(rng.below(nap)),
         })
         .collect();
-    if let Some(at) = close_at {
+    if let Some(at) = cfg.close_at {
         plan.insert(at, Step::Close);
     }
     plan
@@ -970,12 +1000,7 @@ fn run_seed(seed: u64, verbose: bool) -> Option<String> {
     let mut plans: Vec<Vec<Step>> = (0..cfg.appenders)
         .map(|_| appender_plan(&mut rng, cfg.ops_per_appender))
         .collect();
-    plans.push(truncator_plan(
-        &mut rng,
-        cfg.truncator_ops,
-        cfg.truncator_nap,
-        cfg.close_at,
-    ));
+    plans.push(truncator_plan(&mut rng, &cfg));
     let threads = plans.len() + 1;
     let world = Arc::new(World {
         cfg: cfg.clone(),
@@ -1175,14 +1200,34 @@ fn simulation() {
     }
     let first = env_u64("LOGSTORE_SIM_FIRST").unwrap_or(0);
     let n = env_u64("LOGSTORE_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
+    // A seed spends most of its time asleep (slow syncs, pauses, waits):
+    // several run at once.
+    let jobs = env_u64("LOGSTORE_SIM_JOBS").unwrap_or(4).max(1);
     let started = Instant::now();
-    let mut failures = Vec::new();
-    for seed in first..first + n {
-        if let Some(r) = run_seed(seed, false) {
-            eprintln!("{r}");
-            failures.push((seed, r.lines().nth(1).unwrap_or("").trim().to_string()));
+    let next_seed = AtomicU64::new(first);
+    let found = Mutex::new(Vec::new());
+    thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                let seed = next_seed.fetch_add(1, Ordering::Relaxed);
+                if seed >= first + n {
+                    return;
+                }
+                let r = std::panic::catch_unwind(|| run_seed(seed, false)).unwrap_or_else(|_| {
+                    Some(format!(
+                        "seed {seed}: 1 violation(s)\n  - the test panicked (replay it alone)"
+                    ))
+                });
+                if let Some(r) = r {
+                    eprintln!("{r}");
+                    let line = r.lines().nth(1).unwrap_or("").trim().to_string();
+                    lock(&found).push((seed, line));
+                }
+            });
         }
-    }
+    });
+    let mut failures = found.into_inner().unwrap();
+    failures.sort();
     eprintln!(
         "{n} seeds from {first} in {:.1} s, {} failed",
         started.elapsed().as_secs_f64(),
