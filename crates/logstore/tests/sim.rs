@@ -1092,6 +1092,11 @@ fn run_seed(seed: u64, verbose: bool) -> Option<String> {
     drop(Arc::into_inner(log).expect("every thread is done with the log"));
     fs.cut_power_now();
     fs.restart(cfg.mode);
+    let ending = if clean {
+        "shutdown with the power on"
+    } else {
+        "final power cut"
+    };
     let ops = lock(&world.ops).clone();
     let need = match cfg.mode {
         CrashMode::KeepUnsynced
@@ -1102,11 +1107,11 @@ fn run_seed(seed: u64, verbose: bool) -> Option<String> {
         _ => Need::Durable,
     };
     match snapshot(cfg.options(&fs)) {
-        Err(e) => world.violation(format!("reopening after the final power cut: {e}")),
+        Err(e) => world.violation(format!("reopening after the {ending}: {e}")),
         Ok(found) => {
             for v in check_state(&cfg, &found, &ops, u64::MAX, u64::MAX, need) {
                 world.violation(format!(
-                    "after the final power cut ({:?}, {need:?}): {v}",
+                    "after the {ending} ({:?}, {need:?}): {v}",
                     cfg.mode
                 ));
             }
