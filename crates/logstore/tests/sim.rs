@@ -15,8 +15,11 @@
 //! - while the log runs: right after a `sync` (and after a share of the
 //!   appends acknowledged under `SyncPolicy::Always`, and of the
 //!   truncations), the state a power cut would leave at that moment
-//!   ([`SimFs::durable_image`]) is opened and must hold every record a
-//!   completed durable call covers, byte-exact, and nothing truncated;
+//!   ([`SimFs::durable_image`]) must open, and hold every record a
+//!   completed durable call covers (an append acknowledged under `Always`;
+//!   for a `sync` or `close`, every append begun before it at a position
+//!   below the `next_position` it was called with, even one still in
+//!   flight), byte-exact, and nothing truncated;
 //! - after the final power cut (dropping, keeping or scrambling the
 //!   unsynced changes) or close, the reopened log must: hold every
 //!   acknowledged durable record (every acknowledged record at all when the
@@ -37,7 +40,7 @@
 //!
 //! ```text
 //! cargo test -p logstore --test sim                          # default seeds
-//! LOGSTORE_SIM_SEEDS=100000 cargo test -p logstore --test sim --release
+//! LOGSTORE_SIM_SEEDS=100000 cargo test -p logstore --test sim
 //! LOGSTORE_SIM_SEED=1234 cargo test -p logstore --test sim    # one seed
 //! ```
 //!
