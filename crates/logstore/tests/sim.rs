@@ -8,7 +8,7 @@
 //! tailing [`logstore::Iter`]. The background thread seals, reclaims, writes
 //! zeros ahead and (under `SyncPolicy::Interval`) syncs on its own. The
 //! power goes at a seeded point (counted in mutating file-system calls),
-//! or a thread closes the log. Every call is logged with a global clock
+//! or a chosen fsync fails with `EIO`, or a thread closes the log. Every call is logged with a global clock
 //! before and after it.
 //!
 //! Checked:
@@ -63,7 +63,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{record as filler, Rng};
-use logstore::sim::{CrashMode, SimFs};
+use logstore::sim::{CrashMode, FaultError, Op, SimFs};
 use logstore::{ErrorKind, Log, Options, SyncPolicy};
 
 const DIR: &str = "/log";
@@ -104,6 +104,8 @@ struct Config {
     /// Percentage of acknowledged appends (under `Always`) and truncations
     /// followed by a check of the durable image.
     image_percent: u64,
+    /// Fail this file sync (1-based, counted from the open) with `EIO`.
+    failed_sync: Option<u64>,
 }
 
 impl Config {
@@ -166,6 +168,7 @@ impl Config {
             mode,
             image_percent: rng.range(20, 101),
             back_storm: false,
+            failed_sync: None,
         };
         if rng.chance(12) {
             cfg.back_storm = true;
@@ -178,6 +181,11 @@ impl Config {
             cfg.truncator_nap = rng.range(50, 400);
             cfg.image_percent = 100;
             cfg.close_at = None;
+        }
+        // Now and then a sync fails instead of the power going.
+        if cfg.close_at.is_none() && rng.chance(10) {
+            cfg.failed_sync = Some(rng.range(1, 40));
+            cfg.cut_after = None;
         }
         cfg
     }
@@ -999,6 +1007,9 @@ fn run_seed(seed: u64, verbose: bool) -> Option<String> {
         Err(e) => return Some(format!("seed {seed}: opening a new log failed: {e}")),
     };
     fs.set_delays(seed, cfg.delay_percent, cfg.sync_delay, cfg.write_delay);
+    if let Some(n) = cfg.failed_sync {
+        fs.fail(Op::Sync, n, FaultError::Io, false);
+    }
     let mut rng = Rng(seed);
     let mut plans: Vec<Vec<Step>> = (0..cfg.appenders)
         .map(|_| appender_plan(&mut rng, cfg.ops_per_appender))
@@ -1091,7 +1102,7 @@ fn run_seed(seed: u64, verbose: bool) -> Option<String> {
 
     // The final power cut (or shutdown), then recovery.
     // A cut not reached by now would hit the flush of dropping the log.
-    let clean = fs.cancel_power_cut();
+    let clean = fs.cancel_power_cut() && cfg.failed_sync.is_none();
     drop(Arc::into_inner(log).expect("every thread is done with the log"));
     fs.cut_power_now();
     fs.restart(cfg.mode);
