@@ -32,6 +32,7 @@ use std::fmt;
 use std::io::{self, IoSlice};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{DirListing, Fs, FsFile, FsLock, OpenMode};
 use crate::sync::{Mutex, MutexGuard};
@@ -124,6 +125,22 @@ struct State {
     powered_off: bool,
     calls: HashMap<Op, u64>,
     faults: Vec<Fault>,
+    /// Seeded delays injected before syncs and writes (see
+    /// [`SimFs::set_delays`]).
+    delays: Option<Delays>,
+}
+
+/// Sleeps injected before calls, to stretch the windows in which other
+/// threads run (a slow fdatasync, say).
+#[derive(Debug)]
+struct Delays {
+    rng: Rng,
+    /// Longest sleep before a file or directory sync.
+    sync_max: Duration,
+    /// Longest sleep before a write.
+    write_max: Duration,
+    /// Percentage of calls that sleep at all.
+    percent: u64,
 }
 
 /// A simulated file system; cheap to clone (clones share the same state).
@@ -164,6 +181,7 @@ fn not_found(path: &Path) -> io::Error {
 }
 
 /// A small deterministic generator (splitmix64) so scrambles are repeatable.
+#[derive(Debug)]
 struct Rng(u64);
 
 impl Rng {
@@ -203,6 +221,18 @@ impl SimFs {
         if n == 0 {
             st.powered_off = true;
         }
+    }
+
+    /// Calls off a cut set with [`SimFs::cut_power_after`] that has not
+    /// happened yet; returns whether the power is still on. Atomic with
+    /// respect to the file system's calls, so that a test can tell whether
+    /// its log ran to the end with the power on.
+    pub fn cancel_power_cut(&self) -> bool {
+        let mut st = self.lock();
+        if !st.powered_off {
+            st.power_cut_after = None;
+        }
+        !st.powered_off
     }
 
     /// Cuts the power now.
@@ -272,6 +302,94 @@ impl SimFs {
     /// Removes every pending fault.
     pub fn clear_faults(&self) {
         self.lock().faults.clear();
+    }
+
+    /// From now on, `percent`% of syncs (file or directory) sleep up to
+    /// `sync_max` before they take effect, and as many writes up to
+    /// `write_max`, the lengths drawn from a generator seeded with `seed`.
+    /// A sync's bytes become durable only when its sleep ends (a slow
+    /// fdatasync), and a power cut during the sleep makes it fail. The
+    /// sleeps happen without the file system's lock, so other threads
+    /// go on meanwhile. Zero durations turn the delays off.
+    pub fn set_delays(&self, seed: u64, percent: u64, sync_max: Duration, write_max: Duration) {
+        let mut st = self.lock();
+        st.delays = if sync_max.is_zero() && write_max.is_zero() {
+            None
+        } else {
+            Some(Delays {
+                rng: Rng(seed),
+                sync_max,
+                write_max,
+                percent,
+            })
+        };
+    }
+
+    /// Sleeps as [`SimFs::set_delays`] says for a call of kind `op`.
+    fn delay(&self, op: Op) {
+        let nap = {
+            let mut st = self.lock();
+            let Some(d) = st.delays.as_mut() else {
+                return;
+            };
+            let max = match op {
+                Op::Sync | Op::SyncDir => d.sync_max,
+                Op::Write => d.write_max,
+                _ => Duration::ZERO,
+            };
+            let micros = max.as_micros() as u64;
+            if micros == 0 || d.rng.next() % 100 >= d.percent {
+                return;
+            }
+            Duration::from_micros(d.rng.next() % (micros + 1))
+        };
+        if !nap.is_zero() {
+            std::thread::sleep(nap);
+        }
+    }
+
+    /// What a reboot would find if the power were cut now, as a new,
+    /// independent file system with its power on: every unsynced change
+    /// dropped (as [`CrashMode::DropUnsynced`]). This one is not disturbed;
+    /// the log using it goes on. For checking, while a log runs, that what
+    /// it acknowledged is durable.
+    pub fn durable_image(&self) -> SimFs {
+        let st = self.lock();
+        let mut files = HashMap::with_capacity(st.files.len());
+        for (&id, f) in &st.files {
+            files.insert(
+                id,
+                FileData {
+                    data: f.durable.clone(),
+                    durable: f.durable.clone(),
+                    unsynced: Vec::new(),
+                    holes: f.holes.clone(),
+                },
+            );
+        }
+        let dirs = st
+            .dirs
+            .iter()
+            .map(|(path, d)| {
+                (
+                    path.clone(),
+                    DirData {
+                        entries: d.durable.clone(),
+                        durable: d.durable.clone(),
+                    },
+                )
+            })
+            .collect();
+        let image = State {
+            files,
+            dirs,
+            next_id: st.next_id,
+            file_mode: st.file_mode,
+            ..State::default()
+        };
+        SimFs {
+            state: Arc::new(Mutex::new(image)),
+        }
     }
 
     /// Returns the current (written, not necessarily durable) contents of
@@ -571,6 +689,7 @@ impl Fs for SimFs {
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        self.delay(Op::SyncDir);
         let mut st = self.lock();
         let generation = st.generation;
         self.enter(&mut st, Op::SyncDir, generation)?;
@@ -661,6 +780,7 @@ impl FsFile for SimFile {
     }
 
     fn write_all_at(&self, bufs: &[IoSlice<'_>], offset: u64) -> io::Result<()> {
+        self.fs.delay(Op::Write);
         self.with(Op::Write, |file, short| {
             let total: usize = bufs.iter().map(|b| b.len()).sum();
             let limit = if short { total / 2 } else { total };
@@ -685,6 +805,7 @@ impl FsFile for SimFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        self.fs.delay(Op::Sync);
         self.with(Op::Sync, |file, _| {
             file.durable = file.data.clone();
             file.unsynced.clear();
@@ -746,5 +867,75 @@ impl FsFile for SimFile {
             }
             Ok(true)
         })
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn write(fs: &SimFs, path: &str, bytes: &[u8]) -> Arc<dyn FsFile> {
+        let f = fs.open(Path::new(path), OpenMode::CreateNew).unwrap();
+        f.write_all_at(&[IoSlice::new(bytes)], 0).unwrap();
+        f
+    }
+
+    #[test]
+    fn a_durable_image_holds_only_what_was_synced() {
+        let fs = SimFs::new();
+        let synced = write(&fs, "/a", b"synced");
+        synced.sync_data().unwrap();
+        fs.sync_dir(Path::new("/")).unwrap();
+        synced
+            .write_all_at(&[IoSlice::new(b" and more")], 6)
+            .unwrap();
+        write(&fs, "/b", b"entry not synced");
+        let image = fs.durable_image();
+        assert_eq!(image.file_contents("/a").unwrap(), b"synced");
+        assert_eq!(image.file_contents("/b"), None);
+        // The original goes on, untouched.
+        assert_eq!(fs.file_contents("/a").unwrap(), b"synced and more");
+        assert!(fs.file_contents("/b").is_some());
+        // The image is a file system of its own.
+        let f = image.open(Path::new("/a"), OpenMode::ReadWrite).unwrap();
+        f.write_all_at(&[IoSlice::new(b"S")], 0).unwrap();
+        assert_eq!(fs.file_contents("/a").unwrap(), b"synced and more");
+    }
+
+    #[test]
+    fn a_power_cut_during_a_slow_sync_fails_it() {
+        // The sleeps are random: try until a sync is cut in its sleep.
+        let mut cut_in_sleep = 0;
+        for seed in 0..20 {
+            let fs = SimFs::new();
+            fs.set_delays(seed, 100, Duration::from_millis(40), Duration::ZERO);
+            let f = write(&fs, "/a", b"data");
+            fs.sync_dir(Path::new("/")).unwrap();
+            let syncing = std::thread::spawn(move || f.sync_data());
+            std::thread::sleep(Duration::from_millis(20));
+            fs.cut_power_now();
+            let result = syncing.join().unwrap();
+            fs.restart(CrashMode::DropUnsynced);
+            let kept = fs.file_contents("/a").unwrap();
+            match result {
+                Ok(()) => assert_eq!(kept, b"data"),
+                Err(_) => {
+                    assert_eq!(kept, b"");
+                    cut_in_sleep += 1;
+                }
+            }
+        }
+        assert!(cut_in_sleep > 0);
+    }
+
+    #[test]
+    fn a_cut_not_reached_can_be_called_off() {
+        let fs = SimFs::new();
+        fs.cut_power_after(2);
+        let f = write(&fs, "/a", b"x");
+        assert!(fs.cancel_power_cut());
+        for _ in 0..10 {
+            f.sync_data().unwrap();
+        }
     }
 }
