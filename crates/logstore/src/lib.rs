@@ -1,8 +1,10 @@
 //! logstore: an embedded, durable, append-only log store.
 //!
 //! A [`Log`] is an ordered sequence of records (opaque byte strings of 1 byte
-//! up to 32 MiB by default), each at a `u64` *position* that never changes
-//! and is never reused. Programs use it as a commit log or write-ahead log.
+//! up to 32 MiB by default), each at a `u64` *position*, given in increasing
+//! order, that never changes while its record is in the log (positions are
+//! given again only after [`Log::truncate_back`] rewinds the tail). Programs
+//! use it as a commit log or write-ahead log.
 //!
 //! ```
 //! use logstore::{Log, Options};
@@ -37,10 +39,12 @@
 //! - After a failed write or sync the log is *poisoned*: writes fail with
 //!   [`ErrorKind::Poisoned`] until it is reopened. A failed sync is never
 //!   retried and reported as success.
-//! - After a crash, opening cuts a torn tail (records whose writes were not
-//!   complete) and reports it; damage elsewhere is an
-//!   [`ErrorKind::Corruption`] error. A record failing its checksum is never
-//!   returned.
+//! - After a crash, opening cuts a torn tail (records written after the last
+//!   completed sync, whose writes were not complete) and reports it. Damage
+//!   to acknowledged records is an [`ErrorKind::Corruption`] error naming
+//!   the file and offset, never a torn tail: the segments hold sync marks
+//!   saying how far the log was durable (docs/FORMAT.md). A record failing
+//!   its checksum is never returned.
 //!
 //! The on-disk format is described in `docs/FORMAT.md`, the design in
 //! `docs/DESIGN.md`.
