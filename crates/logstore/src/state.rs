@@ -571,8 +571,13 @@ impl Shared {
         if st.rolls == st.rolls_synced {
             return Ok(());
         }
+        // The segments those rolls created are the newest ones: the active
+        // one and the sealed ones before it. (Not `unsynced`: a leader
+        // whose sync is still in flight has taken them from it.)
         let active = (st.active.file.clone(), st.active.path.clone());
-        let r = sync_files(&st.unsynced, &active).and_then(|()| self.sync_dir());
+        let rolled = (st.rolls - st.rolls_synced).saturating_sub(1);
+        let from = st.sealed.len().saturating_sub(rolled as usize);
+        let r = sync_files(&st.sealed[from..], &active).and_then(|()| self.sync_dir());
         match r {
             Ok(()) => {
                 st.rolls_synced = st.rolls;
