@@ -262,7 +262,19 @@ impl Log {
         let result = if self.shared.opts.read_only {
             Ok(())
         } else {
-            self.sync()
+            // From here on no call starts a write (each fails as on a closed
+            // log): every record acknowledged so far, or by an append already
+            // waiting for a sync, is below `next`, and this sync covers it
+            // before the log is marked closed.
+            let mut st = self.shared.lock_state();
+            match self.shared.check_live(&st) {
+                Ok(()) => {
+                    st.closing = true;
+                    let next = st.next;
+                    self.shared.sync_through(st, next)
+                }
+                Err(e) => Err(e),
+            }
         };
         {
             let mut st = self.shared.lock_state();

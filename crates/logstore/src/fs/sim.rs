@@ -129,7 +129,9 @@ struct State {
 /// A function called before calls reach the simulated file system (see
 /// [`SimFs::on_call`]).
 #[derive(Clone)]
-struct Hook(Arc<dyn Fn(Op, &Path) + Send + Sync>);
+struct Hook(Arc<HookFn>);
+
+type HookFn = dyn Fn(Op, &Path) + Send + Sync;
 
 impl fmt::Debug for Hook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
