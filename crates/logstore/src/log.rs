@@ -253,8 +253,9 @@ impl Log {
     }
 
     /// Flushes, syncs and closes the log, releasing the directory lock
-    /// (once readers created from it are dropped too). Later calls fail
-    /// with [`ErrorKind::Closed`].
+    /// (once readers created from it are dropped too). Writes that start
+    /// while it runs, and later calls, fail with [`ErrorKind::Closed`];
+    /// appends already waiting for a sync when it starts share its sync.
     ///
     /// # Errors
     /// As [`Log::sync`]; the log is closed in any case.
