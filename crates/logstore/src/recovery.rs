@@ -947,6 +947,11 @@ impl Shared {
         }
         let listing = list(&*self.fs, &self.dir)?;
         if !full && self.extend_active(&meta, &listing)? {
+            // The writer may have cut the back and appended records of the
+            // same lengths: the offsets still hold, the bytes do not, and
+            // iterators must read them again.
+            self.rewrites
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
             return Ok(());
         }
         let fresh = self.open_view()?;

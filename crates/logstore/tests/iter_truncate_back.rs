@@ -74,3 +74,28 @@ fn follower_iterator_drops_its_read_ahead_after_a_refresh() {
     assert_eq!(reader.read(1).unwrap(), b"NEW-1");
     assert_eq!(rest(&mut it), [(1, b"NEW-1".to_vec())]);
 }
+
+/// The writer's new records have the lengths of those it cut: the
+/// read-only handle's offsets still hold and its refresh takes the cheap
+/// path, yet the iterator must not yield the old bytes it read ahead.
+/// Fails on 05995b3.
+#[test]
+fn follower_iterator_drops_its_read_ahead_after_a_same_length_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Log::open(dir.path(), opts()).unwrap();
+    for r in ["old-0", "old-1", "old-2"] {
+        writer.append(r.as_bytes()).unwrap();
+    }
+    let reader = Log::open(dir.path(), opts().read_only(true)).unwrap();
+    let mut it = reader.iter(0);
+    assert_eq!(it.next().unwrap().unwrap(), (0, b"old-0".to_vec()));
+    writer.truncate_back(1).unwrap();
+    assert_eq!(writer.append(b"NEW-1").unwrap(), 1);
+    assert_eq!(writer.append(b"NEW-2").unwrap(), 2);
+    reader.refresh().unwrap();
+    assert_eq!(reader.read(1).unwrap(), b"NEW-1");
+    assert_eq!(
+        rest(&mut it),
+        [(1, b"NEW-1".to_vec()), (2, b"NEW-2".to_vec())]
+    );
+}
