@@ -279,8 +279,9 @@ impl Log {
     }
 
     /// Flushes, syncs and closes the log, releasing the directory lock
-    /// (once readers created from it are dropped too). Later calls fail
-    /// with [`ErrorKind::Closed`].
+    /// (once readers created from it are dropped too). Writes that start
+    /// while it runs, and later calls, fail with [`ErrorKind::Closed`];
+    /// appends already waiting for a sync when it starts share its sync.
     ///
     /// # Errors
     /// As [`Log::sync`]; the log is closed in any case.
@@ -288,7 +289,19 @@ impl Log {
         let result = if self.shared.opts.read_only {
             Ok(())
         } else {
-            self.sync()
+            // From here on no call starts a write (each fails as on a closed
+            // log): every record acknowledged so far, or by an append already
+            // waiting for a sync, is below `next`, and this sync covers it
+            // before the log is marked closed.
+            let mut st = self.shared.lock_state();
+            match self.shared.check_live(&st) {
+                Ok(()) => {
+                    st.closing = true;
+                    let next = st.next;
+                    self.shared.sync_through(st, next)
+                }
+                Err(e) => Err(e),
+            }
         };
         {
             let mut st = self.shared.lock_state();

@@ -27,6 +27,9 @@ pub(crate) enum Location {
         run_end: u64,
         /// Byte offset where those positions end.
         run_end_offset: u64,
+        /// [`Shared::rewrites`] when this was looked up: the run holds
+        /// these records only as long as it has not moved.
+        rewrites: u64,
     },
     /// Still in the write buffer: the copied record.
     Buffered(Vec<u8>),
@@ -55,8 +58,12 @@ pub(crate) fn out_of_range(pos: u64, first: u64, next: u64) -> Error {
 
 impl Shared {
     /// Writes the index file of a sealed segment: to a temporary name, then
-    /// renamed, so that a reader never sees half of one.
-    pub(crate) fn write_index(&self, seg: &Sealed, meta: &Meta) -> Result<()> {
+    /// renamed, so that a reader never sees half of one. The rename is made
+    /// under the state lock, and only if the segment is still sealed: a
+    /// `truncate_back` may have reopened it for appends meanwhile (it holds
+    /// the lock while it cuts and removes the index), and an index found
+    /// after that would describe records that are gone.
+    pub(crate) fn write_index(&self, seg: &Arc<Sealed>, meta: &Meta) -> Result<()> {
         let offsets = self.load_index(seg, meta)?;
         let dead = offsets.iter().take_while(|&&o| o == DEAD).count();
         let bytes = index::encode(
@@ -76,6 +83,12 @@ impl Shared {
         file.write_all_at(&[IoSlice::new(&bytes)], 0)
             .map_err(|e| Error::io("write", &tmp, e))?;
         drop(file);
+        let st = self.lock_state();
+        if !st.sealed.iter().any(|s| Arc::ptr_eq(s, seg)) {
+            drop(st);
+            let _ = self.fs.remove_file(&tmp);
+            return Ok(());
+        }
         self.fs
             .rename(&tmp, &path)
             .map_err(|e| Error::io("rename", &path, e))
@@ -235,8 +248,10 @@ impl Shared {
     /// looked up with one small read of its index file instead of loading
     /// the whole index (what a read needs; a run or a retry loads it all).
     pub(crate) fn locate(&self, pos: u64, point_lookup: bool) -> Result<Location> {
-        let (sealed, meta) = {
+        let (sealed, meta, rewrites) = {
             let st = self.lock_state();
+            // Read under the lock that its writers hold.
+            let rewrites = self.rewrites.load(Ordering::Acquire);
             if st.closed {
                 return Err(self.closed_error());
             }
@@ -272,11 +287,12 @@ impl Shared {
                     len: end - offset,
                     run_end,
                     run_end_offset: a.written,
+                    rewrites,
                 });
             }
             let i = st.sealed.partition_point(|s| s.end <= pos);
             match st.sealed.get(i) {
-                Some(s) if s.base <= pos => (s.clone(), st.meta),
+                Some(s) if s.base <= pos => (s.clone(), st.meta, rewrites),
                 _ => return Err(truncated(pos, st.first)),
             }
         };
@@ -313,6 +329,7 @@ impl Shared {
             len: end - offset,
             run_end: sealed.end,
             run_end_offset: sealed.data_end,
+            rewrites,
         })
     }
 
@@ -633,6 +650,11 @@ struct Run {
     offset: u64,
     end: u64,
     end_offset: u64,
+    /// [`Shared::rewrites`] when the run was looked up. Once it moves, the
+    /// bytes read ahead may be records that were cut away (and the file
+    /// may hold others there now): the run is dropped and the position
+    /// looked up again.
+    rewrites: u64,
 }
 
 impl std::fmt::Debug for Iter {
@@ -686,6 +708,7 @@ impl Iter {
             if let Some(run) = self.run.as_mut() {
                 while self.next < run.end
                     && self.next >= self.shared.first_hint.load(Ordering::Acquire)
+                    && run.rewrites == self.shared.rewrites.load(Ordering::Acquire)
                 {
                     match run.pass_record(&mut self.next, max, &mut f)? {
                         Some(true) => {}
@@ -710,7 +733,12 @@ impl Iter {
             if pos < first {
                 return Err(truncated(pos, first));
             }
-            if self.run.as_ref().is_none_or(|r| pos >= r.end) {
+            let rewrites = self.shared.rewrites.load(Ordering::Acquire);
+            if self
+                .run
+                .as_ref()
+                .is_none_or(|r| pos >= r.end || r.rewrites != rewrites)
+            {
                 self.end_run();
                 match self.shared.locate(pos, false) {
                     Ok(Location::Buffered(frame)) => {
@@ -726,6 +754,7 @@ impl Iter {
                         offset,
                         run_end,
                         run_end_offset,
+                        rewrites,
                         ..
                     }) => {
                         let buf = std::mem::take(&mut self.spare);
@@ -735,6 +764,7 @@ impl Iter {
                             offset,
                             end: run_end,
                             end_offset: run_end_offset,
+                            rewrites,
                         });
                     }
                     Err(e) if e.kind() == ErrorKind::OutOfRange => return Ok(Step::End),

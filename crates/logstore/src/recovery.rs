@@ -181,6 +181,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         syncing_upto: 0,
         epoch: 0,
         poisoned: None,
+        closing: false,
         closed: false,
         zero_queued: false,
         prealloc_failed: false,
@@ -197,6 +198,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         zeroed_cv: Condvar::new(),
         tail_waiters: AtomicUsize::new(0),
         first_hint: AtomicU64::new(first),
+        rewrites: AtomicU64::new(0),
         index_cache: Mutex::new(IndexCache::new(opts.index_cache_bytes)),
         jobs: Mutex::new(None),
         bg_thread: Mutex::new(None),
@@ -1146,6 +1148,11 @@ impl Shared {
         }
         let listing = list(&*self.fs, &self.dir)?;
         if !full && self.extend_active(&meta, &listing)? {
+            // The writer may have cut the back and appended records of the
+            // same lengths: the offsets still hold, the bytes do not, and
+            // iterators must read them again.
+            self.rewrites
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
             return Ok(());
         }
         let fresh = self.open_view()?;
@@ -1154,6 +1161,8 @@ impl Shared {
         std::mem::swap(&mut *st, &mut *other);
         self.first_hint
             .store(st.first, std::sync::atomic::Ordering::Release);
+        self.rewrites
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         *self.index_cache.lock().unwrap_or_else(|p| p.into_inner()) =
             IndexCache::new(self.opts.index_cache_bytes);
         Ok(())

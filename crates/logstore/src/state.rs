@@ -123,6 +123,9 @@ pub(crate) struct State {
     /// vouch for positions it reassigned.
     pub epoch: u64,
     pub poisoned: Option<String>,
+    /// `close` has begun: calls that start now are refused as on a closed
+    /// log, so that the sync of `close` covers every record acknowledged.
+    pub closing: bool,
     pub closed: bool,
     /// A job to write zeros ahead of the active segment's data is queued.
     pub zero_queued: bool,
@@ -195,6 +198,11 @@ pub(crate) struct Shared {
     pub tail_waiters: AtomicUsize,
     /// Mirror of `State::first`, for readers' cheap checks.
     pub first_hint: AtomicU64,
+    /// Bumped (under the state lock) by every change that may put other
+    /// records at positions a reader has already looked up: `truncate_back`,
+    /// and a read-only handle's rebuilt view. An iterator drops what it read
+    /// ahead when this moved.
+    pub rewrites: AtomicU64,
     pub index_cache: Mutex<IndexCache>,
     pub jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
     pub bg_thread: Mutex<Option<thread::JoinHandle<()>>>,
@@ -238,8 +246,20 @@ impl Shared {
         Error::new(ErrorKind::Closed, "log is closed").with_path(&self.dir)
     }
 
-    /// Refuses writes on a read-only, closed or poisoned log.
+    /// Refuses writes on a read-only, closed or poisoned log, and a call
+    /// that starts once `close` has begun.
     pub(crate) fn check_writable(&self, st: &State) -> Result<()> {
+        if st.closing {
+            return Err(self.closed_error());
+        }
+        self.check_live(st)
+    }
+
+    /// Refuses to go on with a write on a read-only, closed or poisoned
+    /// log. Unlike [`Shared::check_writable`], lets the appenders already
+    /// waiting for a sync when `close` begins wait on: its sync covers
+    /// them.
+    pub(crate) fn check_live(&self, st: &State) -> Result<()> {
         if self.opts.read_only {
             return Err(
                 Error::new(ErrorKind::ReadOnly, "log was opened read-only").with_path(&self.dir)
@@ -267,7 +287,12 @@ impl Shared {
     }
 
     /// Wakes every appender waiting for a sync or for the zeros written
-    /// ahead (the log changed under them: poisoned, closed, cut back).
+    /// ahead (the log changed under them: poisoned, closed, cut back,
+    /// emptied past its end). Every change of `synced`, `next` (but an
+    /// append's) or `epoch` calls it, but a sync's own end, which wakes
+    /// the next leader and publishes itself: an appender woken to lead
+    /// that finds nothing to sync returns without waking anyone, so a
+    /// change that may let it do so must wake them all.
     pub(crate) fn wake_waiters(&self, st: &State) {
         self.publish_sync(st);
         self.lead_cv.notify_all();
@@ -409,10 +434,20 @@ impl Shared {
     ) -> Result<()> {
         let epoch = st.epoch;
         loop {
-            if st.synced >= target || st.epoch != epoch {
+            if st.synced >= target {
                 return Ok(());
             }
-            self.check_writable(&st)?;
+            if st.epoch != epoch {
+                // A `truncate_back` ran meanwhile. It counts the positions
+                // below its cut as durable only once they are, and a sync
+                // only raises `synced`: below `target` still, so the cut
+                // took (some of) these records, as if it had come after
+                // they were acknowledged. Unless the cut failed: then the
+                // log is poisoned and these records may be lost.
+                self.check_live(&st)?;
+                return Ok(());
+            }
+            self.check_live(&st)?;
             if st.syncing {
                 if target <= st.syncing_upto {
                     // Covered by the sync in flight: wait for its outcome
@@ -649,7 +684,8 @@ impl Shared {
             let mut st = self.lock_state();
             st.unsynced.retain(|s| !Arc::ptr_eq(s, seg));
             if !st.sealed.iter().any(|s| Arc::ptr_eq(s, seg)) {
-                // Truncated away (or reopened for appends) meanwhile.
+                // Truncated away (or reopened for appends) meanwhile; the
+                // index's rename checks again.
                 return;
             }
             st.meta

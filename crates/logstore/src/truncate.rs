@@ -36,13 +36,21 @@ impl Shared {
         // past the end, the last one left before the new empty one is
         // created) with a header a crash could still tear.
         self.sync_new_segments(&mut st)?;
-        let reclaim = if pos > st.next {
+        let past_end = pos > st.next;
+        let reclaim = if past_end {
             self.drop_everything(&mut st, pos)?
         } else {
             self.drop_prefix(&mut st, pos)?
         };
         st.first = pos;
         self.first_hint.store(pos, Ordering::Release);
+        if past_end {
+            // `next` and `synced` jumped: appenders waiting to lead a sync
+            // (or for one) may find their records covered now, and one
+            // that does returns without leading, so it must not be the
+            // only one woken when the sync in flight ends.
+            self.wake_waiters(&st);
+        }
         // Past the end, `next` jumped: tailing readers waiting for a
         // position now behind it must wake to learn it was truncated.
         if self.tail_waiters.load(Ordering::SeqCst) > 0 {
@@ -143,24 +151,35 @@ impl Shared {
         // call removes or reopens.
         self.wait_jobs();
         let mut st = self.lock_state();
-        self.check_writable(&st)?;
-        if pos < st.first {
-            return Err(Error::new(
-                ErrorKind::OutOfRange,
-                format!(
-                    "cannot truncate the back at {pos}: it is before the first position {}",
-                    st.first
-                ),
-            )
-            .at_position(pos));
+        // No sync in flight and no zeros being written, both seen in the
+        // lock section that cuts: a sync that started while this call
+        // waited for the other would have taken sealed segments not synced
+        // yet, which the cut must sync itself before it counts every
+        // position below it as durable. (The log may change while this
+        // call waits: its checks are made again each time.)
+        loop {
+            self.check_writable(&st)?;
+            if pos < st.first {
+                return Err(Error::new(
+                    ErrorKind::OutOfRange,
+                    format!(
+                        "cannot truncate the back at {pos}: it is before the first position {}",
+                        st.first
+                    ),
+                )
+                .at_position(pos));
+            }
+            if pos >= st.next {
+                return Ok(());
+            }
+            if st.syncing {
+                st = self.wait_sync_end(st);
+            } else if st.active.zeroing_from.is_some() {
+                st = self.zeroed_cv.wait(st).unwrap_or_else(|p| p.into_inner());
+            } else {
+                break;
+            }
         }
-        if pos >= st.next {
-            return Ok(());
-        }
-        while st.syncing {
-            st = self.wait_sync_end(st);
-        }
-        let mut st = self.wait_zeroing(st, |_, _| false)?;
         self.flush_locked(&mut st)?;
         let r = if pos >= st.active.base {
             self.cut_active(&mut st, pos)
@@ -186,19 +205,18 @@ impl Shared {
                 st.next = end;
                 st.synced = st.synced.min(end);
                 st.epoch += 1;
+                self.rewrites.fetch_add(1, Ordering::Release);
             }
             self.poison(&mut st, &e);
             return Err(e);
         }
         st.next = pos;
-        // The kept part of the cut segment is durable now; sealed segments
-        // still waiting for their sync (in `unsynced`) are not, and the
-        // next sync must still cover them.
-        st.synced = if st.unsynced.is_empty() {
-            pos
-        } else {
-            st.synced.min(pos)
-        };
+        // Every position below the cut is durable now: the kept part of
+        // the cut segment, the sealed segments before it (synced above,
+        // or by a sync that had ended before this call cut), the
+        // directory. No sync is in flight to vouch for less.
+        debug_assert!(st.unsynced.is_empty() && !st.syncing);
+        st.synced = pos;
         st.unsynced_bytes = 0;
         st.epoch += 1;
         // Marks after the cut are gone with it; the one before the cut
@@ -206,6 +224,7 @@ impl Shared {
         // mark is written once a sync goes past it (so that two marks are
         // never adjacent: a record is followed by at most one).
         st.vouched = pos;
+        self.rewrites.fetch_add(1, Ordering::Release);
         self.wake_waiters(&st);
         Ok(())
     }

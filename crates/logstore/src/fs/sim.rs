@@ -143,10 +143,26 @@ struct Delays {
     percent: u64,
 }
 
+/// A function called before calls reach the simulated file system (see
+/// [`SimFs::on_call`]).
+#[derive(Clone)]
+struct Hook(Arc<HookFn>);
+
+type HookFn = dyn Fn(Op, &Path) + Send + Sync;
+
+impl fmt::Debug for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Hook")
+    }
+}
+
 /// A simulated file system; cheap to clone (clones share the same state).
 #[derive(Clone, Default)]
 pub struct SimFs {
     state: Arc<Mutex<State>>,
+    /// Kept apart from `state`, behind a lock of std's even in a loom
+    /// build: a test hook is no part of what the loom model explores.
+    hook: Arc<std::sync::RwLock<Option<Hook>>>,
 }
 
 impl fmt::Debug for SimFs {
@@ -299,6 +315,52 @@ impl SimFs {
         });
     }
 
+    /// Calls `hook(op, path)` before each call from now on (reads and
+    /// length queries included), with no lock of the file system held, so
+    /// that a test can hold a call back (block in the hook) while the
+    /// engine's other threads go on: to make a race happen in a chosen
+    /// order. `path` is the file's current name (empty if it has none), or
+    /// for [`Op::Rename`] the source. Replaces any earlier hook.
+    pub fn on_call(&self, hook: impl Fn(Op, &Path) + Send + Sync + 'static) {
+        *self.hook.write().unwrap_or_else(|p| p.into_inner()) = Some(Hook(Arc::new(hook)));
+    }
+
+    /// Removes the hook set by [`SimFs::on_call`].
+    pub fn clear_hook(&self) {
+        *self.hook.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn current_hook(&self) -> Option<Hook> {
+        self.hook.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Runs the hook, if any, for a call on `path`.
+    fn hook(&self, op: Op, path: &Path) {
+        if let Some(Hook(h)) = self.current_hook() {
+            h(op, path);
+        }
+    }
+
+    /// Runs the hook, if any, for a call on the file `id`.
+    fn file_hook(&self, op: Op, id: u64) {
+        let Some(hook) = self.current_hook() else {
+            return;
+        };
+        let path = {
+            let st = self.lock();
+            st.dirs
+                .iter()
+                .find_map(|(dir, d)| {
+                    d.entries
+                        .iter()
+                        .find(|&(_, &i)| i == id)
+                        .map(|(name, _)| dir.join(name))
+                })
+                .unwrap_or_default()
+        };
+        (hook.0)(op, &path);
+    }
+
     /// Removes every pending fault.
     pub fn clear_faults(&self) {
         self.lock().faults.clear();
@@ -389,6 +451,7 @@ impl SimFs {
         };
         SimFs {
             state: Arc::new(Mutex::new(image)),
+            hook: Arc::default(),
         }
     }
 
@@ -606,6 +669,7 @@ impl Fs for SimFs {
     }
 
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn FsFile>> {
+        self.hook(Op::Open, path);
         let mut st = self.lock();
         let generation = st.generation;
         self.enter(&mut st, Op::Open, generation)?;
@@ -634,6 +698,7 @@ impl Fs for SimFs {
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.hook(Op::Remove, path);
         let mut st = self.lock();
         let generation = st.generation;
         self.enter(&mut st, Op::Remove, generation)?;
@@ -646,6 +711,7 @@ impl Fs for SimFs {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.hook(Op::Rename, from);
         let mut st = self.lock();
         let generation = st.generation;
         self.enter(&mut st, Op::Rename, generation)?;
@@ -689,6 +755,7 @@ impl Fs for SimFs {
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        self.hook(Op::SyncDir, path);
         self.delay(Op::SyncDir);
         let mut st = self.lock();
         let generation = st.generation;
@@ -751,6 +818,7 @@ impl SimFile {
         op: Op,
         f: impl FnOnce(&mut FileData, bool) -> io::Result<R>,
     ) -> io::Result<R> {
+        self.fs.file_hook(op, self.id);
         let mut st = self.fs.lock();
         let short = self.fs.enter(&mut st, op, self.generation)?;
         if op != Op::Read && !self.writable {

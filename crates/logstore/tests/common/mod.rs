@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod gates;
 pub mod workload;
 
 use std::path::{Path, PathBuf};
