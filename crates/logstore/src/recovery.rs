@@ -737,8 +737,14 @@ impl Opener<'_> {
             if is_last && !tolerant && f.indexed_end == Some(f.len) {
                 // Closed cleanly and not written since: the index the close
                 // left gives the offsets, without reading the records
-                // (they are checked when read, and by `verify`).
+                // (they are checked when read, and by `verify`). A writer
+                // removes it (durably, with the other removals of the
+                // open): it describes the segment only until the next
+                // change.
                 if let Some(a) = self.closed_active(&f) {
+                    if self.writable {
+                        self.remove(&self.index_path(f.first))?;
+                    }
                     active = Some(a);
                     break;
                 }
@@ -808,8 +814,7 @@ impl Opener<'_> {
                 // The active segment is always scanned. An index a clean
                 // close left for it is kept (see `indexed_end`) until a
                 // change shortens the segment; any other would be stale.
-                let closed = s.damage.is_none() && f.indexed_end.is_some_and(|e| e <= f.len);
-                if self.writable && !closed {
+                if self.writable {
                     self.remove(&self.index_path(f.first))?;
                 }
                 let mut a = Active::new(f.first, pos, s.offsets, s.end, f.path, f.file);
