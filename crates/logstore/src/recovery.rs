@@ -770,19 +770,21 @@ impl Opener<'_> {
                 // sync mark after it vouches for the records it hides:
                 // then they were acknowledged, and it is corruption, as
                 // anywhere else.
-                let vouched = if i >= tail_from && !d.zero_tail {
-                    scan::vouched_in(&f.file, d.offset, f.len)
+                // (A zero tail holds no mark of its own, but later segments
+                // and an index still vouch for what it hides.)
+                let vouched = match (i >= tail_from, d.zero_tail) {
+                    (false, _) => 0,
+                    (true, true) => self.vouched_in_segments(&rest)?,
+                    (true, false) => scan::vouched_in(&f.file, d.offset, f.len)
                         .map_err(|e| Error::io("read", &f.path, e))?
-                        .max(self.vouched_in_segments(&rest)?)
-                } else {
-                    0
+                        .max(self.vouched_in_segments(&rest)?),
                 };
                 // (Positions before the first one are gone anyway.)
                 let hidden = s.next_position.max(self.meta.first);
                 // An index (even a stale one) says the bytes before its end
                 // were synced.
                 let indexed = f.indexed_end.is_some_and(|e| d.offset < e.min(f.len));
-                let vouched = match indexed && !d.zero_tail {
+                let vouched = match indexed {
                     true => vouched.max(hidden + 1),
                     false => vouched,
                 };

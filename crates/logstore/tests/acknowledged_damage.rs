@@ -194,3 +194,63 @@ fn version_1_log_is_upgraded_by_its_first_writer() {
     assert_eq!(log.read(30).unwrap(), b"after the upgrade");
     assert_eq!(log.recovery_report().torn_tail, None);
 }
+
+/// Zeros from a record boundary to the end of a cleanly closed segment
+/// (the close's mark zeroed too) look like the space written ahead for
+/// appends; but the close's index says those bytes were synced, so the
+/// records they hide are reported, never cut silently. Before the fix, a
+/// strict open succeeded with the last ten records gone and no report.
+#[test]
+fn zeroed_end_of_a_closed_segment_is_corruption() {
+    let fs = SimFs::new();
+    let opts = || {
+        sim_opts(&fs)
+            .segment_size(1 << 20)
+            .sync_policy(SyncPolicy::Never)
+    };
+    let log = Log::open("/log", opts()).unwrap();
+    for i in 0..300 {
+        log.append(&record(i, LEN)).unwrap();
+    }
+    log.close().unwrap();
+    drop(log);
+    let mut bytes = fs.file_contents(seg_path(0)).unwrap();
+    let at = 64 + 290 * (16 + LEN);
+    bytes[at..].fill(0);
+    fs.set_file_contents(seg_path(0), &bytes).unwrap();
+    let ro = opts().read_only(true);
+    assert_kind(Log::open("/log", ro), ErrorKind::Corruption);
+    let log = Log::open("/log", opts().recovery(Recovery::Tolerant)).unwrap();
+    let report = log.recovery_report();
+    assert_eq!(report.torn_tail, None);
+    assert_eq!(report.dropped.unwrap().from_position, 290);
+}
+
+/// After `truncate_back`, what is kept may hold no mark vouching for the
+/// cut position: the next append's mark (and the close's) must vouch for
+/// it again. Before the fix, damage to a record kept by the cut was cut
+/// as a torn tail after a later crash.
+#[test]
+fn records_kept_by_truncate_back_stay_vouched_for() {
+    let fs = SimFs::new();
+    let opts = || {
+        sim_opts(&fs)
+            .sync_policy(SyncPolicy::Never)
+            .segment_size(1 << 20)
+    };
+    let log = Log::open("/log", opts()).unwrap();
+    for i in 0..10 {
+        log.append(&record(i, LEN)).unwrap();
+    }
+    log.sync().unwrap();
+    log.truncate_back(5).unwrap();
+    log.append(&record(5, LEN)).unwrap();
+    log.sync().unwrap();
+    log.append(&record(6, LEN)).unwrap();
+    drop(log);
+    fs.restart(CrashMode::KeepUnsynced);
+    let mut bytes = fs.file_contents(seg_path(0)).unwrap();
+    bytes[64 + 2 * (16 + LEN) + 16 + 5] ^= 0x40;
+    fs.set_file_contents(seg_path(0), &bytes).unwrap();
+    assert_kind(Log::open("/log", opts()), ErrorKind::Corruption);
+}
