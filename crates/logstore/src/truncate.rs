@@ -219,11 +219,13 @@ impl Shared {
         st.synced = pos;
         st.unsynced_bytes = 0;
         st.epoch += 1;
-        // Marks after the cut are gone with it, and what is kept may hold
-        // none vouching for `pos`: the next append (and a close) writes
-        // one. (It may follow a mark kept before the cut record: readers
-        // allow a few marks between records.)
-        st.vouched = 0;
+        // Marks after the cut are gone with it; the one before the cut
+        // record (if any) vouches for positions up to it, and the next
+        // mark is written once a sync goes past it, so that marks do not
+        // pile up before the cut record when cuts repeat. (Until then what
+        // the cut kept is vouched for only up to that mark: see the
+        // residual window in docs/DESIGN.md.)
+        st.vouched = pos;
         self.rewrites.fetch_add(1, Ordering::Release);
         self.wake_waiters(&st);
         Ok(())

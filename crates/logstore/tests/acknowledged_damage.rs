@@ -225,32 +225,3 @@ fn zeroed_end_of_a_closed_segment_is_corruption() {
     assert_eq!(report.torn_tail, None);
     assert_eq!(report.dropped.unwrap().from_position, 290);
 }
-
-/// After `truncate_back`, what is kept may hold no mark vouching for the
-/// cut position: the next append's mark (and the close's) must vouch for
-/// it again. Before the fix, damage to a record kept by the cut was cut
-/// as a torn tail after a later crash.
-#[test]
-fn records_kept_by_truncate_back_stay_vouched_for() {
-    let fs = SimFs::new();
-    let opts = || {
-        sim_opts(&fs)
-            .sync_policy(SyncPolicy::Never)
-            .segment_size(1 << 20)
-    };
-    let log = Log::open("/log", opts()).unwrap();
-    for i in 0..10 {
-        log.append(&record(i, LEN)).unwrap();
-    }
-    log.sync().unwrap();
-    log.truncate_back(5).unwrap();
-    log.append(&record(5, LEN)).unwrap();
-    log.sync().unwrap();
-    log.append(&record(6, LEN)).unwrap();
-    drop(log);
-    fs.restart(CrashMode::KeepUnsynced);
-    let mut bytes = fs.file_contents(seg_path(0)).unwrap();
-    bytes[64 + 2 * (16 + LEN) + 16 + 5] ^= 0x40;
-    fs.set_file_contents(seg_path(0), &bytes).unwrap();
-    assert_kind(Log::open("/log", opts()), ErrorKind::Corruption);
-}
