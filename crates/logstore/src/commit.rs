@@ -15,6 +15,27 @@ use crate::state::{Shared, State};
 /// vectored write instead of being copied into the write buffer.
 pub(crate) const LARGE_RECORD: usize = 64 << 10;
 
+/// An append made without waiting for durability
+/// ([`Shared::submit_records`]).
+pub(crate) struct Submitted {
+    pub positions: Range<u64>,
+    /// The truncation epoch the records were appended in.
+    pub epoch: u64,
+    /// Whether the sync policy asks for these records to be synced now
+    /// (`Always`, or `Bytes` past its limit): the caller has it done off
+    /// its own thread.
+    pub wants_sync: bool,
+}
+
+/// What an append does about durability once its records are written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// What the sync policy says: under `Always`, wait for a sync.
+    Policy,
+    /// Return at once; the caller learns of durability otherwise.
+    Submitted,
+}
+
 /// What to restore if writing a batch fails half-way.
 struct Undo {
     next: u64,
@@ -55,6 +76,16 @@ impl Shared {
 
     /// Appends `records` as one atomic batch; returns their positions.
     pub(crate) fn append_records(&self, records: &[&[u8]]) -> Result<Range<u64>> {
+        Ok(self.append_as(records, Wait::Policy)?.positions)
+    }
+
+    /// Appends `records` as one atomic batch without waiting for any sync,
+    /// whatever the policy.
+    pub(crate) fn submit_records(&self, records: &[&[u8]]) -> Result<Submitted> {
+        self.append_as(records, Wait::Submitted)
+    }
+
+    fn append_as(&self, records: &[&[u8]], wait: Wait) -> Result<Submitted> {
         let total = self.validate(records)?;
         let st = self.lock_state();
         // A roll cuts the file, and the records go from its data's end on.
@@ -62,7 +93,11 @@ impl Shared {
             !self.needs_roll(st, total) && st.data_end() + Self::mark_len(st) + total <= from
         })?;
         if records.is_empty() {
-            return Ok(st.next..st.next);
+            return Ok(Submitted {
+                positions: st.next..st.next,
+                epoch: st.epoch,
+                wants_sync: false,
+            });
         }
         // `truncate_front` may move the log to the end of the position
         // space; the counter must not wrap there.
@@ -99,8 +134,28 @@ impl Shared {
         if self.tail_waiters.load(Ordering::SeqCst) > 0 {
             self.appended_cv.notify_all();
         }
-        self.settle(st, end_pos)?;
-        Ok(start..end_pos)
+        let epoch = st.epoch;
+        let wants_sync = match wait {
+            Wait::Policy => {
+                self.settle(st, end_pos)?;
+                false
+            }
+            Wait::Submitted => {
+                if st.buf.len() > self.opts.write_buffer {
+                    self.flush_locked(&mut st)?;
+                }
+                match self.opts.sync_policy {
+                    SyncPolicy::Always => true,
+                    SyncPolicy::Bytes(limit) => st.unsynced_bytes >= limit,
+                    SyncPolicy::Never | SyncPolicy::Interval(_) => false,
+                }
+            }
+        };
+        Ok(Submitted {
+            positions: start..end_pos,
+            epoch,
+            wants_sync,
+        })
     }
 
     /// Whether `total` more bytes start a new segment: the active one has

@@ -55,6 +55,7 @@ mod background;
 mod commit;
 mod crc;
 mod cut;
+mod durable;
 mod error;
 mod frame;
 mod fs;
@@ -75,6 +76,7 @@ mod truncate;
 #[cfg(test)]
 mod format_doc;
 
+pub use durable::Durable;
 pub use error::{Error, ErrorKind, Result};
 pub use fs::sim;
 pub use log::{Log, Problem, SegmentStats, Stats, VerifyReport};

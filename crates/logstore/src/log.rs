@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::durable::{Call, Durable, Notices, Slot};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::OpenMode;
 use crate::meta_repair::MetaRepair;
@@ -21,6 +22,7 @@ use crate::state::Shared;
 #[derive(Debug)]
 pub struct Log {
     shared: Arc<Shared>,
+    notices: Arc<Notices>,
 }
 
 /// Figures about a log, from [`Log::stats`].
@@ -100,6 +102,7 @@ impl Log {
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Log> {
         Ok(Log {
             shared: recovery::open(dir.as_ref(), options)?,
+            notices: Arc::default(),
         })
     }
 
@@ -157,6 +160,148 @@ impl Log {
     pub fn append_batch<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<Range<u64>> {
         let refs: Vec<&[u8]> = records.iter().map(|r| r.as_ref()).collect();
         self.shared.append_records(&refs)
+    }
+
+    /// Appends one record without waiting for it to be durable, whatever
+    /// the sync policy, and returns its position. Learn of its durability
+    /// with [`Log::durable_position`], [`Log::wait_durable`] or
+    /// [`Log::durable`], or append with [`Log::submit_batch_then`] instead.
+    ///
+    /// Under [`crate::SyncPolicy::Always`] (and `Bytes` past its limit) a
+    /// thread of the log's syncs it soon, in one group commit with every
+    /// other append; under `Never` and `Interval` the policy's own syncs
+    /// (or a notice's) make it durable.
+    ///
+    /// # Errors
+    /// As [`Log::append`], but for the sync, whose failure reaches the
+    /// durability notices instead (and poisons the log).
+    pub fn submit(&self, record: &[u8]) -> Result<u64> {
+        Ok(self.submit_refs(&[record])?.positions.start)
+    }
+
+    /// Appends records as one batch, as [`Log::append_batch`], without
+    /// waiting for them to be durable: see [`Log::submit`].
+    ///
+    /// # Errors
+    /// As [`Log::submit`].
+    pub fn submit_batch<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<Range<u64>> {
+        let refs: Vec<&[u8]> = records.iter().map(|r| r.as_ref()).collect();
+        Ok(self.submit_refs(&refs)?.positions)
+    }
+
+    /// Appends records as one batch without waiting, and calls `on_durable`
+    /// once they are durable, with their positions, or with the error that
+    /// means they may not be: a failed sync (the log is then poisoned), or
+    /// a close or drop of the log before they were synced.
+    ///
+    /// `on_durable` runs exactly once for every call that returns `Ok`
+    /// (never for one that returns an error), on a thread of the log's,
+    /// outside every lock of the engine; it may call the log, and a slow
+    /// one delays only the callbacks after it, never a sync. Callbacks run
+    /// in the order their records became durable. If `truncate_back`
+    /// removes the records before a sync covers them, `on_durable` gets
+    /// `Ok`: their removal is durable, as for [`Log::append`]. The records
+    /// are synced soon (a notice asks for it whatever the sync policy),
+    /// in one group commit with every other append.
+    ///
+    /// # Errors
+    /// As [`Log::submit`]; `on_durable` is then dropped without running.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let log = logstore::Log::open(dir.path(), logstore::Options::default())?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let positions = log.submit_batch_then(&[b"one", b"two"], move |r| tx.send(r).unwrap())?;
+    /// assert_eq!(rx.recv().unwrap()?, positions);
+    /// assert!(log.durable_position() >= positions.end);
+    /// # Ok::<(), logstore::Error>(())
+    /// ```
+    pub fn submit_batch_then<R, F>(&self, records: &[R], on_durable: F) -> Result<Range<u64>>
+    where
+        R: AsRef<[u8]>,
+        F: FnOnce(Result<Range<u64>>) + Send + 'static,
+    {
+        let refs: Vec<&[u8]> = records.iter().map(|r| r.as_ref()).collect();
+        let sub = self.submit_refs(&refs)?;
+        let positions = sub.positions.clone();
+        let call = {
+            let positions = positions.clone();
+            Call::User(Box::new(move |r: Result<()>| {
+                on_durable(r.map(|()| positions))
+            }))
+        };
+        self.notices
+            .notify(&self.shared, positions.end, sub.epoch, call);
+        Ok(positions)
+    }
+
+    fn submit_refs(&self, refs: &[&[u8]]) -> Result<crate::commit::Submitted> {
+        let sub = self.shared.submit_records(refs)?;
+        if sub.wants_sync {
+            self.notices.request(&self.shared, sub.positions.end);
+        }
+        Ok(sub)
+    }
+
+    /// Every position below this one is durable: it survives a crash.
+    /// (On a read-only handle: every position it has seen.)
+    pub fn durable_position(&self) -> u64 {
+        self.shared.lock_state().synced
+    }
+
+    /// Blocks until the record at `position` (and every one before it) is
+    /// durable, or `timeout` passes (`None`: no limit); returns whether it
+    /// is. It asks for a sync if none is coming. `Ok(true)` also if
+    /// `truncate_back` removed the record meanwhile (its removal is
+    /// durable).
+    ///
+    /// # Errors
+    /// [`ErrorKind::OutOfRange`] if `position` was not appended yet;
+    /// [`ErrorKind::Io`] or [`ErrorKind::Poisoned`] if a sync failed (the
+    /// record may be lost in a crash); [`ErrorKind::Closed`] if the log was
+    /// closed before the record was synced; [`ErrorKind::ReadOnly`].
+    pub fn wait_durable(&self, position: u64, timeout: Option<Duration>) -> Result<bool> {
+        match self.durable_slot(position).wait(timeout) {
+            Some(r) => r.map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// A future that completes once the record at `position` (and every
+    /// one before it) is durable, with the outcome [`Log::wait_durable`]
+    /// would return. It needs no particular async runtime: the log's sync
+    /// wakes it. The sync is asked for when this is called, whether or not
+    /// the future is ever polled.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let log = logstore::Log::open(dir.path(), logstore::Options::default())?;
+    /// let p = log.submit(b"record")?;
+    /// let durable = log.durable(p);
+    /// // In async code: `durable.await?`.
+    /// # drop(durable);
+    /// # Ok::<(), logstore::Error>(())
+    /// ```
+    pub fn durable(&self, position: u64) -> Durable {
+        Durable::new(self.durable_slot(position))
+    }
+
+    fn durable_slot(&self, position: u64) -> Arc<Slot> {
+        let (epoch, next, first) = {
+            let st = self.shared.lock_state();
+            (st.epoch, st.next, st.first)
+        };
+        if position >= next {
+            return Slot::filled_with(Err(Error::new(
+                ErrorKind::OutOfRange,
+                format!("position {position} was not appended yet (the log holds {first}..{next})"),
+            )
+            .at_position(position)));
+        }
+        let slot = Arc::new(Slot::default());
+        self.notices
+            .notify(&self.shared, position + 1, epoch, Call::Fill(slot.clone()));
+        slot
     }
 
     /// The position the next append will get.
@@ -314,6 +459,9 @@ impl Log {
             st.active.file.unmap_reads();
             self.shared.wake_waiters(&st);
         }
+        // Every notice has its outcome now: durable by the sync above, or
+        // the error that ended it.
+        self.notices.stop();
         self.shared.appended_cv.notify_all();
         self.shared.stop_background();
         let result = result.and_then(|()| self.trim_zeros());
@@ -527,6 +675,8 @@ impl Log {
 
 impl Drop for Log {
     fn drop(&mut self) {
+        // Notices still waiting get their sync (and outcome) first.
+        self.notices.stop();
         // Best effort: buffered records reach the OS. Durability is for
         // `sync` and `close`, which report errors.
         if !self.shared.opts.read_only {

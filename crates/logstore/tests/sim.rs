@@ -315,6 +315,10 @@ enum What {
     /// position below it is durable once the call returns Ok.
     Sync(u64),
     Close(u64),
+    /// A durability notice of a submitted append (`submit_batch_then`),
+    /// from the submit's start to the callback: every position below this
+    /// is durable once it reports Ok.
+    Notice(u64),
     WaitReclaimed,
     /// One `next_timeout` of the tailing iterator, from this position.
     Tail(u64),
@@ -342,6 +346,9 @@ struct Entry {
     /// `u64::MAX` while in flight.
     end: u64,
     outcome: Outcome,
+    /// An append made with `submit`: its return says nothing of
+    /// durability, whatever the sync policy.
+    submitted: bool,
 }
 
 impl Entry {
@@ -388,6 +395,7 @@ impl std::fmt::Display for Entry {
             What::TruncateBack(p) => write!(f, "truncate_back({p})")?,
             What::Sync(n) => write!(f, "sync (next {n})")?,
             What::Close(n) => write!(f, "close (next {n})")?,
+            What::Notice(n) => write!(f, "durability notice (below {n})")?,
             What::WaitReclaimed => write!(f, "wait_reclaimed")?,
             What::Tail(p) => write!(f, "iter.next_timeout at {p}")?,
             What::Image => write!(f, "durable image check")?,
@@ -450,6 +458,7 @@ impl World {
             start,
             end: u64::MAX,
             outcome: Outcome::Pending,
+            submitted: false,
         });
         let idx = ops.len() - 1;
         *lock(&self.inflight[thread]) = Some((idx, Instant::now()));
@@ -461,6 +470,73 @@ impl World {
         let mut ops = lock(&self.ops);
         ops[idx].end = self.tick();
         ops[idx].outcome = outcome;
+    }
+
+    /// Submits `recs` (the append of entry `idx`) with a callback that
+    /// ends a notice entry, begun now: it must run exactly once, and only
+    /// once its records are durable.
+    fn submit_with_notice(
+        self: &Arc<Self>,
+        log: &Log,
+        thread: usize,
+        idx: usize,
+        recs: &[Vec<u8>],
+    ) -> logstore::Result<Range<u64>> {
+        let notice = {
+            let mut ops = lock(&self.ops);
+            ops[idx].submitted = true;
+            let start = self.tick();
+            let id = ops[idx].id;
+            ops.push(Entry {
+                id,
+                thread,
+                what: What::Notice(0),
+                start,
+                end: u64::MAX,
+                outcome: Outcome::Pending,
+                submitted: false,
+            });
+            ops.len() - 1
+        };
+        let w = Arc::clone(self);
+        let r = log.submit_batch_then(recs, move |r| {
+            let mut ops = lock(&w.ops);
+            let e = &mut ops[notice];
+            if e.end != u64::MAX {
+                let again = format!("a durability notice ran twice: {e}");
+                drop(ops);
+                w.violation(again);
+                return;
+            }
+            e.end = w.tick();
+            e.outcome = match r {
+                Ok(range) => {
+                    e.what = What::Notice(range.end);
+                    Outcome::Appended(range)
+                }
+                Err(err) => World::failed(&err),
+            };
+        });
+        match &r {
+            // Its notice ends when it ran; until then the entry is in
+            // flight, which the final check requires to have ended.
+            Ok(range) => {
+                let mut ops = lock(&self.ops);
+                if let What::Notice(0) = ops[notice].what {
+                    if ops[notice].end == u64::MAX {
+                        ops[notice].what = What::Notice(range.end);
+                    }
+                }
+            }
+            // No callback for a refused submit: the notice ends here.
+            Err(e) => {
+                let mut ops = lock(&self.ops);
+                ops[notice].end = self.tick();
+                ops[notice].outcome = World::failed(e);
+                ops[notice].what = What::Notice(0);
+            }
+        }
+        r
     }
 
     fn violation(&self, v: String) {
@@ -491,7 +567,7 @@ impl World {
 
 // ------------------------------------------------------------- threads
 
-fn run_worker(w: &World, log: &Log, thread: usize, plan: &[Step], rng: &mut Rng) {
+fn run_worker(w: &Arc<World>, log: &Log, thread: usize, plan: &[Step], rng: &mut Rng) {
     let seed = w.cfg.seed;
     for (j, step) in plan.iter().enumerate() {
         let id = ((thread as u32) << 16) | j as u32;
@@ -504,10 +580,15 @@ fn run_worker(w: &World, log: &Log, thread: usize, plan: &[Step], rng: &mut Rng)
                     .map(|(k, &len)| record_bytes(seed, id, k, len))
                     .collect();
                 let idx = w.begin(thread, id, What::Append(lens.clone()));
-                let r = if recs.len() == 1 {
-                    log.append(&recs[0]).map(|p| p..p + 1)
-                } else {
-                    log.append_batch(&recs)
+                let r = match rng.below(100) {
+                    // Submitted, with a notice or without.
+                    0..=14 => w.submit_with_notice(log, thread, idx, &recs),
+                    15..=24 => {
+                        lock(&w.ops)[idx].submitted = true;
+                        log.submit_batch(&recs)
+                    }
+                    _ if recs.len() == 1 => log.append(&recs[0]).map(|p| p..p + 1),
+                    _ => log.append_batch(&recs),
                 };
                 match r {
                     Ok(range) => {
@@ -754,7 +835,11 @@ fn check_state(
         .collect();
     let syncs: Vec<&Entry> = ops
         .iter()
-        .filter(|e| matches!(e.what, What::Sync(_) | What::Close(_)) && e.ok() && e.end < i0)
+        .filter(|e| {
+            matches!(e.what, What::Sync(_) | What::Close(_) | What::Notice(_))
+                && e.ok()
+                && e.end < i0
+        })
         .collect();
     // Whether a truncation that could remove `pos` overlapped `[from, i1)`.
     let excused = |pos: u64, from: u64| {
@@ -853,14 +938,17 @@ fn check_state(
         for (k, &len) in lens.iter().enumerate() {
             let pos = r.start + k as u64;
             let sync = syncs.iter().find(|s| {
-                let (What::Sync(n) | What::Close(n)) = s.what else {
+                let (What::Sync(n) | What::Close(n) | What::Notice(n)) = s.what else {
                     unreachable!()
                 };
                 a.start < s.start && pos < n
             });
             let why = match need {
-                Need::All if a.end < i0 => "acknowledged".to_string(),
-                _ if cfg.policy == SyncPolicy::Always && a.end < i0 => {
+                // A submitted record may still be in the process's buffer.
+                Need::All if a.end < i0 && (!a.submitted || cfg.write_buffer == 0) => {
+                    "acknowledged".to_string()
+                }
+                _ if cfg.policy == SyncPolicy::Always && a.end < i0 && !a.submitted => {
                     "acknowledged under SyncPolicy::Always".to_string()
                 }
                 _ => match sync {
@@ -1104,6 +1192,11 @@ fn run_seed(seed: u64, verbose: bool) -> Option<String> {
     // A cut not reached by now would hit the flush of dropping the log.
     let clean = fs.cancel_power_cut() && cfg.failed_sync.is_none();
     drop(Arc::into_inner(log).expect("every thread is done with the log"));
+    for e in lock(&world.ops).iter() {
+        if matches!(e.what, What::Notice(_)) && e.end == u64::MAX {
+            world.violation(format!("a durability notice never ran: {e}"));
+        }
+    }
     fs.cut_power_now();
     fs.restart(cfg.mode);
     let ending = if clean {
