@@ -760,14 +760,9 @@ impl PyLog {
                 return Ok(true);
             }
             py.check_signals()?;
-            if let Some(d) = deadline {
-                if Instant::now() >= d {
-                    return Ok(false);
-                }
-            }
-            if timeout.is_some() && deadline.is_none() {
-                // A timeout too long to represent: no limit.
-                continue;
+            // (A timeout too long to represent has no deadline: no limit.)
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
             }
         }
     }

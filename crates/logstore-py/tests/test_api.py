@@ -210,3 +210,34 @@ def test_tour(tmp_path: Path) -> None:
         )
         assert out.returncode == 0, out.stderr
         assert "append" in out.stdout and "replay" in out.stdout
+
+
+def test_dropping_an_unclosed_log_releases_it(tmp_path: Path) -> None:
+    import gc
+
+    log = logstore.Log(tmp_path)
+    log.append(b"a")
+    del log
+    gc.collect()
+    with logstore.Log(tmp_path) as again:  # no LockedError: the drop closed it
+        assert again[:] == [b"a"]
+
+
+def test_log_and_iterators_shared_between_threads(tmp_path: Path) -> None:
+    with logstore.Log(tmp_path, sync="never") as log:
+        log.append_batch([b"%d" % i for i in range(1000)])
+        it = log.iter()
+        out: list[int] = []
+        lock = threading.Lock()
+
+        def drain() -> None:
+            for p, _ in it:
+                with lock:
+                    out.append(p)
+
+        threads = [threading.Thread(target=drain) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(out) == list(range(1000))  # each record once
