@@ -455,6 +455,11 @@ impl PyLog {
         background_reclaim = true,
         index_cache_bytes = None,
     ))]
+    #[pyo3(
+        text_signature = "(path, sync='always', *, create=True, read_only=False, \
+        segment_size=None, max_record_size=None, write_buffer=None, mmap_reads=False, \
+        preallocate=True, recovery='strict', background_reclaim=True, index_cache_bytes=None)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
