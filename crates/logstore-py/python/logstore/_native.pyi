@@ -1,15 +1,19 @@
 """Type hints of the native part of logstore (see the docstrings at run time)."""
 
 import os
+import sys
 from datetime import timedelta
 from types import TracebackType
 from typing import Callable, Iterable, Iterator, List, Literal, Optional, Tuple, Type, Union, overload
 
 from ._types import MetaRepair, RecoveryReport, Stats, VerifyReport
 
-# Anything with the buffer protocol: bytes, bytearray, memoryview, array...
-Buffer = Union[bytes, bytearray, memoryview]
-"""A record: a bytes-like object."""
+# A record: anything with the buffer protocol (bytes, bytearray,
+# memoryview, array...).
+if sys.version_info >= (3, 12):
+    from collections.abc import Buffer
+else:
+    Buffer = Union[bytes, bytearray, memoryview]
 
 Seconds = Union[int, float, timedelta]
 """A duration: seconds or a ``datetime.timedelta``."""
