@@ -45,4 +45,5 @@ def test_rss_bounded_over_a_million_appends_and_reads(tmp_path: Path) -> None:
         growth = rss_bytes() - base
     # Records live on disk and in the page cache, not in this process: a
     # leak of the 64-byte records alone would be over 60 MiB.
+    print(f"RSS {base >> 20} MiB after warm-up, grew {growth / 2**20:.1f} MiB; samples {[s >> 20 for s in samples]}")
     assert growth < 48 << 20, (base, samples, growth)
