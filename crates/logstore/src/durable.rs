@@ -211,7 +211,14 @@ impl Notices {
             let settle = if stop { Settle::Final } else { Settle::Ready };
             let (done, left) = split(&shared, notices, settle);
             if !left.is_empty() {
-                relock(self.pending.lock()).notices.extend(left);
+                let stalled = done.is_empty();
+                let mut p = relock(self.pending.lock());
+                p.notices.extend(left);
+                if stalled {
+                    // A sync that settles nothing (none is expected to):
+                    // pause rather than spin on it.
+                    drop(relock(self.wake.wait_timeout(p, Duration::from_millis(10))));
+                }
             }
             let mut user = Vec::new();
             for (call, result) in done {
