@@ -8,14 +8,18 @@
 //! engine's errors turned into the exception class of their kind.
 
 use std::any::Any;
+use std::future::Future;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use logstore::{ErrorKind, Iter, Log, Options, Recovery, SyncPolicy};
+use logstore::{Durable, ErrorKind, Iter, Log, Options, Recovery, SyncPolicy};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -35,6 +39,8 @@ const REPLAY_CHUNK_BYTES: usize = 1 << 20;
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 static TYPES: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 static BUILTINS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+static ASYNCIO: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+static AIO: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 fn module<'py>(
     py: Python<'py>,
@@ -280,6 +286,37 @@ fn record<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
     Ok(view.call_method0("tobytes")?.cast_into::<PyBytes>()?)
 }
 
+/// The records of an iterable, for the batch calls (`what` names the
+/// call in errors, `single` the call for one record): each checked as
+/// [`record`] does, before anything is written.
+fn batch<'py>(
+    records: &Bound<'py, PyAny>,
+    what: &str,
+    single: &str,
+) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    if records.is_instance_of::<PyBytes>()
+        || records.is_instance_of::<PyByteArray>()
+        || records.is_instance_of::<PyMemoryView>()
+        || records.is_instance_of::<PyString>()
+    {
+        return Err(PyTypeError::new_err(format!(
+            "{what} takes an iterable of records, not one {} (use {single}, or [data])",
+            type_name(records),
+        )));
+    }
+    let iter = records.try_iter().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{what} takes an iterable of records, not {}",
+            type_name(records)
+        ))
+    })?;
+    let mut owned = Vec::new();
+    for item in iter {
+        owned.push(record(&item?)?);
+    }
+    Ok(owned)
+}
+
 fn range<'py>(py: Python<'py>, r: Range<u64>) -> PyResult<Bound<'py, PyAny>> {
     module(py, &BUILTINS, "builtins")?
         .getattr("range")?
@@ -304,6 +341,124 @@ fn cut<'py>(py: Python<'py>, c: Option<&logstore::Cut>) -> PyResult<Bound<'py, P
             strings(py, &c.removed_segments)?,
             c.reason.as_str(),
         ))
+}
+
+/// Wakes the thread that polls a [`Durable`] in a blocking wait.
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Polls `durable` and, if its outcome is not there yet, waits up to
+/// `slice` for it (without the GIL: this runs inside [`engine`]).
+fn poll_for(durable: &mut Durable, slice: Duration) -> Option<logstore::Result<()>> {
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    if let Poll::Ready(r) = Pin::new(&mut *durable).poll(&mut cx) {
+        return Some(r);
+    }
+    std::thread::park_timeout(slice);
+    match Pin::new(durable).poll(&mut cx) {
+        Poll::Ready(r) => Some(r),
+        Poll::Pending => None,
+    }
+}
+
+/// One `Log.durable_async` awaitable: the engine's future for the
+/// position, and the `asyncio.Future` (with its loop) that gets its
+/// outcome.
+///
+/// The engine wakes the waker on its sync thread, which must not wait for
+/// the GIL: the wake hands the wait to the thread of [`settler`], which
+/// takes the outcome and, with the GIL, completes the `asyncio.Future`
+/// through `loop.call_soon_threadsafe`.
+struct AsyncWait {
+    durable: Mutex<Option<Durable>>,
+    future: Py<PyAny>,
+    event_loop: Py<PyAny>,
+}
+
+impl Wake for AsyncWait {
+    fn wake(self: Arc<Self>) {
+        // If the thread could not be started the future is never
+        // completed; there is nothing better to do from here.
+        if let Some(tx) = settler() {
+            let _ = tx.send(self);
+        }
+    }
+}
+
+impl AsyncWait {
+    /// The outcome, if the engine has it; `None` if it is yet to come (or
+    /// was taken already).
+    fn poll(self: &Arc<Self>) -> Option<logstore::Result<()>> {
+        let mut slot = self.durable.lock().unwrap_or_else(|e| e.into_inner());
+        let durable = slot.as_mut()?;
+        let waker = Waker::from(Arc::clone(self));
+        match Pin::new(durable).poll(&mut Context::from_waker(&waker)) {
+            Poll::Ready(r) => {
+                *slot = None;
+                Some(r)
+            }
+            Poll::Pending => None,
+        }
+    }
+
+    /// Completes the `asyncio.Future` from a thread that is not the loop's.
+    fn settle_threadsafe(&self, py: Python<'_>, r: logstore::Result<()>) {
+        let exc = r.err().map(|e| engine_error(py, &e).into_value(py));
+        let done = module(py, &AIO, "logstore._aio")
+            .and_then(|m| m.getattr("settle"))
+            .and_then(|settle| {
+                self.event_loop
+                    .bind(py)
+                    .call_method1("call_soon_threadsafe", (settle, &self.future, exc))
+            });
+        if let Err(e) = done {
+            // A closed loop has no one left to tell.
+            if !e.is_instance_of::<pyo3::exceptions::PyRuntimeError>(py) {
+                e.write_unraisable(py, Some(self.future.bind(py)));
+            }
+        }
+    }
+}
+
+/// The channel to the thread that completes `durable_async` awaitables
+/// (started with the first one); `None` if it could not be started.
+fn settler() -> Option<&'static mpsc::Sender<Arc<AsyncWait>>> {
+    static TX: OnceLock<Option<mpsc::Sender<Arc<AsyncWait>>>> = OnceLock::new();
+    TX.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Arc<AsyncWait>>();
+        std::thread::Builder::new()
+            .name("logstore-asyncio".into())
+            .spawn(move || {
+                for wait in rx {
+                    let _ = catch_unwind(AssertUnwindSafe(|| {
+                        if let Some(r) = wait.poll() {
+                            Python::attach(|py| wait.settle_threadsafe(py, r));
+                        }
+                    }));
+                }
+            })
+            .ok()
+            .map(|_| tx)
+    })
+    .as_ref()
+}
+
+/// Calls a `submit_batch_then` callback with the GIL: `(range, None)` or
+/// `(None, exception)`. What it raises goes to `sys.unraisablehook`.
+fn run_callback(py: Python<'_>, callback: &Py<PyAny>, r: logstore::Result<Range<u64>>) {
+    let args = match r {
+        Ok(r) => range(py, r).map(|r| (r.unbind(), py.None())),
+        Err(e) => Ok((py.None(), engine_error(py, &e).into_value(py).into_any())),
+    };
+    if let Err(e) = args.and_then(|args| callback.call1(py, args)) {
+        e.write_unraisable(py, Some(callback.bind(py)));
+    }
 }
 
 /// An open log: an ordered sequence of records (non-empty byte strings),
@@ -577,30 +732,174 @@ impl PyLog {
         py: Python<'py>,
         records: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        if records.is_instance_of::<PyBytes>()
-            || records.is_instance_of::<PyByteArray>()
-            || records.is_instance_of::<PyMemoryView>()
-            || records.is_instance_of::<PyString>()
-        {
-            return Err(PyTypeError::new_err(format!(
-                "append_batch takes an iterable of records, not one {} (use append, or [data])",
-                type_name(records)
-            )));
-        }
-        let iter = records.try_iter().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "append_batch takes an iterable of records, not {}",
-                type_name(records)
-            ))
-        })?;
-        let mut owned = Vec::new();
-        for item in iter {
-            owned.push(record(&item?)?);
-        }
+        let owned = batch(records, "append_batch", "append")?;
         let slices: Vec<&[u8]> = owned.iter().map(|b| b.as_bytes()).collect();
         let log = self.log();
         let r = engine(py, || log.append_batch(&slices))?;
         range(py, r)
+    }
+
+    /// submit(data) -> int
+    ///
+    /// Appends one record as :meth:`append` does, with the same checks and
+    /// errors, but returns its position at once, without waiting for it to
+    /// be durable, whatever ``sync`` is. With ``sync="always"`` a thread of
+    /// the log's syncs it soon, in one group commit with every other
+    /// append; otherwise the policy's own syncs make it durable. Learn of
+    /// it with :attr:`durable_position`, :meth:`wait_durable` or
+    /// :meth:`durable_async`, or use :meth:`submit_batch_then`. A failed
+    /// sync poisons the log and reaches those instead of this call.
+    fn submit(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let rec = record(data)?;
+        let bytes = rec.as_bytes();
+        let log = self.log();
+        engine(py, || log.submit(bytes))
+    }
+
+    /// submit_batch(records) -> range
+    ///
+    /// Appends the records of an iterable as one batch, as
+    /// :meth:`append_batch` does (atomic, with the same checks and errors),
+    /// and returns their range at once, without waiting for them to be
+    /// durable: see :meth:`submit`.
+    fn submit_batch<'py>(
+        &self,
+        py: Python<'py>,
+        records: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let owned = batch(records, "submit_batch", "submit")?;
+        let slices: Vec<&[u8]> = owned.iter().map(|b| b.as_bytes()).collect();
+        let log = self.log();
+        let r = engine(py, || log.submit_batch(&slices))?;
+        range(py, r)
+    }
+
+    /// submit_batch_then(records, callback) -> range
+    ///
+    /// Appends the records of an iterable as one batch, as
+    /// :meth:`submit_batch` does, returns their range at once, and calls
+    /// ``callback(positions, error)`` once they are durable: with
+    /// ``(range, None)``, or with ``(None, exception)`` if they may not be
+    /// (a failed sync, which poisons the log: :class:`IoError`; or the log
+    /// closed before they were synced: :class:`ClosedError`). The sync is
+    /// asked for whatever ``sync`` is, and shared with every other append.
+    ///
+    /// ``callback`` is called exactly once for each call that returns (and
+    /// never for one that raises), usually on a thread of the log's, with
+    /// the GIL; if the records are durable already it may be called on
+    /// this thread before this call returns. Callbacks run one at a time,
+    /// in the order their records became durable: a slow one delays the
+    /// callbacks after it, never a sync. What a callback raises is passed
+    /// to ``sys.unraisablehook`` and the others go on. :meth:`close`
+    /// returns once every callback has run.
+    fn submit_batch_then<'py>(
+        &self,
+        py: Python<'py>,
+        records: &Bound<'py, PyAny>,
+        callback: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if !callback.is_callable() {
+            return Err(PyTypeError::new_err(format!(
+                "callback must be callable, not {}",
+                type_name(callback)
+            )));
+        }
+        let owned = batch(records, "submit_batch_then", "submit")?;
+        let slices: Vec<&[u8]> = owned.iter().map(|b| b.as_bytes()).collect();
+        let callback = callback.clone().unbind();
+        let log = self.log();
+        let r = engine(py, move || {
+            log.submit_batch_then(&slices, move |r| {
+                Python::attach(|py| run_callback(py, &callback, r));
+            })
+        })?;
+        range(py, r)
+    }
+
+    /// Every position below this one is durable: its record survives a
+    /// crash of the machine. (On a read-only handle: every position it has
+    /// seen.)
+    #[getter]
+    fn durable_position(&self, py: Python<'_>) -> PyResult<u64> {
+        let log = self.log();
+        engine(py, || Ok(log.durable_position()))
+    }
+
+    /// wait_durable(position, timeout=None) -> bool
+    ///
+    /// Blocks until the record at ``position`` (and every one before it) is
+    /// durable or ``timeout`` seconds pass (``None``: no limit), without
+    /// the GIL, asking for a sync if none is coming. Returns whether it is
+    /// durable (also ``True`` if ``truncate_back`` removed it meanwhile:
+    /// its removal is durable). Ctrl-C interrupts it
+    /// (``KeyboardInterrupt``).
+    ///
+    /// Raises :class:`OutOfRangeError` if ``position`` was not appended
+    /// yet; :class:`IoError` or :class:`PoisonedError` if a sync failed
+    /// (the record may be lost in a crash); :class:`ClosedError` if the log
+    /// was closed before the record was synced.
+    #[pyo3(signature = (position, timeout = None))]
+    fn wait_durable(
+        &self,
+        py: Python<'_>,
+        position: &Bound<'_, PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let pos = uint(py, position, "position", BadPosition::Invalid)?;
+        let timeout = opt_timeout(py, timeout)?;
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let log = self.log();
+        // One notice for the whole wait, polled a slice at a time.
+        let mut durable = engine(py, || Ok(log.durable(pos)))?;
+        loop {
+            let slice = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()).min(POLL),
+                None => POLL,
+            };
+            let d = &mut durable;
+            if engine(py, move || poll_for(d, slice).transpose())?.is_some() {
+                return Ok(true);
+            }
+            py.check_signals()?;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// durable_async(position) -> asyncio.Future[None]
+    ///
+    /// The asyncio form of :meth:`wait_durable`, to be called from a
+    /// coroutine: ``await log.durable_async(position)`` returns once the
+    /// record at ``position`` (and every one before it) is durable, without
+    /// blocking the event loop, or raises what :meth:`wait_durable` would
+    /// (:class:`OutOfRangeError` for a position not appended yet). The sync
+    /// is asked for at once, whether or not the future is awaited.
+    /// Cancelling the future stops nothing but the wait. Raises
+    /// ``RuntimeError`` if no event loop is running in this thread.
+    fn durable_async<'py>(
+        &self,
+        py: Python<'py>,
+        position: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let pos = uint(py, position, "position", BadPosition::Invalid)?;
+        let event_loop = module(py, &ASYNCIO, "asyncio")?.call_method0("get_running_loop")?;
+        let future = event_loop.call_method0("create_future")?;
+        let log = self.log();
+        let durable = engine(py, || Ok(log.durable(pos)))?;
+        let wait = Arc::new(AsyncWait {
+            durable: Mutex::new(Some(durable)),
+            future: future.clone().unbind(),
+            event_loop: event_loop.unbind(),
+        });
+        // Settled already (durable, or an error): on this thread, the loop's.
+        if let Some(r) = wait.poll() {
+            let exc = r.err().map(|e| engine_error(py, &e).into_value(py));
+            module(py, &AIO, "logstore._aio")?
+                .getattr("settle")?
+                .call1((&future, exc))?;
+        }
+        Ok(future)
     }
 
     /// read(position) -> bytes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import tempfile
 from datetime import timedelta
@@ -37,6 +38,25 @@ def main(directory: str) -> int:
             where: Optional[int] = e.position
             assert where == 0
         print(stats.records, report.ok, torn, seen, log.first_position)
+    with logstore.Log(directory, sync="always") as log:
+        submitted: int = log.submit(b"five")
+        more: range = log.submit_batch([b"six"])
+        ranges: List[range] = []
+
+        def on_durable(positions: Optional[range], error: Optional[BaseException]) -> None:
+            if positions is not None:
+                ranges.append(positions)
+
+        log.submit_batch_then([b"seven"], on_durable)
+        durable: bool = log.wait_durable(more.stop - 1, timeout=timedelta(seconds=10))
+        assert durable and log.durable_position >= more.stop
+
+        async def wait(position: int) -> None:
+            await log.durable_async(position)
+
+        asyncio.run(wait(submitted))
+        log.truncate_back(log.next_position - 3)
+    assert ranges == [range(more.stop, more.stop + 1)]
     with logstore.Log(directory, sync=0.5, read_only=True) as reader:
         reader.refresh()
         return reader.next_position

@@ -1,5 +1,6 @@
 """Type hints of the native part of logstore (see the docstrings at run time)."""
 
+import asyncio
 import os
 import sys
 from datetime import timedelta
@@ -72,12 +73,30 @@ class Log:
     def next_position(self) -> int:
         """The position the next append will get."""
     @property
+    def durable_position(self) -> int:
+        """Every position below this one is durable."""
+    @property
     def recovery_report(self) -> RecoveryReport:
         """What opening the log found and did."""
     def append(self, data: Buffer) -> int:
         """Appends one record; returns its position."""
     def append_batch(self, records: Iterable[Buffer]) -> range:
         """Appends records atomically; returns their positions."""
+    def submit(self, data: Buffer) -> int:
+        """Appends one record without waiting for it to be durable."""
+    def submit_batch(self, records: Iterable[Buffer]) -> range:
+        """Appends records atomically without waiting for them to be durable."""
+    def submit_batch_then(
+        self,
+        records: Iterable[Buffer],
+        callback: Callable[[Optional[range], Optional[BaseException]], object],
+    ) -> range:
+        """Appends records atomically; calls ``callback(range, None)`` once
+        they are durable, or ``callback(None, exception)``."""
+    def wait_durable(self, position: int, timeout: Optional[Seconds] = None) -> bool:
+        """Blocks until ``position`` is durable or ``timeout`` passes."""
+    def durable_async(self, position: int) -> "asyncio.Future[None]":
+        """An asyncio future completed once ``position`` is durable."""
     def read(self, position: int) -> bytes:
         """The record at ``position``."""
     @overload
