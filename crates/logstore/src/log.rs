@@ -224,14 +224,11 @@ impl Log {
         let refs: Vec<&[u8]> = records.iter().map(|r| r.as_ref()).collect();
         let sub = self.submit_refs(&refs)?;
         let positions = sub.positions.clone();
-        let call = {
-            let positions = positions.clone();
-            Call::User(Box::new(move |r: Result<()>| {
-                on_durable(r.map(|()| positions))
-            }))
-        };
-        self.notices
-            .notify(&self.shared, positions.end, sub.epoch, call);
+        let end = positions.end;
+        let call = Call::User(Box::new(move |r: Result<()>| {
+            on_durable(r.map(|()| sub.positions))
+        }));
+        self.notices.notify(&self.shared, end, sub.epoch, call);
         Ok(positions)
     }
 

@@ -36,6 +36,21 @@ fn durable_records(fs: &SimFs) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Submits `n` records, each with a callback that expects `Ok` and
+/// counts itself.
+fn submit_counted(log: &Log, n: u64) -> Arc<AtomicUsize> {
+    let ran = Arc::new(AtomicUsize::new(0));
+    for i in 0..n {
+        let ran = ran.clone();
+        log.submit_batch_then(&[record(i, 80)], move |r| {
+            r.unwrap();
+            ran.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    ran
+}
+
 #[test]
 fn submitted_records_from_many_threads_each_get_one_notice_once_durable() {
     let dir = tempfile::tempdir().unwrap();
@@ -136,15 +151,7 @@ fn close_settles_every_notice_before_it_returns() {
     let fs = SimFs::new();
     fs.set_delays(7, 100, Duration::from_millis(20), Duration::ZERO);
     let log = sim_log(&fs, SyncPolicy::Never);
-    let ran = Arc::new(AtomicUsize::new(0));
-    for i in 0..100u64 {
-        let ran = ran.clone();
-        log.submit_batch_then(&[record(i, 80)], move |r| {
-            r.unwrap();
-            ran.fetch_add(1, Ordering::SeqCst);
-        })
-        .unwrap();
-    }
+    let ran = submit_counted(&log, 100);
     log.close().unwrap();
     assert_eq!(ran.load(Ordering::SeqCst), 100);
     assert_eq!(durable_records(&fs).len(), 100);
@@ -156,15 +163,7 @@ fn dropping_the_log_syncs_and_settles_every_notice() {
     let fs = SimFs::new();
     fs.set_delays(8, 100, Duration::from_millis(20), Duration::ZERO);
     let log = sim_log(&fs, SyncPolicy::Never);
-    let ran = Arc::new(AtomicUsize::new(0));
-    for i in 0..50u64 {
-        let ran = ran.clone();
-        log.submit_batch_then(&[record(i, 80)], move |r| {
-            r.unwrap();
-            ran.fetch_add(1, Ordering::SeqCst);
-        })
-        .unwrap();
-    }
+    let ran = submit_counted(&log, 50);
     drop(log);
     assert_eq!(ran.load(Ordering::SeqCst), 50);
     assert_eq!(durable_records(&fs).len(), 50);

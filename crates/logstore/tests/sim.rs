@@ -510,30 +510,20 @@ impl World {
             }
             e.end = w.tick();
             e.outcome = match r {
-                Ok(range) => {
-                    e.what = What::Notice(range.end);
-                    Outcome::Appended(range)
-                }
+                Ok(range) => Outcome::Appended(range),
                 Err(err) => World::failed(&err),
             };
         });
         match &r {
-            // Its notice ends when it ran; until then the entry is in
-            // flight, which the final check requires to have ended.
-            Ok(range) => {
-                let mut ops = lock(&self.ops);
-                if let What::Notice(0) = ops[notice].what {
-                    if ops[notice].end == u64::MAX {
-                        ops[notice].what = What::Notice(range.end);
-                    }
-                }
-            }
+            // What the notice covers is known once the submit returns
+            // (its callback may have run already); the entries are read
+            // only after every thread is done.
+            Ok(range) => lock(&self.ops)[notice].what = What::Notice(range.end),
             // No callback for a refused submit: the notice ends here.
             Err(e) => {
                 let mut ops = lock(&self.ops);
                 ops[notice].end = self.tick();
                 ops[notice].outcome = World::failed(e);
-                ops[notice].what = What::Notice(0);
             }
         }
         r
