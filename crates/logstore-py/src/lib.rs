@@ -52,6 +52,9 @@ fn module<'py>(
 }
 
 /// Runs `f` (an engine call) without the GIL, catching panics.
+/// An engine call that writes a batch: an append or a submit.
+type WriteBatch = fn(&Log, &[&[u8]]) -> logstore::Result<std::ops::Range<u64>>;
+
 fn engine<T, F>(py: Python<'_>, f: F) -> PyResult<T>
 where
     T: Send,
@@ -510,6 +513,36 @@ impl PyLog {
         self.log.as_ref().expect("log taken before drop")
     }
 
+    /// Writes one bytes-like record with `write` (an append or a submit),
+    /// without the GIL.
+    fn write_one(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        write: fn(&Log, &[u8]) -> logstore::Result<u64>,
+    ) -> PyResult<u64> {
+        let rec = record(data)?;
+        let bytes = rec.as_bytes();
+        let log = self.log();
+        engine(py, || write(log, bytes))
+    }
+
+    /// Writes the records of an iterable as one batch with `write`, without
+    /// the GIL; `names` (the batch call, the single call) word the errors.
+    fn write_batch<'py>(
+        &self,
+        py: Python<'py>,
+        records: &Bound<'py, PyAny>,
+        names: (&str, &str),
+        write: WriteBatch,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let owned = batch(records, names.0, names.1)?;
+        let slices: Vec<&[u8]> = owned.iter().map(|b| b.as_bytes()).collect();
+        let log = self.log();
+        let r = engine(py, || write(log, &slices))?;
+        range(py, r)
+    }
+
     fn start_position(&self, py: Python<'_>, from: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
         match from {
             Some(f) if !f.is_none() => uint(py, f, "position", BadPosition::OutOfRange),
@@ -715,10 +748,7 @@ impl PyLog {
     /// :class:`IoError` if the write or sync fails (the log is then
     /// poisoned) and :class:`PoisonedError` after such a failure.
     fn append(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<u64> {
-        let rec = record(data)?;
-        let bytes = rec.as_bytes();
-        let log = self.log();
-        engine(py, || log.append(bytes))
+        self.write_one(py, data, Log::append)
     }
 
     /// append_batch(records) -> range
@@ -732,11 +762,9 @@ impl PyLog {
         py: Python<'py>,
         records: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let owned = batch(records, "append_batch", "append")?;
-        let slices: Vec<&[u8]> = owned.iter().map(|b| b.as_bytes()).collect();
-        let log = self.log();
-        let r = engine(py, || log.append_batch(&slices))?;
-        range(py, r)
+        self.write_batch(py, records, ("append_batch", "append"), |log, r| {
+            log.append_batch(r)
+        })
     }
 
     /// submit(data) -> int
@@ -750,10 +778,7 @@ impl PyLog {
     /// :meth:`durable_async`, or use :meth:`submit_batch_then`. A failed
     /// sync poisons the log and reaches those instead of this call.
     fn submit(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<u64> {
-        let rec = record(data)?;
-        let bytes = rec.as_bytes();
-        let log = self.log();
-        engine(py, || log.submit(bytes))
+        self.write_one(py, data, Log::submit)
     }
 
     /// submit_batch(records) -> range
@@ -767,11 +792,9 @@ impl PyLog {
         py: Python<'py>,
         records: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let owned = batch(records, "submit_batch", "submit")?;
-        let slices: Vec<&[u8]> = owned.iter().map(|b| b.as_bytes()).collect();
-        let log = self.log();
-        let r = engine(py, || log.submit_batch(&slices))?;
-        range(py, r)
+        self.write_batch(py, records, ("submit_batch", "submit"), |log, r| {
+            log.submit_batch(r)
+        })
     }
 
     /// submit_batch_then(records, callback) -> range
