@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use openraft::async_runtime::WatchReceiver;
 use openraft::{Config, ServerState, TokioRuntime};
 
 use crate::types::Raft;
@@ -78,7 +79,7 @@ pub(crate) async fn run(raft: Raft, contact: Arc<LeaderContact>, config: Config)
         poll.tick().await;
         let (state, stopped) = {
             let m = raft.metrics();
-            let m = m.borrow();
+            let m = m.borrow_watched();
             (m.state, m.running_state.is_err())
         };
         if stopped {
@@ -89,7 +90,7 @@ pub(crate) async fn run(raft: Raft, contact: Arc<LeaderContact>, config: Config)
         if !campaigns || contact.silence() < wait {
             continue;
         }
-        if raft.trigger().elect().await.is_err() {
+        if raft.trigger().elect(false).await.is_err() {
             return; // raft stopped
         }
         // The next attempt, if this one fails, after another full wait.

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use logstore::Log;
 use logstore_raft::LogStore;
 use openraft::error::{ClientWriteError, RaftError};
-use openraft::network::RaftNetworkFactory;
+use openraft::async_runtime::WatchReceiver;
+use openraft::network::{NetSnapshot, RaftNetworkFactory};
 use openraft::{BasicNode, Config, SnapshotPolicy};
 
 use crate::batch::Batcher;
@@ -66,6 +67,9 @@ pub fn raft_config() -> Config {
         // Entries per replication message; the HTTP transport also keeps a
         // message within `http::MESSAGE_BUDGET` bytes of records.
         max_payload_entries: 64,
+        // Elections as in openraft 0.9, without a pre-vote round: the
+        // failover timing below counts on it.
+        enable_pre_vote: Some(false),
         ..Config::default()
     }
 }
@@ -88,6 +92,7 @@ impl Node {
     pub async fn start<N>(id: NodeId, dir: &Path, network: N) -> std::io::Result<Node>
     where
         N: RaftNetworkFactory<TypeConfig>,
+        N::Network: NetSnapshot<TypeConfig, SnapshotData = std::io::Cursor<Vec<u8>>>,
     {
         let options = logstore::Options::default();
         let log_store = LogStore::<TypeConfig>::open(dir.join(RAFT_DIR), options.clone())?;
@@ -158,7 +163,7 @@ impl Node {
 
     /// The current leader as this node knows it.
     pub fn leader(&self) -> Option<NodeId> {
-        self.raft.metrics().borrow().current_leader
+        self.raft.metrics().borrow_watched().current_leader
     }
 
     /// Waits until some node is known as leader.

@@ -78,7 +78,7 @@ async fn concurrent_appends_share_entries() {
         }
     }
     // Fewer entries than records: appends were batched.
-    let last_index = leader.raft().metrics().borrow().last_log_index.unwrap();
+    let last_index = leader.raft().metrics().borrow_watched().last_log_index.unwrap();
     assert!(
         last_index < n / 2,
         "{last_index} raft entries for {n} records"
