@@ -377,8 +377,7 @@ impl HttpConnection {
         &mut self,
         rpc: &AppendEntriesRequest<TypeConfig>,
         ttl: Duration,
-    ) -> Result<Option<AppendEntriesResponse<TypeConfig>>, RPCError<TypeConfig>>
-    {
+    ) -> Result<Option<AppendEntriesResponse<TypeConfig>>, RPCError<TypeConfig>> {
         let probe = probe_of(rpc);
         let resp = self.call("/raft/append", &probe, ttl).await?;
         self.learn(probe.vote, probe.prev_log_id, None, &resp);

@@ -95,7 +95,9 @@ impl RaftNetworkV2<TypeConfig> for RouterConnection {
         _option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
         let raft = self.router.get(self.target)?;
-        raft.pre_vote(rpc).await.map_err(|e| stopped(self.target, e))
+        raft.pre_vote(rpc)
+            .await
+            .map_err(|e| stopped(self.target, e))
     }
 
     async fn full_snapshot(

@@ -151,11 +151,7 @@ impl DataStateMachine {
         Ok(())
     }
 
-    fn apply_one(
-        &mut self,
-        entry: Entry,
-        pending: &mut Vec<Vec<u8>>,
-    ) -> SmResult<Response> {
+    fn apply_one(&mut self, entry: Entry, pending: &mut Vec<Vec<u8>>) -> SmResult<Response> {
         let id = entry.log_id;
         self.meta.last_applied = Some(id);
         match entry.payload {

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::{start, wait_applied, IDS};
 use logstore_cluster::{ClientError, Node, NodeId, Router};
+use openraft::async_runtime::WatchReceiver;
+use openraft::ReadPolicy;
 
 type Nodes = Arc<std::sync::Mutex<HashMap<NodeId, Arc<Node>>>>;
 
