@@ -1,17 +1,24 @@
 //! The HTTP transport: raft messages between nodes, and the client API.
 //!
 //! Raft messages are bincode bodies (`POST /raft/append`, `/raft/vote`,
-//! `/raft/snapshot`); a node that fails to handle one answers 503 and the
-//! sender treats the peer as unreachable, retrying as raft does.
+//! `/raft/pre_vote`); a node that fails to handle one answers 503 and the
+//! sender treats the peer as unreachable, retrying as raft does. Snapshots
+//! are never sent (nodes build none, see `state_machine`).
 //!
 //! Replication messages carry at most [`MESSAGE_BUDGET`] bytes of records
 //! (or one larger record), so that a message of 32 MiB records stays
-//! bounded. openraft waits one heartbeat interval (100 ms) for an answer;
-//! a message of megabytes that must also be synced on the follower can
-//! take longer, so its transfer goes on after openraft stops waiting, and
-//! openraft's next call for the same entries waits for that transfer
-//! instead of sending them again. Heartbeats go at once, also beside such
-//! a transfer, so that followers keep hearing from the leader.
+//! bounded: the transport sends the entries that fit and answers
+//! `PartialSuccess` up to the last of them, and openraft sends the rest
+//! next. openraft 0.10 leaves timeouts of replication messages to the
+//! transport; a message of megabytes that must also be synced on the
+//! follower can take far longer than a heartbeat interval, so a message
+//! with entries is sent by a task of its own and given
+//! `TRANSFER_TIMEOUT`. If openraft drops the call meanwhile (its
+//! replication stream restarts), the transfer goes on, and openraft's
+//! next call for the same entries waits for it instead of sending them
+//! again. Heartbeats go on connections of their own (openraft's heartbeat
+//! workers), also beside such a transfer, so that followers keep hearing
+//! from the leader.
 //!
 //! A replication message that does not continue what the peer has
 //! acknowledged (a new leader looking for the match) is first sent without

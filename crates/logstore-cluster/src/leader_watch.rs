@@ -1,14 +1,14 @@
 //! Starting an election once the leader's lease has run out.
 //!
-//! openraft 0.9 waits longer than its election timeout suggests. A follower
-//! that knows a leader campaigns only after the leader's lease
-//! (`election_timeout_max`) *and* its own election timeout have passed
-//! without a message, checked on a tick every 1.5 heartbeat intervals: with
-//! 100 ms heartbeats and 300–600 ms timeouts, 0.9–1.35 s. A node that once
-//! lost an election to a voter with a longer log waits twice
-//! `election_timeout_max` (1.2 s) more, and keeps that penalty until it
-//! next campaigns: after an election lost during a load peak, that is the
-//! next failover, when its log is as long as anyone's.
+//! openraft (0.9 and 0.10 alike) waits longer than its election timeout
+//! suggests. A follower that knows a leader campaigns only after the
+//! leader's lease (`election_timeout_max`) *and* its own election timeout
+//! have passed without a message, checked on a tick (in 0.9 every 1.5
+//! heartbeat intervals): with 100 ms heartbeats and 300–600 ms timeouts,
+//! 0.9–1.35 s. A node that once lost an election to a voter with a longer
+//! log waits twice `election_timeout_max` (1.2 s) more, and keeps that
+//! penalty until it next campaigns: after an election lost during a load
+//! peak, that is the next failover, when its log is as long as anyone's.
 //!
 //! Waiting out the lease is needed (a voter refuses its vote while its own
 //! lease of the leader runs); the rest is not. So the transport reports
