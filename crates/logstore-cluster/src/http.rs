@@ -1,17 +1,24 @@
 //! The HTTP transport: raft messages between nodes, and the client API.
 //!
 //! Raft messages are bincode bodies (`POST /raft/append`, `/raft/vote`,
-//! `/raft/snapshot`); a node that fails to handle one answers 503 and the
-//! sender treats the peer as unreachable, retrying as raft does.
+//! `/raft/pre_vote`); a node that fails to handle one answers 503 and the
+//! sender treats the peer as unreachable, retrying as raft does. Snapshots
+//! are never sent (nodes build none, see `state_machine`).
 //!
 //! Replication messages carry at most [`MESSAGE_BUDGET`] bytes of records
 //! (or one larger record), so that a message of 32 MiB records stays
-//! bounded. openraft waits one heartbeat interval (100 ms) for an answer;
-//! a message of megabytes that must also be synced on the follower can
-//! take longer, so its transfer goes on after openraft stops waiting, and
-//! openraft's next call for the same entries waits for that transfer
-//! instead of sending them again. Heartbeats go at once, also beside such
-//! a transfer, so that followers keep hearing from the leader.
+//! bounded: the transport sends the entries that fit and answers
+//! `PartialSuccess` up to the last of them, and openraft sends the rest
+//! next. openraft 0.10 leaves timeouts of replication messages to the
+//! transport; a message of megabytes that must also be synced on the
+//! follower can take far longer than a heartbeat interval, so a message
+//! with entries is sent by a task of its own and given
+//! `TRANSFER_TIMEOUT`. If openraft drops the call meanwhile (its
+//! replication stream restarts), the transfer goes on, and openraft's
+//! next call for the same entries waits for it instead of sending them
+//! again. Heartbeats go on connections of their own (openraft's heartbeat
+//! workers), also beside such a transfer, so that followers keep hearing
+//! from the leader.
 //!
 //! A replication message that does not continue what the peer has
 //! acknowledged (a new leader looking for the match) is first sent without
@@ -36,24 +43,24 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyerror::AnyError;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use openraft::error::{InstallSnapshotError, PayloadTooLarge, RPCError, RaftError, Unreachable};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::alias::SnapshotOf;
+use openraft::async_runtime::WatchReceiver;
+use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
-use openraft::{BasicNode, Entry, EntryPayload, LogId, Vote};
+use openraft::{BasicNode, EntryPayload};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::node::{ClientError, Node};
-use crate::types::{NodeId, Request, TypeConfig};
+use crate::types::{Entry, LogId, NodeId, Request, TypeConfig, Vote};
 
 /// Most bytes of records in one replication message, unless its first
 /// record alone is larger.
@@ -73,7 +80,7 @@ pub fn routes(node: Arc<Node>) -> axum::Router {
     axum::Router::new()
         .route("/raft/append", post(raft_append))
         .route("/raft/vote", post(raft_vote))
-        .route("/raft/snapshot", post(raft_snapshot))
+        .route("/raft/pre_vote", post(raft_pre_vote))
         .route("/append", post(append))
         .route("/read/{position}", get(read))
         .route("/replay", get(replay))
@@ -106,7 +113,7 @@ async fn raft_append(State(node): NodeState, body: Bytes) -> Response {
             // Noted on arrival, not after raft has handled the message: a
             // busy raft core delays the answer (and the sender may give up
             // waiting and drop this handler), but the leader was heard.
-            if rpc.vote.is_committed() && rpc.vote >= node.raft().metrics().borrow().vote {
+            if rpc.vote.is_committed() && rpc.vote >= node.raft().metrics().borrow_watched().vote {
                 node.heard_from_leader(Instant::now());
             }
             bincode_reply(node.raft().append_entries(rpc).await)
@@ -116,7 +123,7 @@ async fn raft_append(State(node): NodeState, body: Bytes) -> Response {
 }
 
 async fn raft_vote(State(node): NodeState, body: Bytes) -> Response {
-    match decode::<VoteRequest<NodeId>>(&body) {
+    match decode::<VoteRequest<TypeConfig>>(&body) {
         Ok(rpc) => {
             let arrived = Instant::now();
             let r = node.raft().vote(rpc).await;
@@ -131,9 +138,9 @@ async fn raft_vote(State(node): NodeState, body: Bytes) -> Response {
     }
 }
 
-async fn raft_snapshot(State(node): NodeState, body: Bytes) -> Response {
-    match decode::<InstallSnapshotRequest<TypeConfig>>(&body) {
-        Ok(rpc) => bincode_reply(node.raft().install_snapshot(rpc).await),
+async fn raft_pre_vote(State(node): NodeState, body: Bytes) -> Response {
+    match decode::<VoteRequest<TypeConfig>>(&body) {
+        Ok(rpc) => bincode_reply(node.raft().pre_vote(rpc).await),
         Err(r) => r,
     }
 }
@@ -235,9 +242,9 @@ pub struct HttpConnection {
 /// What one answer of the peer showed about its log, under `vote`.
 #[derive(Clone, Copy)]
 struct PeerLog {
-    vote: Vote<NodeId>,
+    vote: Vote,
     /// The peer holds the leader's log up to this entry.
-    matched: Option<LogId<NodeId>>,
+    matched: Option<LogId>,
     /// The peer lacks the leader's entry at this index (and so every
     /// later one), as of the answer.
     lacks_from: Option<u64>,
@@ -255,10 +262,10 @@ impl Drop for HttpConnection {
 
 /// A replication message being sent by a task of its own.
 struct PendingAppend {
-    vote: Vote<NodeId>,
-    prev: Option<LogId<NodeId>>,
-    last: Option<LogId<NodeId>>,
-    task: tokio::task::JoinHandle<Result<AppendEntriesResponse<NodeId>, String>>,
+    vote: Vote,
+    prev: Option<LogId>,
+    last: Option<LogId>,
+    task: tokio::task::JoinHandle<Result<AppendEntriesResponse<TypeConfig>, String>>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
@@ -274,11 +281,11 @@ impl RaftNetworkFactory<TypeConfig> for HttpNetwork {
     }
 }
 
-fn unreachable<E: std::error::Error>(e: String) -> RPCError<NodeId, BasicNode, E> {
-    RPCError::Unreachable(Unreachable::new(&AnyError::error(e)))
+fn unreachable(e: String) -> RPCError<TypeConfig> {
+    RPCError::Unreachable(Unreachable::from_string(e))
 }
 
-fn record_bytes(entry: &Entry<TypeConfig>) -> usize {
+fn record_bytes(entry: &Entry) -> usize {
     match &entry.payload {
         EntryPayload::Normal(Request::Append(record)) => record.len(),
         EntryPayload::Normal(Request::AppendBatch(records)) => {
@@ -289,7 +296,7 @@ fn record_bytes(entry: &Entry<TypeConfig>) -> usize {
 }
 
 /// How many of `entries` fit [`MESSAGE_BUDGET`] (at least one), if not all.
-fn entries_within_budget(entries: &[Entry<TypeConfig>]) -> Option<u64> {
+fn entries_within_budget(entries: &[Entry]) -> Option<u64> {
     let mut total = 0;
     for (i, entry) in entries.iter().enumerate() {
         total += record_bytes(entry);
@@ -349,10 +356,10 @@ impl HttpConnection {
     /// Notes what `resp` to a message after `prev` ending at `last` shows.
     fn learn(
         &mut self,
-        vote: Vote<NodeId>,
-        prev: Option<LogId<NodeId>>,
-        last: Option<LogId<NodeId>>,
-        resp: &AppendEntriesResponse<NodeId>,
+        vote: Vote,
+        prev: Option<LogId>,
+        last: Option<LogId>,
+        resp: &AppendEntriesResponse<TypeConfig>,
     ) {
         let mut known = self.known.filter(|k| k.vote == vote).unwrap_or(PeerLog {
             vote,
@@ -377,8 +384,7 @@ impl HttpConnection {
         &mut self,
         rpc: &AppendEntriesRequest<TypeConfig>,
         ttl: Duration,
-    ) -> Result<Option<AppendEntriesResponse<NodeId>>, RPCError<NodeId, BasicNode, RaftError<NodeId>>>
-    {
+    ) -> Result<Option<AppendEntriesResponse<TypeConfig>>, RPCError<TypeConfig>> {
         let probe = probe_of(rpc);
         let resp = self.call("/raft/append", &probe, ttl).await?;
         self.learn(probe.vote, probe.prev_log_id, None, &resp);
@@ -389,16 +395,15 @@ impl HttpConnection {
         })
     }
 
-    async fn call<Req, Resp, E>(
+    async fn call<Req, Resp>(
         &self,
         path: &str,
         rpc: &Req,
         ttl: Duration,
-    ) -> Result<Resp, RPCError<NodeId, BasicNode, E>>
+    ) -> Result<Resp, RPCError<TypeConfig>>
     where
         Req: Serialize,
         Resp: DeserializeOwned,
-        E: std::error::Error,
     {
         let body = bincode::serialize(rpc).map_err(|e| unreachable(e.to_string()))?;
         let request = self
@@ -416,7 +421,7 @@ impl HttpConnection {
     async fn append_in_task(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
-    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         let last = rpc.entries.last().map(|e| e.log_id);
         let joins = self
             .pending
@@ -455,12 +460,14 @@ impl HttpConnection {
     }
 }
 
-impl RaftNetwork<TypeConfig> for HttpConnection {
+impl RaftNetworkV2<TypeConfig> for HttpConnection {
+    type SnapshotData = std::io::Cursor<Vec<u8>>;
+
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
+        mut rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         let joins_transfer = self
             .pending
             .as_ref()
@@ -470,10 +477,11 @@ impl RaftNetwork<TypeConfig> for HttpConnection {
                 return Ok(resp);
             }
         }
+        // Only the entries within the budget are sent; accepting them,
+        // the peer has accepted a prefix, and openraft sends the rest next.
+        let wanted = rpc.entries.last().map(|e| e.log_id);
         if let Some(fit) = entries_within_budget(&rpc.entries) {
-            return Err(RPCError::PayloadTooLarge(
-                PayloadTooLarge::new_entries_hint(fit),
-            ));
+            rpc.entries.truncate(fit as usize);
         }
         let (vote, prev) = (rpc.vote, rpc.prev_log_id);
         let last = rpc.entries.last().map(|e| e.log_id);
@@ -484,26 +492,41 @@ impl RaftNetwork<TypeConfig> for HttpConnection {
         };
         let resp = r?;
         self.learn(vote, prev, last, &resp);
-        Ok(resp)
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        rpc: InstallSnapshotRequest<TypeConfig>,
-        option: RPCOption,
-    ) -> Result<
-        InstallSnapshotResponse<NodeId>,
-        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
-    > {
-        self.call("/raft/snapshot", &rpc, option.hard_ttl()).await
+        Ok(match resp {
+            AppendEntriesResponse::Success if wanted > last => {
+                AppendEntriesResponse::PartialSuccess(last)
+            }
+            other => other,
+        })
     }
 
     async fn vote(
         &mut self,
-        rpc: VoteRequest<NodeId>,
+        rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
         self.call("/raft/vote", &rpc, option.hard_ttl()).await
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call("/raft/pre_vote", &rpc, option.hard_ttl()).await
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        _vote: Vote,
+        _snapshot: SnapshotOf<TypeConfig, std::io::Cursor<Vec<u8>>>,
+        _cancel: impl std::future::Future<Output = ReplicationClosed> + Send + 'static,
+        _option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        // Nodes never build snapshots (see `state_machine`).
+        Err(StreamingError::Unreachable(Unreachable::from_string(
+            "snapshots are not supported",
+        )))
     }
 }
 
@@ -512,9 +535,14 @@ mod tests {
     //! Guards against skipping entries a peer lacks: the question whether
     //! it already holds them is asked only where its answer is unknown.
 
-    use openraft::testing::log_id;
+    use openraft::entry::RaftEntry;
 
     use super::*;
+    use crate::types::leader_id;
+
+    fn log_id(term: u64, node: NodeId, index: u64) -> LogId {
+        LogId::new(leader_id(term, node), index)
+    }
 
     fn connection() -> HttpConnection {
         HttpConnection {
@@ -533,10 +561,7 @@ mod tests {
             prev_log_id: Some(log_id(term, 1, prev)),
             leader_commit: Some(log_id(term, 1, prev)),
             entries: (prev + 1..=last)
-                .map(|i| Entry {
-                    log_id: log_id(term, 1, i),
-                    payload: EntryPayload::Blank,
-                })
+                .map(|i| Entry::new_blank(log_id(term, 1, i)))
                 .collect(),
         }
     }
@@ -544,7 +569,7 @@ mod tests {
     fn learn(
         c: &mut HttpConnection,
         sent: &AppendEntriesRequest<TypeConfig>,
-        resp: AppendEntriesResponse<NodeId>,
+        resp: AppendEntriesResponse<TypeConfig>,
     ) {
         let last = sent.entries.last().map(|e| e.log_id);
         c.learn(sent.vote, sent.prev_log_id, last, &resp);

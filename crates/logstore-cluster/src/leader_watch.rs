@@ -1,14 +1,14 @@
 //! Starting an election once the leader's lease has run out.
 //!
-//! openraft 0.9 waits longer than its election timeout suggests. A follower
-//! that knows a leader campaigns only after the leader's lease
-//! (`election_timeout_max`) *and* its own election timeout have passed
-//! without a message, checked on a tick every 1.5 heartbeat intervals: with
-//! 100 ms heartbeats and 300–600 ms timeouts, 0.9–1.35 s. A node that once
-//! lost an election to a voter with a longer log waits twice
-//! `election_timeout_max` (1.2 s) more, and keeps that penalty until it
-//! next campaigns: after an election lost during a load peak, that is the
-//! next failover, when its log is as long as anyone's.
+//! openraft (0.9 and 0.10 alike) waits longer than its election timeout
+//! suggests. A follower that knows a leader campaigns only after the
+//! leader's lease (`election_timeout_max`) *and* its own election timeout
+//! have passed without a message, checked on a tick (in 0.9 every 1.5
+//! heartbeat intervals): with 100 ms heartbeats and 300–600 ms timeouts,
+//! 0.9–1.35 s. A node that once lost an election to a voter with a longer
+//! log waits twice `election_timeout_max` (1.2 s) more, and keeps that
+//! penalty until it next campaigns: after an election lost during a load
+//! peak, that is the next failover, when its log is as long as anyone's.
 //!
 //! Waiting out the lease is needed (a voter refuses its vote while its own
 //! lease of the leader runs); the rest is not. So the transport reports
@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use openraft::async_runtime::WatchReceiver;
 use openraft::{Config, ServerState, TokioRuntime};
 
 use crate::types::Raft;
@@ -78,7 +79,7 @@ pub(crate) async fn run(raft: Raft, contact: Arc<LeaderContact>, config: Config)
         poll.tick().await;
         let (state, stopped) = {
             let m = raft.metrics();
-            let m = m.borrow();
+            let m = m.borrow_watched();
             (m.state, m.running_state.is_err())
         };
         if stopped {
@@ -89,7 +90,7 @@ pub(crate) async fn run(raft: Raft, contact: Arc<LeaderContact>, config: Config)
         if !campaigns || contact.silence() < wait {
             continue;
         }
-        if raft.trigger().elect().await.is_err() {
+        if raft.trigger().elect(false).await.is_err() {
             return; // raft stopped
         }
         // The next attempt, if this one fails, after another full wait.

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use logstore::Log;
 use logstore_raft::LogStore;
+use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ClientWriteError, RaftError};
-use openraft::network::RaftNetworkFactory;
-use openraft::{BasicNode, Config, SnapshotPolicy};
+use openraft::network::{NetSnapshot, RaftNetworkFactory};
+use openraft::{BasicNode, Config, RaftMetrics, ServerState, SnapshotPolicy};
 
 use crate::batch::Batcher;
 use crate::leader_watch::{self, LeaderContact};
@@ -66,6 +67,9 @@ pub fn raft_config() -> Config {
         // Entries per replication message; the HTTP transport also keeps a
         // message within `http::MESSAGE_BUDGET` bytes of records.
         max_payload_entries: 64,
+        // Elections as in openraft 0.9, without a pre-vote round: the
+        // failover timing below counts on it.
+        enable_pre_vote: Some(false),
         ..Config::default()
     }
 }
@@ -88,6 +92,7 @@ impl Node {
     pub async fn start<N>(id: NodeId, dir: &Path, network: N) -> std::io::Result<Node>
     where
         N: RaftNetworkFactory<TypeConfig>,
+        N::Network: NetSnapshot<TypeConfig, SnapshotData = std::io::Cursor<Vec<u8>>>,
     {
         let options = logstore::Options::default();
         let log_store = LogStore::<TypeConfig>::open(dir.join(RAFT_DIR), options.clone())?;
@@ -158,7 +163,7 @@ impl Node {
 
     /// The current leader as this node knows it.
     pub fn leader(&self) -> Option<NodeId> {
-        self.raft.metrics().borrow().current_leader
+        self.raft.metrics().borrow_watched().current_leader
     }
 
     /// Waits until some node is known as leader.
@@ -254,6 +259,7 @@ impl Node {
 
 /// Sends `request` through raft; its response once applied here.
 pub(crate) async fn write(raft: &Raft, request: Request) -> Result<Response, ClientError> {
+    wait_for_first_quorum_ack(raft).await;
     match raft.client_write(request).await {
         Ok(r) => Ok(r.data),
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
@@ -264,6 +270,28 @@ pub(crate) async fn write(raft: &Raft, request: Request) -> Result<Response, Cli
         }
         Err(e) => Err(ClientError::Raft(e.to_string())),
     }
+}
+
+/// openraft 0.10 takes writes only from a leader whose lease a quorum
+/// has acknowledged (it answers others "forward to leader", leader
+/// unknown). A leader elected a moment ago has no acknowledgement yet: it
+/// gets one once its first message is answered, a round trip later. A
+/// write to it waits for that (at most a lease), as it did in openraft
+/// 0.9, instead of being refused. A leader whose acknowledged lease ran
+/// out (it may have been deposed) refuses writes, without waiting.
+async fn wait_for_first_quorum_ack(raft: &Raft) {
+    let acked = |m: &RaftMetrics<TypeConfig>| {
+        m.state != ServerState::Leader || m.last_quorum_acked.is_some()
+    };
+    if acked(&raft.metrics().borrow_watched()) {
+        return;
+    }
+    let lease = Duration::from_millis(raft_config().election_timeout_max);
+    // On timeout the write goes ahead and is refused.
+    let _ = raft
+        .wait(Some(lease))
+        .metrics(acked, "a quorum's first acknowledgement")
+        .await;
 }
 
 fn payload(record: &[u8]) -> &[u8] {

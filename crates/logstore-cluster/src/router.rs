@@ -3,14 +3,15 @@
 //! crashed machine would be.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::io::Cursor;
 use std::sync::{Arc, Mutex};
 
-use anyerror::AnyError;
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::alias::{SnapshotOf, VoteOf};
+use openraft::error::{RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
 
@@ -33,15 +34,13 @@ impl Router {
         self.nodes.lock().unwrap().remove(&id);
     }
 
-    fn get<E: std::error::Error>(
-        &self,
-        id: NodeId,
-    ) -> Result<Raft, RPCError<NodeId, BasicNode, E>> {
-        self.nodes.lock().unwrap().get(&id).cloned().ok_or_else(|| {
-            RPCError::Unreachable(Unreachable::new(&AnyError::error(format!(
-                "node {id} is not reachable"
-            ))))
-        })
+    fn get(&self, id: NodeId) -> Result<Raft, Unreachable<TypeConfig>> {
+        self.nodes
+            .lock()
+            .unwrap()
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Unreachable::from_string(format!("node {id} is not reachable")))
     }
 }
 
@@ -62,45 +61,55 @@ impl RaftNetworkFactory<TypeConfig> for Router {
     }
 }
 
-fn remote<E: std::error::Error>(
-    target: NodeId,
-    e: RaftError<NodeId, E>,
-) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
-    RPCError::RemoteError(RemoteError::new(target, e))
+/// A failure of the remote raft (it stopped) reads as an unreachable node.
+fn stopped(target: NodeId, e: impl std::fmt::Display) -> RPCError<TypeConfig> {
+    RPCError::Unreachable(Unreachable::from_string(format!("node {target}: {e}")))
 }
 
-impl RaftNetwork<TypeConfig> for RouterConnection {
+impl RaftNetworkV2<TypeConfig> for RouterConnection {
+    type SnapshotData = Cursor<Vec<u8>>;
+
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
-    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         let raft = self.router.get(self.target)?;
         raft.append_entries(rpc)
             .await
-            .map_err(|e| remote(self.target, e))
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Result<
-        InstallSnapshotResponse<NodeId>,
-        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
-    > {
-        let raft = self.router.get(self.target)?;
-        raft.install_snapshot(rpc)
-            .await
-            .map_err(|e| remote(self.target, e))
+            .map_err(|e| stopped(self.target, e))
     }
 
     async fn vote(
         &mut self,
-        rpc: VoteRequest<NodeId>,
+        rpc: VoteRequest<TypeConfig>,
         _option: RPCOption,
-    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
         let raft = self.router.get(self.target)?;
-        raft.vote(rpc).await.map_err(|e| remote(self.target, e))
+        raft.vote(rpc).await.map_err(|e| stopped(self.target, e))
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let raft = self.router.get(self.target)?;
+        raft.pre_vote(rpc)
+            .await
+            .map_err(|e| stopped(self.target, e))
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        _vote: VoteOf<TypeConfig>,
+        _snapshot: SnapshotOf<TypeConfig, Cursor<Vec<u8>>>,
+        _cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
+        _option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        // Nodes never build snapshots (see `state_machine`).
+        Err(StreamingError::Unreachable(Unreachable::from_string(
+            "snapshots are not supported",
+        )))
     }
 }

@@ -15,20 +15,20 @@
 //! see `node`). Before a `TruncateFront` the data log is synced, so no
 //! record before the truncation point can be lost behind it.
 
-use std::io::Cursor;
+use std::io::{self, Cursor};
 use std::path::Path;
 use std::sync::Arc;
 
-use anyerror::AnyError;
+use futures_util::{Stream, StreamExt};
 use logstore::{Log, Options, SyncPolicy};
-use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{
-    BasicNode, CommittedLeaderId, Entry, EntryPayload, LogId, RaftSnapshotBuilder, SnapshotMeta,
-    StorageError, StorageIOError, StoredMembership,
-};
+use openraft::alias::{SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::storage::{ApplyResponder, EntryResponder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StoredMembership};
 use serde::{Deserialize, Serialize};
 
-use crate::types::{NodeId, Request, Response, TypeConfig};
+use crate::types::{leader_id, Entry, LogId, Request, Response, TypeConfig};
+
+type Snapshot = SnapshotOf<TypeConfig, Cursor<Vec<u8>>>;
 
 /// Bytes of the raft log id before each data record's payload.
 pub const DATA_HEADER_LEN: usize = 24;
@@ -40,8 +40,8 @@ pub const SM_META_DIR: &str = "sm-meta";
 
 #[derive(Clone, Default, Serialize, Deserialize)]
 struct SmMeta {
-    last_applied: Option<LogId<NodeId>>,
-    membership: StoredMembership<NodeId, BasicNode>,
+    last_applied: Option<LogId>,
+    membership: StoredMembershipOf<TypeConfig>,
 }
 
 /// The state machine of one node.
@@ -51,10 +51,10 @@ pub struct DataStateMachine {
     meta: SmMeta,
 }
 
-type SmResult<T> = Result<T, StorageError<NodeId>>;
+type SmResult<T> = io::Result<T>;
 
-fn io_err(e: impl std::fmt::Display) -> StorageError<NodeId> {
-    StorageIOError::write_state_machine(AnyError::error(e.to_string())).into()
+fn io_err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
 }
 
 impl DataStateMachine {
@@ -107,7 +107,7 @@ impl DataStateMachine {
     }
 }
 
-fn last_data_log_id(data: &Log) -> std::io::Result<Option<LogId<NodeId>>> {
+fn last_data_log_id(data: &Log) -> std::io::Result<Option<LogId>> {
     let next = data.next_position();
     if next == data.first_position() {
         return Ok(None);
@@ -123,7 +123,7 @@ fn last_data_log_id(data: &Log) -> std::io::Result<Option<LogId<NodeId>>> {
         })
 }
 
-fn encode_record(id: &LogId<NodeId>, payload: &[u8]) -> Vec<u8> {
+fn encode_record(id: &LogId, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(DATA_HEADER_LEN + payload.len());
     out.extend_from_slice(&id.leader_id.term.to_le_bytes());
     out.extend_from_slice(&id.leader_id.node_id.to_le_bytes());
@@ -133,12 +133,12 @@ fn encode_record(id: &LogId<NodeId>, payload: &[u8]) -> Vec<u8> {
 }
 
 /// Splits a data record into the raft log id and the payload.
-pub fn decode_header(record: &[u8]) -> Option<(LogId<NodeId>, &[u8])> {
+pub fn decode_header(record: &[u8]) -> Option<(LogId, &[u8])> {
     if record.len() < DATA_HEADER_LEN {
         return None;
     }
     let word = |i: usize| u64::from_le_bytes(record[i * 8..i * 8 + 8].try_into().unwrap());
-    let id = LogId::new(CommittedLeaderId::new(word(0), word(1)), word(2));
+    let id = LogId::new(leader_id(word(0), word(1)), word(2));
     Some((id, &record[DATA_HEADER_LEN..]))
 }
 
@@ -151,11 +151,7 @@ impl DataStateMachine {
         Ok(())
     }
 
-    fn apply_one(
-        &mut self,
-        entry: Entry<TypeConfig>,
-        pending: &mut Vec<Vec<u8>>,
-    ) -> SmResult<Response> {
+    fn apply_one(&mut self, entry: Entry, pending: &mut Vec<Vec<u8>>) -> SmResult<Response> {
         let id = entry.log_id;
         self.meta.last_applied = Some(id);
         match entry.payload {
@@ -190,45 +186,47 @@ impl DataStateMachine {
 }
 
 impl RaftStateMachine<TypeConfig> for DataStateMachine {
+    type SnapshotData = Cursor<Vec<u8>>;
     type SnapshotBuilder = NoSnapshots;
 
-    async fn applied_state(
-        &mut self,
-    ) -> SmResult<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)> {
+    async fn applied_state(&mut self) -> SmResult<(Option<LogId>, StoredMembershipOf<TypeConfig>)> {
         Ok((self.meta.last_applied, self.meta.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> SmResult<Vec<Response>>
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> SmResult<()>
     where
-        I: IntoIterator<Item = Entry<TypeConfig>> + Send,
-        I::IntoIter: Send,
+        Strm: Stream<Item = io::Result<EntryResponder<TypeConfig>>> + Unpin + OptionalSend,
     {
         let mut pending = Vec::new();
-        let mut out = Vec::new();
-        for entry in entries {
-            out.push(self.apply_one(entry, &mut pending)?);
+        let mut replies: Vec<(ApplyResponder<TypeConfig>, Response)> = Vec::new();
+        while let Some(item) = entries.next().await {
+            let (entry, responder) = item?;
+            let response = self.apply_one(entry, &mut pending)?;
+            if let Some(r) = responder {
+                replies.push((r, response));
+            }
         }
+        // Clients learn a position only once its record is in the data log.
         self.flush_appends(&mut pending)?;
-        Ok(out)
+        for (r, response) in replies {
+            r.send(response);
+        }
+        Ok(())
     }
 
     async fn get_snapshot_builder(&mut self) -> NoSnapshots {
         NoSnapshots
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> SmResult<Box<Cursor<Vec<u8>>>> {
-        Err(io_err("snapshots are not supported"))
-    }
-
     async fn install_snapshot(
         &mut self,
-        _meta: &SnapshotMeta<NodeId, BasicNode>,
-        _snapshot: Box<Cursor<Vec<u8>>>,
+        _meta: &SnapshotMetaOf<TypeConfig>,
+        _snapshot: Cursor<Vec<u8>>,
     ) -> SmResult<()> {
         Err(io_err("snapshots are not supported"))
     }
 
-    async fn get_current_snapshot(&mut self) -> SmResult<Option<Snapshot<TypeConfig>>> {
+    async fn get_current_snapshot(&mut self) -> SmResult<Option<Snapshot>> {
         Ok(None)
     }
 }
@@ -239,7 +237,9 @@ impl RaftStateMachine<TypeConfig> for DataStateMachine {
 pub struct NoSnapshots;
 
 impl RaftSnapshotBuilder<TypeConfig> for NoSnapshots {
-    async fn build_snapshot(&mut self) -> SmResult<Snapshot<TypeConfig>> {
+    type SnapshotData = Cursor<Vec<u8>>;
+
+    async fn build_snapshot(&mut self) -> SmResult<Snapshot> {
         Err(io_err("snapshots are not supported"))
     }
 }

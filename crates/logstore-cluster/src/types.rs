@@ -1,7 +1,6 @@
 //! The raft type configuration and the commands it replicates.
 
 use std::fmt;
-use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +82,13 @@ mod record_bytes {
     }
 }
 
+// openraft 0.10 logs commands with `Display`.
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
 /// What applying a command produced.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
@@ -104,7 +110,20 @@ openraft::declare_raft_types!(
 /// A raft node id.
 pub type NodeId = u64;
 /// The raft handle of a node.
-pub type Raft = openraft::Raft<TypeConfig>;
+pub type Raft = openraft::Raft<TypeConfig, crate::state_machine::DataStateMachine>;
+/// A raft log id.
+pub type LogId = openraft::alias::LogIdOf<TypeConfig>;
+/// A raft vote.
+pub type Vote = openraft::alias::VoteOf<TypeConfig>;
+/// A raft entry.
+pub type Entry = openraft::alias::EntryOf<TypeConfig>;
+/// The id of a leader: its term and node.
+pub type LeaderId = openraft::impls::leader_id_adv::LeaderId<u64, NodeId>;
+
+/// The id of leader `node` of term `term`.
+pub fn leader_id(term: u64, node: NodeId) -> LeaderId {
+    <LeaderId as openraft::vote::RaftLeaderId>::new(term, node)
+}
 
 #[cfg(test)]
 mod tests {

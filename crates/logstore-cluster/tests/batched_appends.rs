@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::{start_cluster, wait_applied};
 use logstore_cluster::Router;
+use openraft::async_runtime::WatchReceiver;
 
 const CLIENTS: u64 = 32;
 const PER_CLIENT: u64 = 40;
@@ -78,7 +79,12 @@ async fn concurrent_appends_share_entries() {
         }
     }
     // Fewer entries than records: appends were batched.
-    let last_index = leader.raft().metrics().borrow().last_log_index.unwrap();
+    let last_index = leader
+        .raft()
+        .metrics()
+        .borrow_watched()
+        .last_log_index
+        .unwrap();
     assert!(
         last_index < n / 2,
         "{last_index} raft entries for {n} records"

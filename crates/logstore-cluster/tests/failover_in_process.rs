@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::{start, wait_applied, IDS};
 use logstore_cluster::{ClientError, Node, NodeId, Router};
+use openraft::async_runtime::WatchReceiver;
+use openraft::ReadPolicy;
 
 type Nodes = Arc<std::sync::Mutex<HashMap<NodeId, Arc<Node>>>>;
 
@@ -25,7 +27,7 @@ fn leader(nodes: &Nodes) -> Option<Arc<Node>> {
         .values()
         .filter_map(|n| {
             let m = n.raft().metrics();
-            let m = m.borrow();
+            let m = m.borrow_watched();
             Some((m.current_term, m.current_leader?))
         })
         .max()?;
@@ -42,7 +44,7 @@ async fn confirmed_leader(nodes: &Nodes) -> Arc<Node> {
         if let Some(node) = leader(nodes) {
             // Bounded: a leader that loses its quorum meanwhile may never
             // commit the entry it waits to apply.
-            let confirm = node.raft().ensure_linearizable();
+            let confirm = node.raft().ensure_linearizable(ReadPolicy::ReadIndex);
             match tokio::time::timeout(Duration::from_secs(5), confirm).await {
                 Ok(Ok(_)) => return node,
                 Ok(Err(e)) => eprintln!("node {} is not a confirmed leader: {e}", node.id()),

@@ -1,21 +1,26 @@
-//! logstore-raft: [openraft](https://docs.rs/openraft/0.9) log storage on
-//! top of [`logstore::Log`].
+//! logstore-raft: [openraft](https://docs.rs/openraft/0.10.0-alpha.37) 0.10
+//! log storage on top of [`logstore::Log`].
 //!
-//! [`LogStore`] implements openraft's v2 storage traits
+//! [`LogStore`] implements openraft's storage traits
 //! ([`RaftLogStorage`](openraft::storage::RaftLogStorage) and
 //! [`RaftLogReader`](openraft::RaftLogReader)) for any type configuration
 //! whose entries are serde-serializable. The raft index of an entry is its
-//! position in the log.
+//! position in the log. [`LogReader`] reads entries and the vote, as
+//! openraft 0.10's replication and state machine tasks require.
 //!
 //! # Layout and durability
 //!
 //! A store lives in one directory:
 //!
 //! - `DIR/raft-log/` is a [`logstore::Log`] holding one record per raft
-//!   entry, at position = raft index. `append` writes the entries (they are
-//!   readable when it returns) and hands openraft's flush callback to a
-//!   flusher thread, which syncs the log and only then reports the entries
-//!   as flushed. Concurrent appends share one sync.
+//!   entry, at position = raft index. `append` submits the entries (they
+//!   are readable when it returns) without waiting for a sync, and
+//!   registers openraft's [`IOFlushed`](openraft::storage::IOFlushed)
+//!   callback with the log's durability notices
+//!   ([`logstore::Log::submit_batch_then`]): the log's notifier thread
+//!   completes it once a sync covers the entries, or with the error of a
+//!   failed sync. Concurrent appends share one group commit, and openraft
+//!   replicates the entries while they are being synced.
 //! - `DIR/raft-meta/` is a second, small [`logstore::Log`] of metadata
 //!   records: each holds the whole current metadata (vote, committed log
 //!   id, last purged log id) and the newest one wins. A vote or purge point
@@ -25,14 +30,13 @@
 //!
 //! `purge` saves the new last purged log id before it drops the prefix, so
 //! after a crash the log never misses entries that the metadata does not
-//! account for; opening finishes a purge that a crash cut short. `truncate`
-//! drops the tail durably before it returns. The metadata log drops its
+//! account for; opening finishes a purge that a crash cut short.
+//! `truncate_after` drops the tail durably before it returns. The metadata log drops its
 //! old records every 256 saves, and that save is synced whatever its kind.
 //!
 //! ```
 //! use logstore_raft::LogStore;
 //! use openraft::storage::RaftLogStorage;
-//! use std::io::Cursor;
 //!
 //! openraft::declare_raft_types!(pub Config);
 //!
@@ -46,17 +50,13 @@
 //! ```
 
 #![warn(missing_docs)]
-// openraft fixes the error type (`StorageError`, ~200 bytes) in its traits;
-// the private helpers return it too rather than boxing and unboxing.
-#![allow(clippy::result_large_err)]
 
 mod codec;
-mod flusher;
 mod meta;
 mod reader;
 mod store;
 
 pub use codec::ENTRY_FORMAT_VERSION;
 pub use meta::RaftMeta;
-pub use reader::LogReader;
+pub use reader::{LogReader, READ_BUDGET};
 pub use store::{LogStore, LOG_DIR, MAX_ENTRY_SIZE, META_DIR};

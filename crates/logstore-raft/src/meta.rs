@@ -18,7 +18,8 @@
 use std::path::Path;
 
 use logstore::{Log, Options, SyncPolicy};
-use openraft::{LogId, NodeId, Vote};
+use openraft::alias::{LogIdOf, VoteOf};
+use openraft::RaftTypeConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
@@ -27,15 +28,25 @@ use crate::codec;
 const COMPACT_EVERY: u64 = 256;
 
 /// What the store keeps besides the entries.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(bound = "")]
-pub struct RaftMeta<NID: NodeId> {
+pub struct RaftMeta<C: RaftTypeConfig> {
     /// The last vote saved.
-    pub vote: Option<Vote<NID>>,
+    pub vote: Option<VoteOf<C>>,
     /// The last committed log id saved.
-    pub committed: Option<LogId<NID>>,
+    pub committed: Option<LogIdOf<C>>,
     /// The id of the last entry dropped by a purge.
-    pub last_purged: Option<LogId<NID>>,
+    pub last_purged: Option<LogIdOf<C>>,
+}
+
+impl<C: RaftTypeConfig> Default for RaftMeta<C> {
+    fn default() -> Self {
+        RaftMeta {
+            vote: None,
+            committed: None,
+            last_purged: None,
+        }
+    }
 }
 
 /// Whether a save must be durable when it returns.
@@ -48,12 +59,12 @@ pub(crate) enum Durability {
     Later,
 }
 
-pub(crate) struct MetaLog<NID: NodeId> {
+pub(crate) struct MetaLog<C: RaftTypeConfig> {
     log: Log,
-    current: RaftMeta<NID>,
+    current: RaftMeta<C>,
 }
 
-impl<NID: NodeId> MetaLog<NID> {
+impl<C: RaftTypeConfig> MetaLog<C> {
     pub(crate) fn open(dir: &Path, options: Options) -> std::io::Result<Self> {
         let log = Log::open(dir, options.sync_policy(SyncPolicy::Never).write_buffer(0))?;
         let current = match log.next_position().checked_sub(1) {
@@ -66,7 +77,7 @@ impl<NID: NodeId> MetaLog<NID> {
         Ok(MetaLog { log, current })
     }
 
-    pub(crate) fn current(&self) -> &RaftMeta<NID> {
+    pub(crate) fn current(&self) -> &RaftMeta<C> {
         &self.current
     }
 
@@ -77,7 +88,7 @@ impl<NID: NodeId> MetaLog<NID> {
     pub(crate) fn update(
         &mut self,
         sync: Durability,
-        f: impl FnOnce(&mut RaftMeta<NID>),
+        f: impl FnOnce(&mut RaftMeta<C>),
     ) -> Result<(), String> {
         let mut next = self.current.clone();
         f(&mut next);

@@ -6,19 +6,17 @@ use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyerror::AnyError;
 use logstore::{Log, Options, SyncPolicy};
-use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{
-    LogId, RaftLogId, RaftLogReader, RaftTypeConfig, StorageError, StorageIOError, Vote,
-};
+use openraft::alias::{LogIdOf, VoteOf};
+use openraft::entry::RaftEntry;
+use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
+use openraft::{OptionalSend, RaftLogReader, RaftTypeConfig};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec;
-use crate::flusher::Flusher;
 use crate::meta::{Durability, MetaLog, RaftMeta};
-use crate::reader::LogReader;
+use crate::reader::{invalid, LogReader};
 
 /// The subdirectory holding the entry log.
 pub const LOG_DIR: &str = "raft-log";
@@ -26,7 +24,7 @@ pub const LOG_DIR: &str = "raft-log";
 pub const META_DIR: &str = "raft-meta";
 
 /// Bytes of small entries gathered in the process between writes; the
-/// flusher's sync writes them out before reporting them flushed.
+/// sync that reports them flushed writes them out first.
 const WRITE_BUFFER: usize = 1 << 20;
 
 /// The largest encoded entry: a 32 MiB application record plus room for
@@ -38,8 +36,7 @@ pub struct LogStore<C: RaftTypeConfig> {
     dir: PathBuf,
     log: Arc<Log>,
     reader: LogReader<C>,
-    meta: MetaLog<C::NodeId>,
-    flusher: Flusher<C>,
+    meta: MetaLog<C>,
 }
 
 impl<C: RaftTypeConfig> LogStore<C>
@@ -71,81 +68,80 @@ where
                     .map_err(io::Error::from)?;
             }
         }
-        let reader = LogReader::new(log.clone());
-        let flusher = Flusher::start(log.clone())?;
+        let reader = LogReader::new(log.clone(), meta.current().vote.clone());
         Ok(LogStore {
             dir,
             log,
             reader,
             meta,
-            flusher,
         })
     }
-}
 
-impl<C: RaftTypeConfig> LogStore<C>
-where
-    C::Entry: Serialize + DeserializeOwned,
-{
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// The metadata as last saved.
-    pub fn meta(&self) -> &RaftMeta<C::NodeId> {
+    pub fn meta(&self) -> &RaftMeta<C> {
         self.meta.current()
     }
 
-    /// Syncs and closes both logs after completing every queued flush.
+    /// Syncs and closes both logs; appends not yet reported flushed are
+    /// reported by the entry log's final sync.
     ///
     /// # Errors
     /// As [`logstore::Log::close`]; the store is closed in any case.
-    pub fn close(mut self) -> io::Result<()> {
-        self.flusher.stop();
+    pub fn close(self) -> io::Result<()> {
         let log = self.log.close();
         let meta = self.meta.close();
         log?;
         meta
     }
 
-    fn last_log_id(&self) -> Result<Option<LogId<C::NodeId>>, StorageError<C::NodeId>> {
+    fn last_log_id(&self) -> io::Result<Option<LogIdOf<C>>> {
         let (first, mut next) = (self.log.first_position(), self.log.next_position());
         while next > first {
             next -= 1;
             if let Some(entry) = self.reader.entry_or_hole(next)? {
-                return Ok(Some(entry.get_log_id().clone()));
+                return Ok(Some(entry.log_id()));
             }
         }
         Ok(self.meta.current().last_purged.clone())
     }
 
-    fn truncate_from(&mut self, index: u64) -> Result<(), StorageError<C::NodeId>> {
+    fn truncate_from(&mut self, index: u64) -> io::Result<()> {
         if index >= self.log.next_position() {
             return Ok(());
         }
-        self.log
-            .truncate_back(index)
-            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
+        // Entries before the first position are purged already.
+        let index = index.max(self.log.first_position());
+        Ok(self.log.truncate_back(index)?)
     }
 
-    fn jump_to(&mut self, index: u64) -> Result<(), StorageError<C::NodeId>> {
+    fn jump_to(&mut self, index: u64) -> io::Result<()> {
         if index > self.log.next_position() {
-            self.log
-                .truncate_front(index)
-                .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+            self.log.truncate_front(index)?;
         }
         Ok(())
     }
 
-    fn save(
-        &mut self,
-        sync: Durability,
-        f: impl FnOnce(&mut RaftMeta<C::NodeId>),
-    ) -> Result<(), StorageError<C::NodeId>> {
-        self.meta
-            .update(sync, f)
-            .map_err(|what| StorageIOError::write(AnyError::error(what)).into())
+    fn save(&mut self, sync: Durability, f: impl FnOnce(&mut RaftMeta<C>)) -> io::Result<()> {
+        self.meta.update(sync, f).map_err(io::Error::other)
+    }
+
+    /// Reports `callback` once everything submitted so far is durable,
+    /// for an append that submitted nothing itself.
+    fn flushed_when_durable(&self, callback: IOFlushed<C>) {
+        let next = self.log.next_position();
+        let result = if next > self.log.first_position() && self.log.durable_position() < next {
+            // Rare (openraft does not append empty batches): wait for the
+            // sync that the earlier appends' notices asked for.
+            self.log.wait_durable(next - 1, None).map(|_| ())
+        } else {
+            Ok(())
+        };
+        callback.io_completed(result.map_err(io::Error::from));
     }
 }
 
@@ -153,11 +149,19 @@ impl<C: RaftTypeConfig> RaftLogReader<C> for LogStore<C>
 where
     C::Entry: Serialize + DeserializeOwned,
 {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
-    ) -> Result<Vec<C::Entry>, StorageError<C::NodeId>> {
-        self.reader.entries(range)
+    ) -> io::Result<Vec<C::Entry>> {
+        self.reader.try_get_log_entries(range).await
+    }
+
+    async fn read_vote(&mut self) -> io::Result<Option<VoteOf<C>>> {
+        Ok(self.reader.vote())
+    }
+
+    async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> io::Result<Vec<C::Entry>> {
+        self.reader.limited_get_log_entries(start, end).await
     }
 }
 
@@ -167,7 +171,7 @@ where
 {
     type LogReader = LogReader<C>;
 
-    async fn get_log_state(&mut self) -> Result<LogState<C>, StorageError<C::NodeId>> {
+    async fn get_log_state(&mut self) -> io::Result<LogState<C>> {
         Ok(LogState {
             last_purged_log_id: self.meta.current().last_purged.clone(),
             last_log_id: self.last_log_id()?,
@@ -178,95 +182,91 @@ where
         self.reader.clone()
     }
 
-    async fn save_vote(&mut self, vote: &Vote<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
-        let vote = vote.clone();
-        self.meta
-            .update(Durability::Now, |m| m.vote = Some(vote))
-            .map_err(|what| StorageIOError::write_vote(AnyError::error(what)).into())
+    async fn save_vote(&mut self, vote: &VoteOf<C>) -> io::Result<()> {
+        let saved = vote.clone();
+        self.save(Durability::Now, |m| m.vote = Some(saved))?;
+        // Readers see a vote only once it is durable.
+        self.reader.set_vote(vote.clone());
+        Ok(())
     }
 
-    async fn read_vote(&mut self) -> Result<Option<Vote<C::NodeId>>, StorageError<C::NodeId>> {
-        Ok(self.meta.current().vote.clone())
-    }
-
-    async fn save_committed(
-        &mut self,
-        committed: Option<LogId<C::NodeId>>,
-    ) -> Result<(), StorageError<C::NodeId>> {
+    async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> io::Result<()> {
         // Not synced: see `meta`. openraft calls this on every commit.
         self.save(Durability::Later, |m| m.committed = committed)
     }
 
-    async fn read_committed(
-        &mut self,
-    ) -> Result<Option<LogId<C::NodeId>>, StorageError<C::NodeId>> {
+    async fn read_committed(&mut self) -> io::Result<Option<LogIdOf<C>>> {
         Ok(self.meta.current().committed.clone())
     }
 
-    async fn append<I>(
-        &mut self,
-        entries: I,
-        callback: LogFlushed<C>,
-    ) -> Result<(), StorageError<C::NodeId>>
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<C>) -> io::Result<()>
     where
-        I: IntoIterator<Item = C::Entry> + Send,
-        I::IntoIter: Send,
+        I: IntoIterator<Item = C::Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
     {
         let mut records = Vec::new();
         let mut expected = self.log.next_position();
         for entry in entries {
-            let log_id = entry.get_log_id().clone();
-            if records.is_empty() && log_id.index < self.log.first_position() {
+            let index = entry.index();
+            if records.is_empty() && index < self.log.first_position() {
                 // Already purged: an entry below the purge point is
                 // covered by the state machine and is not kept.
                 continue;
             }
-            if records.is_empty() && log_id.index < expected {
+            if records.is_empty() && index < expected {
                 // Entries replace what the log holds from their index on.
                 // openraft truncates conflicting entries before appending,
                 // so this only happens when a caller re-appends.
-                self.truncate_from(log_id.index)?;
-                expected = log_id.index;
+                self.truncate_from(index)?;
+                expected = index;
             }
-            if log_id.index < expected {
-                let what = format!("entry index {} where {expected} was expected", log_id.index);
-                return Err(StorageIOError::write_log_entry(log_id, AnyError::error(what)).into());
+            if index < expected {
+                return Err(invalid(format!(
+                    "entry index {index} where {expected} was expected"
+                )));
             }
             if records.is_empty() && self.log.first_position() == expected {
                 // An empty log may start anywhere (no hole needed).
-                self.jump_to(log_id.index)?;
-                expected = log_id.index;
+                self.jump_to(index)?;
+                expected = index;
             }
-            while expected < log_id.index {
+            while expected < index {
                 records.push(codec::HOLE.to_vec());
                 expected += 1;
             }
-            let record = codec::encode(&entry)
-                .map_err(|e| StorageIOError::write_log_entry(log_id, AnyError::new(&e)))?;
+            let record = codec::encode(&entry).map_err(io::Error::other)?;
             records.push(record);
             expected += 1;
         }
+        let Some(last) = records.pop() else {
+            self.flushed_when_durable(callback);
+            return Ok(());
+        };
         // One record at a time, not one logstore batch: raft needs no
-        // all-or-nothing batches (the callback fires only once the sync
-        // covers every entry), and logstore's batch atomicity means that
+        // all-or-nothing batches, and logstore's batch atomicity means that
         // after `truncate_back` inside a batch, reopening drops the kept
         // prefix of that batch too. The write buffer gathers small entries
-        // into few writes.
+        // into few writes. The records are readable once submitted.
         for record in &records {
-            self.log
-                .append(record)
-                .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+            self.log.submit(record)?;
         }
-        // Written, hence readable; the flusher reports them once synced.
-        self.flusher.queue(callback);
+        // The last record carries the callback: the log becomes durable in
+        // position order, so the sync that covers it covers every entry of
+        // this append (and of the appends before it). The engine runs the
+        // callback on its notifier thread once that sync is done (or has
+        // failed, which poisons the log), and a group commit serves every
+        // append submitted meanwhile.
+        self.log.submit_batch_then(&[last], move |result| {
+            callback.io_completed(result.map(|_| ()).map_err(io::Error::from));
+        })?;
         Ok(())
     }
 
-    async fn truncate(&mut self, log_id: LogId<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
-        self.truncate_from(log_id.index)
+    async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> io::Result<()> {
+        self.truncate_from(last_log_id.map_or(0, |id| id.index + 1))
     }
 
-    async fn purge(&mut self, log_id: LogId<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
+    async fn purge(&mut self, log_id: LogIdOf<C>) -> io::Result<()> {
         if self
             .meta
             .current()
@@ -282,8 +282,6 @@ where
         // id's term.
         let index = log_id.index;
         self.save(Durability::Now, |m| m.last_purged = Some(log_id))?;
-        self.log
-            .truncate_front(index + 1)
-            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
+        Ok(self.log.truncate_front(index + 1)?)
     }
 }

@@ -9,11 +9,11 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{entry, indexes, log_id, Config};
+use common::{entry, indexes, log_id, truncate_from, Config, LogId, Vote};
 use logstore::sim::{CrashMode, SimFs};
 use logstore_raft::LogStore;
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
-use openraft::{LogId, RaftLogReader, Vote};
+use openraft::RaftLogReader;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -45,11 +45,11 @@ fn workload() -> Vec<Op> {
 /// What an acknowledged prefix of the workload promises.
 #[derive(Default, Debug)]
 struct Model {
-    vote: Option<Vote<u64>>,
-    committed: Option<LogId<u64>>,
+    vote: Option<Vote>,
+    committed: Option<LogId>,
     /// The committed id when the last synced save (vote, purge) returned.
-    durable_committed: Option<LogId<u64>>,
-    purged: Option<LogId<u64>>,
+    durable_committed: Option<LogId>,
+    purged: Option<LogId>,
     entries: BTreeMap<u64, u64>,
 }
 
@@ -72,13 +72,22 @@ impl Model {
     }
 }
 
-async fn run(store: &mut LogStore<Config>, op: &Op) -> Result<(), openraft::StorageError<u64>> {
+async fn run(store: &mut LogStore<Config>, op: &Op) -> Result<(), String> {
     match op {
-        Op::Vote(t) => store.save_vote(&Vote::new(*t, 1)).await,
-        Op::Append(t, r) => store.blocking_append(r.clone().map(|i| entry(*t, i))).await,
-        Op::Commit(t, i) => store.save_committed(Some(log_id(*t, *i))).await,
-        Op::Purge(t, i) => store.purge(log_id(*t, *i)).await,
-        Op::Truncate(i) => store.truncate(log_id(0, *i)).await,
+        Op::Vote(t) => store
+            .save_vote(&Vote::new(*t, 1))
+            .await
+            .map_err(|e| e.to_string()),
+        Op::Append(t, r) => store
+            .blocking_append(r.clone().map(|i| entry(*t, i)))
+            .await
+            .map_err(|e| e.to_string()),
+        Op::Commit(t, i) => store
+            .save_committed(Some(log_id(*t, *i)))
+            .await
+            .map_err(|e| e.to_string()),
+        Op::Purge(t, i) => store.purge(log_id(*t, *i)).await.map_err(|e| e.to_string()),
+        Op::Truncate(i) => truncate_from(store, *i).await.map_err(|e| e.to_string()),
     }
 }
 
@@ -129,7 +138,7 @@ async fn check_recovered(fs: &SimFs, model: &Model, in_flight: Option<&Op>, case
         "{case}: vote {vote:?}"
     );
     let committed = store.read_committed().await.unwrap();
-    let saved = |c: &Option<LogId<u64>>| {
+    let saved = |c: &Option<LogId>| {
         c.is_none()
             || workload()
                 .iter()
@@ -198,7 +207,7 @@ fn one_segment_options(fs: &SimFs) -> logstore::Options {
 /// ids up to the save that compacts the metadata log (its 257th record,
 /// at position 256), and cuts the power `cut` mutations into that save
 /// (with `None`, right after it). Returns the saved committed ids.
-async fn save_past_compaction(fs: &SimFs, cut: Option<u64>) -> Vec<LogId<u64>> {
+async fn save_past_compaction(fs: &SimFs, cut: Option<u64>) -> Vec<LogId> {
     let mut store = LogStore::<Config>::open("/node", one_segment_options(fs)).unwrap();
     store.save_vote(&Vote::new(5, 1)).await.unwrap();
     store

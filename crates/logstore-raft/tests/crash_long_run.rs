@@ -21,12 +21,12 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{entry, log_id, Config};
+use common::{entry, log_id, truncate_from, Config, LogId, Vote};
 use logstore::sim::{CrashMode, SimFs};
 use logstore::Log;
 use logstore_raft::{LogStore, META_DIR};
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
-use openraft::{LogId, RaftLogReader, Vote};
+use openraft::RaftLogReader;
 
 /// The metadata log compacts at each multiple of this position (see
 /// `meta.rs`); the targeted cuts aim at those saves.
@@ -59,9 +59,9 @@ impl Rng {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Vote(Vote<u64>),
-    Commit(LogId<u64>),
-    Purge(LogId<u64>),
+    Vote(Vote),
+    Commit(LogId),
+    Purge(LogId),
     /// Entries of term `.0` at the indexes `.1`.
     Append(u64, std::ops::Range<u64>),
     Truncate(u64),
@@ -76,12 +76,12 @@ impl Op {
 /// What the acknowledged operations promise.
 #[derive(Clone, Debug, Default)]
 struct Model {
-    vote: Option<Vote<u64>>,
-    committed: Option<LogId<u64>>,
+    vote: Option<Vote>,
+    committed: Option<LogId>,
     /// The committed id when the last synced save (vote, purge) returned,
     /// or the one recovered.
-    durable_committed: Option<LogId<u64>>,
-    purged: Option<LogId<u64>>,
+    durable_committed: Option<LogId>,
+    purged: Option<LogId>,
     /// Index to term of the entries after the purge point.
     entries: BTreeMap<u64, u64>,
     /// The index the next entry gets.
@@ -167,13 +167,19 @@ impl Model {
     }
 }
 
-async fn run(store: &mut LogStore<Config>, op: &Op) -> Result<(), openraft::StorageError<u64>> {
+async fn run(store: &mut LogStore<Config>, op: &Op) -> Result<(), String> {
     match op {
-        Op::Vote(v) => store.save_vote(v).await,
-        Op::Commit(c) => store.save_committed(Some(*c)).await,
-        Op::Purge(p) => store.purge(*p).await,
-        Op::Append(t, r) => store.blocking_append(r.clone().map(|i| entry(*t, i))).await,
-        Op::Truncate(i) => store.truncate(log_id(0, *i)).await,
+        Op::Vote(v) => store.save_vote(v).await.map_err(|e| e.to_string()),
+        Op::Commit(c) => store
+            .save_committed(Some(*c))
+            .await
+            .map_err(|e| e.to_string()),
+        Op::Purge(p) => store.purge(*p).await.map_err(|e| e.to_string()),
+        Op::Append(t, r) => store
+            .blocking_append(r.clone().map(|i| entry(*t, i)))
+            .await
+            .map_err(|e| e.to_string()),
+        Op::Truncate(i) => truncate_from(store, *i).await.map_err(|e| e.to_string()),
     }
 }
 
@@ -210,10 +216,10 @@ enum Epoch {
 
 /// What a reopened store holds.
 struct Recovered {
-    vote: Option<Vote<u64>>,
-    committed: Option<LogId<u64>>,
-    purged: Option<LogId<u64>>,
-    last: Option<LogId<u64>>,
+    vote: Option<Vote>,
+    committed: Option<LogId>,
+    purged: Option<LogId>,
+    last: Option<LogId>,
     entries: BTreeMap<u64, u64>,
 }
 
@@ -247,7 +253,7 @@ fn check_after_cut(
     got: &Recovered,
     model: &Model,
     in_flight: Option<&Op>,
-    saved: &[Option<LogId<u64>>],
+    saved: &[Option<LogId>],
     case: &str,
 ) {
     let mut after = model.clone();
@@ -343,7 +349,7 @@ async fn long_run(seed: u64, target_saves: u64) -> Stats {
     let fs = SimFs::new();
     let mut stats = Stats::default();
     let mut model = Model::default();
-    let mut saved: Vec<Option<LogId<u64>>> = vec![None];
+    let mut saved: Vec<Option<LogId>> = vec![None];
     let mut targeted = 0u64;
     while stats.saves < target_saves {
         let epoch = match stats.epochs % 5 {

@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::{entry, indexes, log_id, Config};
+use common::{entry, indexes, log_id, truncate_from, Config, Vote};
 use logstore_raft::LogStore;
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
-use openraft::{CommittedLeaderId, RaftLogReader, Vote};
+use openraft::RaftLogReader;
 
 fn open(dir: &std::path::Path) -> LogStore<Config> {
     LogStore::open(dir, logstore::Options::default()).unwrap()
@@ -24,7 +24,7 @@ async fn state_survives_close_and_reopen() {
         .unwrap();
     store.save_committed(Some(log_id(3, 8))).await.unwrap();
     store.purge(log_id(2, 3)).await.unwrap();
-    store.truncate(log_id(3, 9)).await.unwrap();
+    truncate_from(&mut store, 9).await.unwrap();
     store.close().unwrap();
 
     let mut store = open(dir.path());
@@ -38,8 +38,8 @@ async fn state_survives_close_and_reopen() {
     assert_eq!(state.last_log_id, Some(log_id(3, 8)));
     let entries = store.try_get_log_entries(0..100).await.unwrap();
     assert_eq!(indexes(&entries), (4..9).collect::<Vec<_>>());
-    assert_eq!(entries[0].log_id.leader_id, CommittedLeaderId::new(2, 1));
-    assert_eq!(entries[4].log_id.leader_id, CommittedLeaderId::new(3, 1));
+    assert_eq!(entries[0].log_id.leader_id, common::leader_id(2, 1));
+    assert_eq!(entries[4].log_id.leader_id, common::leader_id(3, 1));
 }
 
 #[tokio::test]
@@ -80,7 +80,7 @@ async fn large_entries_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(dir.path());
     let big = "x".repeat(32 << 20);
-    let e = openraft::Entry::<Config> {
+    let e = common::Entry {
         log_id: log_id(1, 0),
         payload: openraft::EntryPayload::Normal(big.clone()),
     };

@@ -4,23 +4,29 @@
 
 #![allow(dead_code)]
 
-use std::io::Cursor;
+use std::io::{self, Cursor};
 use std::sync::{Arc, Mutex};
 
-use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{
-    BasicNode, Entry, EntryPayload, LogId, RaftSnapshotBuilder, SnapshotMeta, StorageError,
-    StoredMembership,
-};
+use futures_util::{Stream, StreamExt};
+use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::entry::RaftEntry;
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StoredMembership};
 
 openraft::declare_raft_types!(pub Config);
 
+pub type Entry = openraft::alias::EntryOf<Config>;
+pub type LogId = LogIdOf<Config>;
+pub type Vote = openraft::alias::VoteOf<Config>;
+
+type Snapshot = SnapshotOf<Config, Cursor<Vec<u8>>>;
+
 #[derive(Default)]
 struct State {
-    last_applied: Option<LogId<u64>>,
-    membership: StoredMembership<u64, BasicNode>,
+    last_applied: Option<LogId>,
+    membership: StoredMembershipOf<Config>,
     records: Vec<String>,
-    snapshot: Option<(SnapshotMeta<u64, BasicNode>, Vec<u8>)>,
+    snapshot: Option<(SnapshotMetaOf<Config>, Vec<u8>)>,
     snapshots_built: u64,
 }
 
@@ -37,72 +43,70 @@ impl MemStateMachine {
 }
 
 impl RaftSnapshotBuilder<Config> for MemStateMachine {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<Config>, StorageError<u64>> {
+    type SnapshotData = Cursor<Vec<u8>>;
+
+    async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
         let mut st = self.state.lock().unwrap();
         st.snapshots_built += 1;
-        let meta = SnapshotMeta {
+        let meta = SnapshotMetaOf::<Config> {
             last_log_id: st.last_applied,
             last_membership: st.membership.clone(),
-            snapshot_id: format!("snapshot-{}", st.snapshots_built),
         };
         let data = bincode::serialize(&st.records).unwrap();
         st.snapshot = Some((meta.clone(), data.clone()));
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Cursor::new(data),
         })
     }
 }
 
 impl RaftStateMachine<Config> for MemStateMachine {
+    type SnapshotData = Cursor<Vec<u8>>;
     type SnapshotBuilder = Self;
 
-    async fn applied_state(
-        &mut self,
-    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, BasicNode>), StorageError<u64>> {
+    async fn applied_state(&mut self) -> io::Result<(Option<LogId>, StoredMembershipOf<Config>)> {
         let st = self.state.lock().unwrap();
         Ok((st.last_applied, st.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<String>, StorageError<u64>>
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> io::Result<()>
     where
-        I: IntoIterator<Item = Entry<Config>> + Send,
-        I::IntoIter: Send,
+        Strm: Stream<Item = io::Result<EntryResponder<Config>>> + Unpin + OptionalSend,
     {
-        let mut st = self.state.lock().unwrap();
-        let mut out = Vec::new();
-        for entry in entries {
-            st.last_applied = Some(entry.log_id);
-            match entry.payload {
-                EntryPayload::Blank => out.push(String::new()),
-                EntryPayload::Normal(data) => {
-                    st.records.push(data.clone());
-                    out.push(data);
+        while let Some(item) = entries.next().await {
+            let (entry, responder) = item?;
+            let out = {
+                let mut st = self.state.lock().unwrap();
+                st.last_applied = Some(entry.log_id);
+                match entry.payload {
+                    EntryPayload::Blank => String::new(),
+                    EntryPayload::Normal(data) => {
+                        st.records.push(data.clone());
+                        data
+                    }
+                    EntryPayload::Membership(m) => {
+                        st.membership = StoredMembership::new(Some(entry.log_id), m);
+                        String::new()
+                    }
                 }
-                EntryPayload::Membership(m) => {
-                    st.membership = StoredMembership::new(Some(entry.log_id), m);
-                    out.push(String::new());
-                }
+            };
+            if let Some(r) = responder {
+                r.send(out);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     async fn get_snapshot_builder(&mut self) -> Self {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(
-        &mut self,
-    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<u64>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
-    }
-
     async fn install_snapshot(
         &mut self,
-        meta: &SnapshotMeta<u64, BasicNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
-    ) -> Result<(), StorageError<u64>> {
+        meta: &SnapshotMetaOf<Config>,
+        snapshot: Cursor<Vec<u8>>,
+    ) -> io::Result<()> {
         let data = snapshot.into_inner();
         let mut st = self.state.lock().unwrap();
         st.records = bincode::deserialize(&data).unwrap();
@@ -112,32 +116,43 @@ impl RaftStateMachine<Config> for MemStateMachine {
         Ok(())
     }
 
-    async fn get_current_snapshot(
-        &mut self,
-    ) -> Result<Option<Snapshot<Config>>, StorageError<u64>> {
+    async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
         let st = self.state.lock().unwrap();
         Ok(st.snapshot.as_ref().map(|(meta, data)| Snapshot {
             meta: meta.clone(),
-            snapshot: Box::new(Cursor::new(data.clone())),
+            snapshot: Cursor::new(data.clone()),
         }))
     }
 }
 
 /// The log id of term `term` (leader node 1) at `index`.
-pub fn log_id(term: u64, index: u64) -> LogId<u64> {
-    LogId::new(openraft::CommittedLeaderId::new(term, 1), index)
+pub fn log_id(term: u64, index: u64) -> LogId {
+    LogId::new(leader_id(term, 1), index)
+}
+
+/// The id of leader `node` of term `term`.
+pub fn leader_id(term: u64, node: u64) -> openraft::impls::leader_id_adv::LeaderId<u64, u64> {
+    use openraft::vote::RaftLeaderId;
+    RaftLeaderId::new(term, node)
+}
+
+/// A vote for node `node` in term `term`.
+pub fn vote(term: u64, node: u64) -> Vote {
+    Vote::new(term, node)
+}
+
+/// A committed vote for node `node` in term `term`.
+pub fn committed_vote(term: u64, node: u64) -> Vote {
+    Vote::new_committed(term, node)
 }
 
 /// A normal entry whose data names its index.
-pub fn entry(term: u64, index: u64) -> Entry<Config> {
-    Entry {
-        log_id: log_id(term, index),
-        payload: EntryPayload::Normal(format!("record {index}")),
-    }
+pub fn entry(term: u64, index: u64) -> Entry {
+    Entry::new_normal(log_id(term, index), format!("record {index}"))
 }
 
 /// The indexes of normal entries, checking each carries its own index.
-pub fn indexes(entries: &[Entry<Config>]) -> Vec<u64> {
+pub fn indexes(entries: &[Entry]) -> Vec<u64> {
     entries
         .iter()
         .map(|e| {
@@ -147,4 +162,14 @@ pub fn indexes(entries: &[Entry<Config>]) -> Vec<u64> {
             e.log_id.index
         })
         .collect()
+}
+
+/// Drops the entries from `index` on, as 0.9's `truncate(index)` did.
+pub async fn truncate_from<S: openraft::storage::RaftLogStorage<Config>>(
+    store: &mut S,
+    index: u64,
+) -> io::Result<()> {
+    store
+        .truncate_after(index.checked_sub(1).map(|i| log_id(0, i)))
+        .await
 }
