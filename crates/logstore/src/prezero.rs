@@ -98,7 +98,7 @@ enum Failure {
     Sync(std::io::Error),
 }
 
-fn same_file(a: &Arc<dyn FsFile>, b: &Arc<dyn FsFile>) -> bool {
+pub(crate) fn same_file(a: &Arc<dyn FsFile>, b: &Arc<dyn FsFile>) -> bool {
     std::ptr::eq(Arc::as_ptr(a) as *const u8, Arc::as_ptr(b) as *const u8)
 }
 
@@ -151,10 +151,12 @@ impl Shared {
                 return;
             };
             st.active.zeroing_from = Some(from);
+            st.zeros_file = Some(st.active.file.clone());
             (st.active.file.clone(), st.active.path.clone(), from, to)
         };
         let result = write_zeros(&*file, from, to);
         let mut st = self.lock_state();
+        st.zeros_file = None;
         let same = same_file(&st.active.file, &file);
         if same {
             st.active.zeroing_from = None;

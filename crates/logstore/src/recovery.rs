@@ -184,6 +184,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         closing: false,
         closed: false,
         zero_queued: false,
+        zeros_file: None,
         prealloc_failed: false,
     };
     let shared = Arc::new(Shared {

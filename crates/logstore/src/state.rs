@@ -20,6 +20,7 @@ use crate::header::LogId;
 use crate::index::IndexCache;
 use crate::meta::Meta;
 use crate::options::Options;
+use crate::prezero::same_file;
 use crate::segment::{self, SEGMENT_HEADER_LEN};
 use crate::sync::atomic::{AtomicU64, AtomicUsize};
 use crate::sync::{thread, Condvar, Mutex, MutexGuard};
@@ -129,6 +130,10 @@ pub(crate) struct State {
     pub closed: bool,
     /// A job to write zeros ahead of the active segment's data is queued.
     pub zero_queued: bool,
+    /// The file the background thread is writing and syncing zeros in
+    /// (see `Shared::prezero`); cleared in the lock section that records
+    /// its outcome.
+    pub zeros_file: Option<Arc<dyn FsFile>>,
     /// Writing zeros failed once (no space, say): no more preallocation
     /// for this handle; appends grow the file as without it.
     pub prealloc_failed: bool,
@@ -490,6 +495,29 @@ impl Shared {
                 false => Ok(()),
             });
             st = self.lock_state();
+            // The zeros written ahead are synced on the background thread,
+            // through the same files. The kernel reports a write-back error
+            // once per file: if that sync was told of an error that lost
+            // pages of these records, this one may have returned success.
+            // So a success counts only once no zeros sync of a file this
+            // one synced is still out, and only if none failed (a failed
+            // one poisons the log in the section that ends it).
+            let overlaps = |st: &State| {
+                st.zeros_file.as_ref().is_some_and(|z| {
+                    same_file(z, &active.0) || sealed.iter().any(|s| same_file(z, &s.file))
+                })
+            };
+            while result.is_ok() && overlaps(&st) && st.poisoned.is_none() {
+                st = relock(self.zeroed_cv.wait(st));
+            }
+            let result = match (result, &st.poisoned) {
+                (Ok(()), Some(why)) => Err(Error::new(
+                    ErrorKind::Poisoned,
+                    format!("a sync of the log's files failed while this one ran ({why})"),
+                )
+                .with_path(&self.dir)),
+                (r, _) => r,
+            };
             st.syncing = false;
             match result {
                 Ok(()) => {
