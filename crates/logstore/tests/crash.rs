@@ -78,6 +78,28 @@ fn reopen_and_check(
     got
 }
 
+/// Whether `a` and `b` differ only in whether the append in flight took
+/// effect, whole.
+fn differ_by_inflight(a: &Model, b: &Model, inflight: Option<&Op>) -> bool {
+    let extra: Vec<Vec<u8>> = match inflight {
+        Some(Op::Append(r)) => vec![r.clone()],
+        Some(Op::Batch(rs)) => rs.clone(),
+        _ => return false,
+    };
+    let (short, long) = match a.records.len() < b.records.len() {
+        true => (a, b),
+        false => (b, a),
+    };
+    short.first == long.first
+        && long.records.len() == short.records.len() + extra.len()
+        && long.records.iter().zip(&short.records).all(|(x, y)| x == y)
+        && long
+            .records
+            .iter()
+            .skip(short.records.len())
+            .eq(extra.iter())
+}
+
 fn crash_at(ops: &[Op], n: u64, mode: CrashMode) -> (SimFs, Model, Option<Op>) {
     let fs = SimFs::new();
     fs.cut_power_after(n);
@@ -187,8 +209,12 @@ fn power_loss_during_recovery() {
             crash_recovery(&fs, k, CrashMode::DropUnsynced);
             let ctx = format!("{ctx}, then after {k} calls of recovery");
             let got = reopen_and_check(&fs, &acked2, inflight2.as_ref(), false, &ctx);
+            // Whether the append in flight reached the disk before the
+            // cut depends on the background thread's timing, which differs
+            // between the two runs: either outcome is a valid recovery
+            // (`reopen_and_check` checked that it is whole or absent).
             assert!(
-                !same || got == clean,
+                !same || got == clean || differ_by_inflight(&got, &clean, inflight.as_ref()),
                 "{ctx}: recovered {got}, uninterrupted {clean}"
             );
         }
