@@ -710,6 +710,13 @@ impl Shared {
         }
         let meta = {
             let mut st = self.lock_state();
+            if st.poisoned.is_some() {
+                // A sync of the log's files failed. This segment's sync may
+                // have returned success all the same (the kernel reports a
+                // write-back error once per file), so no index vouches for
+                // it: the next open scans it.
+                return;
+            }
             st.unsynced.retain(|s| !Arc::ptr_eq(s, seg));
             if !st.sealed.iter().any(|s| Arc::ptr_eq(s, seg)) {
                 // Truncated away (or reopened for appends) meanwhile; the
