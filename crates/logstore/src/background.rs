@@ -50,7 +50,13 @@ fn run(weak: Weak<Shared>, rx: mpsc::Receiver<Job>, interval: Option<Duration>) 
         let msg = rx.recv_timeout(wait);
         let Some(shared) = weak.upgrade() else { return };
         match msg {
-            Ok(job) => shared.run_job(job),
+            // A job that panics (a bug, or a file system that does) has
+            // left the state consistent (its guards end it) and counted
+            // itself done: the thread goes on with the next jobs.
+            Ok(job) => {
+                let _ =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.run_job(job)));
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }

@@ -57,6 +57,7 @@ mod crc;
 mod cut;
 mod durable;
 mod error;
+mod file_syncs;
 mod frame;
 mod fs;
 mod header;

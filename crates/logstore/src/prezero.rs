@@ -27,9 +27,11 @@
 //!   the data's end, so an append waits only when the zeros fall behind.
 
 use std::io::IoSlice;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::file_syncs::FileSyncs;
 use crate::fs::FsFile;
 use crate::options::SyncPolicy;
 use crate::state::{Active, Job, Shared, State};
@@ -81,13 +83,21 @@ pub(crate) fn trim(a: &mut Active) -> Result<()> {
 /// 1,355–1,460 µs on 16 threads' durable appends, against 1,045–1,050 µs
 /// this way, at the same rate: `logstore-bench --stores logstore
 /// --workloads w4`, two runs each.)
-fn write_zeros(file: &dyn FsFile, from: u64, to: u64) -> std::result::Result<(), Failure> {
+fn write_zeros(
+    syncs: &FileSyncs,
+    file: &Arc<dyn FsFile>,
+    path: &Path,
+    from: u64,
+    to: u64,
+) -> std::result::Result<(), Failure> {
     let mut at = from;
     while at < to {
         let n = ((to - at) as usize).min(ZEROS.len());
         file.write_all_at(&[IoSlice::new(&ZEROS[..n])], at)
             .map_err(|_| Failure::Write)?;
-        file.sync_data().map_err(Failure::Sync)?;
+        // The sync shares the file's error state with the appenders'
+        // syncs: `FileSyncs` keeps theirs from counting if this one fails.
+        syncs.sync_data(file, path).map_err(Failure::Sync)?;
         at += n as u64;
     }
     Ok(())
@@ -95,11 +105,39 @@ fn write_zeros(file: &dyn FsFile, from: u64, to: u64) -> std::result::Result<(),
 
 enum Failure {
     Write,
-    Sync(std::io::Error),
+    Sync(Error),
 }
 
-pub(crate) fn same_file(a: &Arc<dyn FsFile>, b: &Arc<dyn FsFile>) -> bool {
-    std::ptr::eq(Arc::as_ptr(a) as *const u8, Arc::as_ptr(b) as *const u8)
+/// Ends a zeros job in the state, also if writing them panics: appenders
+/// wait for `zeroing_from` to clear.
+struct Zeroing<'a> {
+    shared: &'a Shared,
+    file: Arc<dyn FsFile>,
+    to: u64,
+    /// Set once the job's outcome is known; a panic leaves it `None`.
+    outcome: Option<std::result::Result<(), Failure>>,
+}
+
+impl Drop for Zeroing<'_> {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock_state();
+        let same = Arc::ptr_eq(&st.active.file, &self.file);
+        if same {
+            st.active.zeroing_from = None;
+        }
+        match self.outcome.take() {
+            Some(Ok(())) if same => st.active.prealloc_end = st.active.prealloc_end.max(self.to),
+            Some(Ok(())) => {}
+            // If the sync failed, data of the appenders' may be lost with
+            // no later sync to say so: the log stops taking writes.
+            Some(Err(Failure::Sync(e))) => self.shared.poison(&mut st, &e),
+            // No space, say: appends will report it if it persists; this
+            // handle stops writing ahead. (Or the write panicked.)
+            Some(Err(Failure::Write)) | None => st.prealloc_failed = true,
+        }
+        drop(st);
+        self.shared.zeroed_cv.notify_all();
+    }
 }
 
 impl Shared {
@@ -151,31 +189,14 @@ impl Shared {
                 return;
             };
             st.active.zeroing_from = Some(from);
-            st.zeros_file = Some(st.active.file.clone());
             (st.active.file.clone(), st.active.path.clone(), from, to)
         };
-        let result = write_zeros(&*file, from, to);
-        let mut st = self.lock_state();
-        st.zeros_file = None;
-        let same = same_file(&st.active.file, &file);
-        if same {
-            st.active.zeroing_from = None;
-        }
-        match result {
-            Ok(()) if same => st.active.prealloc_end = st.active.prealloc_end.max(to),
-            Ok(()) => {}
-            // The sync shares the file's error state with the appenders'
-            // syncs: if it fails, data of theirs may be lost with no later
-            // sync to say so, and the log must stop taking writes.
-            Err(Failure::Sync(e)) => {
-                let err = Error::io("fdatasync", &path, e);
-                self.poison(&mut st, &err);
-            }
-            // No space, say: appends will report it if it persists; this
-            // handle stops writing ahead.
-            Err(Failure::Write) => st.prealloc_failed = true,
-        }
-        drop(st);
-        self.zeroed_cv.notify_all();
+        let mut job = Zeroing {
+            shared: self,
+            file,
+            to,
+            outcome: None,
+        };
+        job.outcome = Some(write_zeros(&self.file_syncs, &job.file, &path, from, to));
     }
 }

@@ -184,7 +184,6 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         closing: false,
         closed: false,
         zero_queued: false,
-        zeros_file: None,
         prealloc_failed: false,
     };
     let shared = Arc::new(Shared {
@@ -201,6 +200,7 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         first_hint: AtomicU64::new(first),
         rewrites: AtomicU64::new(0),
         index_cache: Mutex::new(IndexCache::new(opts.index_cache_bytes)),
+        file_syncs: Default::default(),
         jobs: Mutex::new(None),
         bg_thread: Mutex::new(None),
         pending_jobs: Mutex::new(0),

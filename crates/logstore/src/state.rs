@@ -15,12 +15,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::file_syncs::FileSyncs;
 use crate::fs::{Fs, FsFile, FsLock, OpenMode};
 use crate::header::LogId;
 use crate::index::IndexCache;
 use crate::meta::Meta;
 use crate::options::Options;
-use crate::prezero::same_file;
 use crate::segment::{self, SEGMENT_HEADER_LEN};
 use crate::sync::atomic::{AtomicU64, AtomicUsize};
 use crate::sync::{thread, Condvar, Mutex, MutexGuard};
@@ -130,10 +130,6 @@ pub(crate) struct State {
     pub closed: bool,
     /// A job to write zeros ahead of the active segment's data is queued.
     pub zero_queued: bool,
-    /// The file the background thread is writing and syncing zeros in
-    /// (see `Shared::prezero`); cleared in the lock section that records
-    /// its outcome.
-    pub zeros_file: Option<Arc<dyn FsFile>>,
     /// Writing zeros failed once (no space, say): no more preallocation
     /// for this handle; appends grow the file as without it.
     pub prealloc_failed: bool,
@@ -209,6 +205,8 @@ pub(crate) struct Shared {
     /// ahead when this moved.
     pub rewrites: AtomicU64,
     pub index_cache: Mutex<IndexCache>,
+    /// Every sync of a segment file goes through it (see `file_syncs`).
+    pub file_syncs: FileSyncs,
     pub jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
     pub bg_thread: Mutex<Option<thread::JoinHandle<()>>>,
     /// Background jobs not yet finished.
@@ -355,12 +353,7 @@ impl Shared {
             .file
             .write_all_at(&[IoSlice::new(&mark)], at)
             .map_err(|e| Error::io("write", &st.active.path, e))
-            .and_then(|()| {
-                st.active
-                    .file
-                    .sync_data()
-                    .map_err(|e| Error::io("fdatasync", &st.active.path, e))
-            });
+            .and_then(|()| self.file_syncs.sync_data(&st.active.file, &st.active.path));
         if let Err(e) = r {
             self.poison(st, &e);
             return Err(e);
@@ -490,34 +483,13 @@ impl Shared {
             let dir = rolls > st.rolls_synced;
             st.unsynced_bytes = 0;
             drop(st);
-            let result = sync_files(&sealed, &active).and_then(|()| match dir {
+            // Its success is believed only once no other sync of these files
+            // may have taken their write-back error (see `file_syncs`).
+            let result = self.sync_files(&sealed, &active).and_then(|()| match dir {
                 true => self.sync_dir(),
                 false => Ok(()),
             });
             st = self.lock_state();
-            // The zeros written ahead are synced on the background thread,
-            // through the same files. The kernel reports a write-back error
-            // once per file: if that sync was told of an error that lost
-            // pages of these records, this one may have returned success.
-            // So a success counts only once no zeros sync of a file this
-            // one synced is still out, and only if none failed (a failed
-            // one poisons the log in the section that ends it).
-            let overlaps = |st: &State| {
-                st.zeros_file.as_ref().is_some_and(|z| {
-                    same_file(z, &active.0) || sealed.iter().any(|s| same_file(z, &s.file))
-                })
-            };
-            while result.is_ok() && overlaps(&st) && st.poisoned.is_none() {
-                st = relock(self.zeroed_cv.wait(st));
-            }
-            let result = match (result, &st.poisoned) {
-                (Ok(()), Some(why)) => Err(Error::new(
-                    ErrorKind::Poisoned,
-                    format!("a sync of the log's files failed while this one ran ({why})"),
-                )
-                .with_path(&self.dir)),
-                (r, _) => r,
-            };
             st.syncing = false;
             match result {
                 Ok(()) => {
@@ -595,8 +567,7 @@ impl Shared {
     /// (file and directory entry).
     pub(crate) fn create_segment(&self, first: u64) -> Result<(Arc<dyn FsFile>, PathBuf)> {
         let (file, path) = self.create_segment_file(first)?;
-        file.sync_data()
-            .map_err(|e| Error::io("fdatasync", &path, e))?;
+        self.file_syncs.sync_data(&file, &path)?;
         self.sync_dir()?;
         Ok((file, path))
     }
@@ -616,6 +587,18 @@ impl Shared {
         file.write_all_at(&[IoSlice::new(&header)], 0)
             .map_err(|e| Error::io("write", &path, e))?;
         Ok((file, path))
+    }
+
+    /// Syncs the sealed segments, then the active one.
+    fn sync_files(
+        &self,
+        sealed: &[Arc<Sealed>],
+        active: &(Arc<dyn FsFile>, PathBuf),
+    ) -> Result<()> {
+        for s in sealed {
+            self.file_syncs.sync_data(&s.file, &s.path)?;
+        }
+        self.file_syncs.sync_data(&active.0, &active.1)
     }
 
     /// Makes the log directory's entries durable.
@@ -640,7 +623,9 @@ impl Shared {
         let active = (st.active.file.clone(), st.active.path.clone());
         let rolled = (st.rolls - st.rolls_synced).saturating_sub(1);
         let from = st.sealed.len().saturating_sub(rolled as usize);
-        let r = sync_files(&st.sealed[from..], &active).and_then(|()| self.sync_dir());
+        let r = self
+            .sync_files(&st.sealed[from..], &active)
+            .and_then(|()| self.sync_dir());
         match r {
             Ok(()) => {
                 st.rolls_synced = st.rolls;
@@ -668,16 +653,23 @@ impl Shared {
         }
     }
 
-    /// Runs one background job, then counts it done.
+    /// Runs one background job, then counts it done (also if it panics:
+    /// `wait_jobs` must not wait for it forever).
     pub(crate) fn run_job(&self, job: Job) {
+        struct Done<'a>(&'a Shared);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                let mut n = relock(self.0.pending_jobs.lock());
+                *n = n.saturating_sub(1);
+                self.0.jobs_cv.notify_all();
+            }
+        }
+        let _done = Done(self);
         match job {
             Job::Seal(seg, needs_sync) => self.seal(&seg, needs_sync),
             Job::Reclaim(r) => self.reclaim(r),
             Job::Prezero => self.prezero(),
         }
-        let mut n = relock(self.pending_jobs.lock());
-        *n = n.saturating_sub(1);
-        self.jobs_cv.notify_all();
     }
 
     /// Stops the background thread after the jobs already queued.
@@ -701,8 +693,7 @@ impl Shared {
 
     fn seal(&self, seg: &Arc<Sealed>, needs_sync: bool) {
         if needs_sync {
-            if let Err(e) = seg.file.sync_data() {
-                let err = Error::io("fdatasync", &seg.path, e);
+            if let Err(err) = self.file_syncs.sync_data(&seg.file, &seg.path) {
                 let mut st = self.lock_state();
                 self.poison(&mut st, &err);
                 return;
@@ -749,16 +740,4 @@ impl Shared {
             }
         }
     }
-}
-
-fn sync_files(sealed: &[Arc<Sealed>], active: &(Arc<dyn FsFile>, PathBuf)) -> Result<()> {
-    for s in sealed {
-        s.file
-            .sync_data()
-            .map_err(|e| Error::io("fdatasync", &s.path, e))?;
-    }
-    active
-        .0
-        .sync_data()
-        .map_err(|e| Error::io("fdatasync", &active.1, e))
 }

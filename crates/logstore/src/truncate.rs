@@ -239,9 +239,7 @@ impl Shared {
     fn sync_sealed_kept(&self, st: &mut State) -> Result<()> {
         let sealed = std::mem::take(&mut st.unsynced);
         for s in &sealed {
-            s.file
-                .sync_data()
-                .map_err(|e| Error::io("fdatasync", &s.path, e))?;
+            self.file_syncs.sync_data(&s.file, &s.path)?;
         }
         for s in sealed {
             self.submit(Job::Seal(s, false));
@@ -267,9 +265,7 @@ impl Shared {
         a.offsets.truncate(i);
         a.written = off;
         a.prealloc_end = off;
-        a.file
-            .sync_all()
-            .map_err(|e| Error::io("fsync", &a.path, e))?;
+        self.file_syncs.sync_all(&a.file, &a.path)?;
         Ok(cut)
     }
 
@@ -323,9 +319,7 @@ impl Shared {
             seg.path.clone(),
             Arc::clone(&seg.file),
         );
-        seg.file
-            .sync_all()
-            .map_err(|e| Error::io("fsync", &seg.path, e))?;
+        self.file_syncs.sync_all(&seg.file, &seg.path)?;
         Ok(cut)
     }
 
@@ -376,8 +370,7 @@ impl Shared {
         let header = frame::encode_header(position, &payload, false);
         file.write_all_at(&[IoSlice::new(&header)], offset)
             .map_err(|e| Error::io("write", path, e))?;
-        file.sync_data()
-            .map_err(|e| Error::io("fdatasync", path, e))?;
+        self.file_syncs.sync_data(file, path)?;
         Ok(true)
     }
 
