@@ -91,6 +91,10 @@ struct SegFile {
     /// one (left by a clean close, before later appends): every byte
     /// before it was synced, so damage there is never a torn tail.
     indexed_end: Option<u64>,
+    /// For the last segment: its index header and offsets, read once,
+    /// when the index describes the file as it is (left by a clean close,
+    /// and nothing written since).
+    closed_index: Option<(index::IndexHeader, Vec<u64>)>,
 }
 
 struct Opener<'a> {
@@ -436,9 +440,14 @@ impl Opener<'_> {
                 self.read_index_header(first, len)
             };
             let sealed = index.is_some() || (!is_last && self.shorter_than_indexed(first, len));
-            let indexed_end = match sealed && !is_last {
-                true => None,
-                false => self.checked_index_end(first),
+            let closed_index = match is_last {
+                true => self.closed_index(first, len),
+                false => None,
+            };
+            let indexed_end = match (sealed && !is_last, &closed_index) {
+                (true, _) => None,
+                (false, Some(_)) => Some(len),
+                (false, None) => self.checked_index_end(first),
             };
             files.push(SegFile {
                 first,
@@ -448,6 +457,7 @@ impl Opener<'_> {
                 index,
                 sealed,
                 indexed_end,
+                closed_index,
             });
         }
         Ok(files)
@@ -600,22 +610,27 @@ impl Opener<'_> {
         }
     }
 
+    /// The index of the last segment `first` (of `len` bytes), read and
+    /// checked whole, if it describes the segment as it is: a clean close
+    /// left it and nothing was written since.
+    fn closed_index(&self, first: u64, len: u64) -> Option<(index::IndexHeader, Vec<u64>)> {
+        let ix = self.fs.open(&self.index_path(first), OpenMode::Read).ok()?;
+        let mut h = [0u8; HEADER_LEN];
+        read_exact_at(&*ix, &mut h, 0).ok()?;
+        let header = index::decode_header(&h, &self.meta.log_id, first).ok()?;
+        let offsets = index::read_body(&*ix, &header, len).ok()?;
+        Some((header, offsets))
+    }
+
     /// The active segment as a clean close left it, from its index; `None`
     /// if the index does not describe the file as it is (then it is
     /// scanned).
-    fn closed_active(&mut self, f: &SegFile) -> Option<Active> {
-        let file = self
-            .fs
-            .open(&self.index_path(f.first), OpenMode::Read)
-            .ok()?;
-        let mut h = [0u8; HEADER_LEN];
-        read_exact_at(&*file, &mut h, 0).ok()?;
-        let header = index::decode_header(&h, &self.meta.log_id, f.first).ok()?;
+    fn closed_active(&mut self, f: &mut SegFile) -> Option<Active> {
+        let (header, mut offsets) = f.closed_index.take()?;
         let (off, pos) = self.scan_start(f.first);
         if header.base > pos || header.base + header.count < pos {
             return None;
         }
-        let offsets = index::read_body(&*file, &header, f.len).ok()?;
         // A record longer than this open's limit must be reported as a
         // scan does (the log was written with a larger one).
         let limit = crate::frame::frame_len(self.opts.max_record_size) + 4 * crate::frame::MARK_LEN;
@@ -637,14 +652,8 @@ impl Opener<'_> {
             return None;
         }
         self.vouched = end;
-        let mut a = Active::new(
-            f.first,
-            pos,
-            offsets[skip..].to_vec(),
-            f.len,
-            f.path.clone(),
-            f.file.clone(),
-        );
+        offsets.drain(..skip);
+        let mut a = Active::new(f.first, pos, offsets, f.len, f.path.clone(), f.file.clone());
         a.prealloc_end = f.len;
         Some(a)
     }
@@ -716,7 +725,7 @@ impl Opener<'_> {
         let mut active = None;
         let mut expected: Option<u64> = None;
         let mut files = files.into_iter().enumerate().peekable();
-        while let Some((i, f)) = files.next() {
+        while let Some((i, mut f)) = files.next() {
             if let Some(exp) = expected.filter(|&e| e != f.first) {
                 let rest: Vec<u64> = std::iter::once(f.first)
                     .chain(files.by_ref().map(|(_, n)| n.first))
@@ -738,14 +747,13 @@ impl Opener<'_> {
             if is_last && !tolerant && f.indexed_end == Some(f.len) {
                 // Closed cleanly and not written since: the index the close
                 // left gives the offsets, without reading the records
-                // (they are checked when read, and by `verify`). A writer
-                // removes it (durably, with the other removals of the
-                // open): it describes the segment only until the next
-                // change.
-                if let Some(a) = self.closed_active(&f) {
-                    if self.writable {
-                        self.remove(&self.index_path(f.first))?;
-                    }
+                // (they are checked when read, and by `verify`). It is
+                // kept: once appends make the segment longer it still says
+                // truly that every byte before its end was synced (see
+                // `indexed_end`), and every change that shortens the
+                // segment removes it first, durably (`truncate_back`, a
+                // cut here). A roll replaces it with the sealed index.
+                if let Some(a) = self.closed_active(&mut f) {
                     active = Some(a);
                     break;
                 }

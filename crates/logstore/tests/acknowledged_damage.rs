@@ -225,3 +225,102 @@ fn zeroed_end_of_a_closed_segment_is_corruption() {
     assert_eq!(report.torn_tail, None);
     assert_eq!(report.dropped.unwrap().from_position, 290);
 }
+
+fn big_segment_opts(fs: &SimFs) -> Options {
+    sim_opts(fs).segment_size(1 << 20)
+}
+
+/// A clean close leaves the active segment's index, and the next open
+/// keeps it (reopening without a directory sync). Appends then make the
+/// segment longer than the index says; after a power cut, the index still
+/// vouches for the records before its end, and every acknowledged record
+/// is back.
+#[test]
+fn a_close_index_kept_at_open_vouches_after_later_appends_and_a_power_cut() {
+    let fs = SimFs::new();
+    let log = Log::open("/log", big_segment_opts(&fs)).unwrap();
+    for i in 0..50 {
+        log.append(&record(i, LEN)).unwrap();
+    }
+    log.close().unwrap();
+    let log = Log::open("/log", big_segment_opts(&fs)).unwrap();
+    assert!(fs.file_contents("/log/00000000000000000000.idx").is_some());
+    for i in 50..80 {
+        assert_eq!(log.append(&record(i, LEN)).unwrap(), i);
+    }
+    fs.cut_power_now();
+    drop(log);
+    fs.restart(CrashMode::DropUnsynced);
+    let log = Log::open("/log", big_segment_opts(&fs)).unwrap();
+    assert_eq!(log.next_position(), 80);
+    for i in 0..80 {
+        assert_eq!(log.read(i).unwrap(), record(i, LEN), "position {i}");
+    }
+    drop(log);
+    // A flipped byte before the old index's end is corruption, not a cut.
+    flip_in_first_segment(&fs);
+    let e = assert_kind(
+        Log::open("/log", big_segment_opts(&fs)),
+        ErrorKind::Corruption,
+    );
+    assert_eq!(e.offset(), Some(64), "{e}");
+}
+
+/// `truncate_back` below a kept close index removes it, durably, before
+/// it cuts: after a power cut the shorter segment opens clean and is not
+/// taken for one that lost acknowledged bytes.
+#[test]
+fn truncate_back_after_a_reopen_leaves_no_close_index_to_contradict_it() {
+    let fs = SimFs::new();
+    let log = Log::open("/log", big_segment_opts(&fs)).unwrap();
+    for i in 0..50 {
+        log.append(&record(i, LEN)).unwrap();
+    }
+    log.close().unwrap();
+    let log = Log::open("/log", big_segment_opts(&fs)).unwrap();
+    log.truncate_back(20).unwrap();
+    assert_eq!(log.append(&record(1000, LEN)).unwrap(), 20);
+    fs.cut_power_now();
+    drop(log);
+    fs.restart(CrashMode::DropUnsynced);
+    let log = Log::open("/log", big_segment_opts(&fs)).unwrap();
+    assert_eq!(log.next_position(), 21);
+    assert_eq!(log.read(20).unwrap(), record(1000, LEN));
+    assert_eq!(log.read(19).unwrap(), record(19, LEN));
+}
+
+/// A reopened log whose active segment keeps its close index rolls: the
+/// sealed index replaces the close one, and until it does (a power cut
+/// first) the stale one is not taken for the sealed one.
+#[test]
+fn a_roll_after_a_reopen_replaces_the_kept_close_index() {
+    let fs = SimFs::new();
+    let opts = sim_opts(&fs).sync_policy(SyncPolicy::Bytes(1 << 40));
+    let log = Log::open("/log", opts.clone()).unwrap();
+    for i in 0..10 {
+        log.append(&record(i, LEN)).unwrap();
+    }
+    log.close().unwrap();
+    let log = Log::open("/log", opts.clone()).unwrap();
+    let mut n = 10;
+    while log.stats().unwrap().segments.len() < 2 {
+        log.append(&record(n, LEN)).unwrap();
+        n += 1;
+    }
+    // No sync since the roll: the sealed index is not written yet.
+    fs.cut_power_now();
+    drop(log);
+    fs.restart(CrashMode::KeepUnsynced);
+    let log = Log::open("/log", opts.clone()).unwrap();
+    assert_eq!(log.next_position(), n);
+    for i in 0..n {
+        assert_eq!(log.read(i).unwrap(), record(i, LEN), "position {i}");
+    }
+    log.sync().unwrap();
+    log.close().unwrap();
+    let log = Log::open("/log", opts).unwrap();
+    assert_eq!(log.next_position(), n);
+    let report = log.verify(|_, _| {}).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.records, n);
+}
