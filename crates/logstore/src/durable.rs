@@ -98,13 +98,13 @@ fn relock<T>(r: std::sync::LockResult<T>) -> T {
 /// keeps): the append is settled, and its notice says `Ok`, as
 /// [`crate::Log::append`] does for an appender that a cut overtook.
 fn outcome(shared: &Shared, st: &State, notice: &Notice) -> Option<Result<()>> {
-    if st.synced >= notice.end {
+    if st.synced() >= notice.end {
         return Some(Ok(()));
     }
     if let Err(e) = shared.check_live(st) {
         return Some(Err(e));
     }
-    (st.epoch != notice.epoch).then_some(Ok(()))
+    (st.group.epoch() != notice.epoch).then_some(Ok(()))
 }
 
 impl Notices {
@@ -282,11 +282,11 @@ enum Settle {
 /// outcomes then report.
 fn sync_upto(shared: &Shared, target: u64) {
     let st = shared.lock_state();
-    let target = target.min(st.next);
-    if st.synced >= target || shared.check_live(&st).is_err() {
+    let target = target.min(st.next());
+    if st.synced() >= target || shared.check_live(&st).is_err() {
         return;
     }
-    let _ = shared.sync_through(st, target);
+    let _ = crate::commit::sync_through(shared, st, target);
 }
 
 /// Splits `notices` into those with an outcome (with it) and the others.

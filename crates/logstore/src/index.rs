@@ -8,10 +8,34 @@
 //! size of the log.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::io::IoSlice;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::fs::{read_exact_at, FsFile};
+use crate::error::{self, Error};
+use crate::fs::{read_exact_at, Fs, FsFile, OpenMode};
 use crate::header::{FileHeader, LogId, HEADER_LEN, INDEX_MAGIC};
+use crate::segment;
+use crate::sync::Mutex;
+
+/// The offset given to a dead position (before the first position) whose
+/// frame was not known when the segment's offsets were loaded. No frame is
+/// at 0 (the file header is), so reading there fails the frame checks.
+pub(crate) const DEAD: u64 = 0;
+
+/// What the index of a sealed segment must describe.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Extent {
+    /// First position of the segment (its name).
+    pub first: u64,
+    /// First position whose offset is known.
+    pub base: u64,
+    /// Position after its last record.
+    pub end: u64,
+    /// Length of the segment file.
+    pub data_end: u64,
+}
 
 /// The header fields of an index file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +66,14 @@ impl IndexHeader {
     /// the body is read, so that a forged count never sizes an allocation.
     pub(crate) fn fits(&self, data_end: u64) -> bool {
         self.count <= data_end.saturating_sub(HEADER_LEN as u64) / crate::frame::frame_len(1)
+    }
+}
+
+impl IndexHeader {
+    /// Whether this header can describe the segment `e`: no offsets
+    /// before its base, the same end, and a count that fits its bytes.
+    fn matches(&self, e: &Extent) -> bool {
+        self.base >= e.base && self.end_position() == e.end && self.fits(e.data_end)
     }
 }
 
@@ -194,6 +226,44 @@ pub(crate) fn read_body(
     h: &IndexHeader,
     data_end: u64,
 ) -> Result<Vec<u64>, String> {
+    check_len(file, h)?;
+    let mut check = BodyCheck::new(h, data_end);
+    // A file whose blocks are all allocated really holds what its header
+    // counts: then the offsets get their room at once, instead of being
+    // copied as they grow.
+    let want = HEADER_LEN as u64 + h.body_len();
+    if file.allocated_bytes().is_ok_and(|a| a >= want) {
+        check.offsets.reserve_exact(h.count as usize);
+    }
+    for_each_piece(file, h, |piece| check.feed(piece))?;
+    check.finish()
+}
+
+/// Calls `f` with the body of the index `file` (header `h`) in pieces of
+/// at most 1 MiB, in order: a sparse file makes any length free, and
+/// nothing is allocated on its word.
+fn for_each_piece(
+    file: &dyn FsFile,
+    h: &IndexHeader,
+    mut f: impl FnMut(&[u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    const PIECE: u64 = 1 << 20;
+    let body_len = h.body_len();
+    let mut buf = vec![0u8; body_len.min(PIECE) as usize];
+    let mut at = 0;
+    while at < body_len {
+        let n = (body_len - at).min(PIECE) as usize;
+        read_exact_at(file, &mut buf[..n], HEADER_LEN as u64 + at)
+            .map_err(|e| format!("cannot read the index: {e}"))?;
+        f(&buf[..n])?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Checks that the index `file` (header `h`) is as long as its header
+/// says.
+fn check_len(file: &dyn FsFile, h: &IndexHeader) -> Result<(), String> {
     let file_len = file
         .len()
         .map_err(|e| format!("cannot stat the index: {e}"))?;
@@ -204,24 +274,235 @@ pub(crate) fn read_body(
             h.count
         ));
     }
-    const PIECE: u64 = 1 << 20;
-    let mut buf = vec![0u8; h.body_len().min(PIECE) as usize];
-    let mut check = BodyCheck::new(h, data_end);
-    // A file whose blocks are all allocated really holds what its header
-    // counts: then the offsets get their room at once, instead of being
-    // copied as they grow.
-    if file.allocated_bytes().is_ok_and(|a| a >= want) {
-        check.offsets.reserve_exact(h.count as usize);
+    Ok(())
+}
+
+/// The segment length an index records, once the whole body is checked
+/// (length and checksum; the offsets are not kept): a claim that bytes
+/// were synced is believed only from an intact file.
+pub(crate) fn checked_end(file: &dyn FsFile, h: &IndexHeader) -> Option<u64> {
+    check_len(file, h).ok()?;
+    let mut sum = 0u32;
+    let mut last = [0u8; 8];
+    for_each_piece(file, h, |piece| {
+        sum = crc32c::crc32c_append(sum, piece);
+        last.copy_from_slice(&piece[piece.len() - 8..]);
+        Ok(())
+    })
+    .ok()?;
+    (sum == h.body_crc).then_some(u64::from_le_bytes(last))
+}
+
+/// The segment length an index records, from its last word alone (the
+/// body is checked when it is loaded).
+pub(crate) fn recorded_end(file: &dyn FsFile, h: &IndexHeader) -> Option<u64> {
+    let mut end = [0u8; 8];
+    read_exact_at(file, &mut end, HEADER_LEN as u64 + h.count * 8).ok()?;
+    Some(u64::from_le_bytes(end))
+}
+
+/// Opens the index file at `path` and checks its header against the
+/// segment `first` of the log `log_id`; `None` if it is missing or does
+/// not belong to that segment.
+pub(crate) fn open_checked(
+    fs: &dyn Fs,
+    path: &Path,
+    log_id: &LogId,
+    first: u64,
+) -> Option<(Arc<dyn FsFile>, IndexHeader)> {
+    let file = fs.open(path, OpenMode::Read).ok()?;
+    let mut h = [0u8; HEADER_LEN];
+    read_exact_at(&*file, &mut h, 0).ok()?;
+    let header = decode_header(&h, log_id, first).ok()?;
+    Some((file, header))
+}
+
+/// What a sealed segment holds of its index file: the file, once opened
+/// and its header checked, for point lookups when the whole index is not
+/// cached, and how often it was looked up.
+#[derive(Debug, Default)]
+pub(crate) struct SegmentIndex {
+    open: Mutex<Option<(Arc<dyn FsFile>, IndexHeader)>>,
+    /// Point lookups made since the whole index was last loaded: once a
+    /// segment is read often enough, loading its index costs less than
+    /// one more read of the index file per record read.
+    point_lookups: AtomicU64,
+}
+
+/// The index files of a log's sealed segments, and the bounded cache of
+/// the offsets loaded from them.
+#[derive(Debug)]
+pub(crate) struct Indexes {
+    fs: Arc<dyn Fs>,
+    dir: PathBuf,
+    log_id: LogId,
+    budget: usize,
+    cache: Mutex<IndexCache>,
+}
+
+impl Indexes {
+    pub(crate) fn new(fs: Arc<dyn Fs>, dir: PathBuf, log_id: LogId, budget: usize) -> Self {
+        Indexes {
+            fs,
+            dir,
+            log_id,
+            budget,
+            cache: Mutex::new(IndexCache::new(budget)),
+        }
     }
-    let mut at = 0;
-    while at < h.body_len() {
-        let n = (h.body_len() - at).min(PIECE) as usize;
-        read_exact_at(file, &mut buf[..n], HEADER_LEN as u64 + at)
-            .map_err(|e| format!("cannot read the index: {e}"))?;
-        check.feed(&buf[..n])?;
-        at += n as u64;
+
+    fn cache(&self) -> crate::sync::MutexGuard<'_, IndexCache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
-    check.finish()
+
+    /// The index file of the segment `first`.
+    pub(crate) fn path(&self, first: u64) -> PathBuf {
+        self.dir.join(segment::index_name(first))
+    }
+
+    /// The offsets of the segment `first`, if cached.
+    pub(crate) fn cached(&self, first: u64) -> Option<Arc<[u64]>> {
+        self.cache().get(first)
+    }
+
+    pub(crate) fn insert(&self, first: u64, offsets: Arc<[u64]>) {
+        self.cache().insert(first, offsets);
+    }
+
+    /// Forgets the cached offsets of the segments `firsts`.
+    pub(crate) fn forget(&self, firsts: impl IntoIterator<Item = u64>) {
+        let mut cache = self.cache();
+        for f in firsts {
+            cache.remove(f);
+        }
+    }
+
+    /// Forgets every cached offset (a read-only view was rebuilt).
+    pub(crate) fn forget_all(&self) {
+        *self.cache() = IndexCache::new(self.budget);
+    }
+
+    /// The index file of the segment `e` with its header, if it is there
+    /// and its header can describe the segment.
+    fn open_matching(&self, e: &Extent) -> Option<(Arc<dyn FsFile>, IndexHeader)> {
+        open_checked(&*self.fs, &self.path(e.first), &self.log_id, e.first)
+            .filter(|(_, h)| h.matches(e))
+    }
+
+    /// The offsets of the segment `e`: from the cache, its index file, or
+    /// failing those `rebuild` (a scan of the segment); aligned on its
+    /// base.
+    pub(crate) fn load(
+        &self,
+        e: &Extent,
+        rebuild: impl FnOnce() -> error::Result<Vec<u64>>,
+    ) -> error::Result<Arc<[u64]>> {
+        if let Some(v) = self.cached(e.first) {
+            return Ok(v);
+        }
+        let offsets: Arc<[u64]> = match self.read(e) {
+            Some(v) => v.into(),
+            None => rebuild()?.into(),
+        };
+        self.insert(e.first, offsets.clone());
+        Ok(offsets)
+    }
+
+    /// The offsets the index file of `e` holds, whole and checked,
+    /// aligned on the segment's base.
+    fn read(&self, e: &Extent) -> Option<Vec<u64>> {
+        let (file, header) = self.open_matching(e)?;
+        let live = read_body(&*file, &header, e.data_end).ok()?;
+        let mut offsets = vec![DEAD; (header.base - e.base) as usize];
+        offsets.extend_from_slice(&live);
+        Some(offsets)
+    }
+
+    /// Writes the index file of the segment `e`, whose offsets (aligned
+    /// on its base) are `offsets`: to a temporary name, then renamed, so
+    /// that a reader never sees half of one. The rename is made while
+    /// the guard `still_sealed` returns is held, and only if it returns
+    /// one: a `truncate_back` may have reopened the segment for appends
+    /// meanwhile, and an index found after that would describe records
+    /// that are gone.
+    pub(crate) fn write<G>(
+        &self,
+        e: &Extent,
+        offsets: &[u64],
+        still_sealed: impl FnOnce() -> Option<G>,
+    ) -> error::Result<()> {
+        let dead = offsets.iter().take_while(|&&o| o == DEAD).count();
+        let bytes = encode(
+            &self.log_id,
+            e.first,
+            e.base + dead as u64,
+            &offsets[dead..],
+            e.data_end,
+        );
+        let path = self.path(e.first);
+        let tmp = path.with_extension("idx.tmp");
+        let _ = self.fs.remove_file(&tmp);
+        let file = self
+            .fs
+            .open(&tmp, OpenMode::CreateNew)
+            .map_err(|err| Error::io("create", &tmp, err))?;
+        file.write_all_at(&[IoSlice::new(&bytes)], 0)
+            .map_err(|err| Error::io("write", &tmp, err))?;
+        drop(file);
+        let Some(guard) = still_sealed() else {
+            let _ = self.fs.remove_file(&tmp);
+            return Ok(());
+        };
+        let r = self
+            .fs
+            .rename(&tmp, &path)
+            .map_err(|err| Error::io("rename", &path, err));
+        drop(guard);
+        r
+    }
+
+    /// The byte range of `pos` in the sealed segment `e` read straight
+    /// from its index file: the offset and the next one (or the data end,
+    /// which follows the offsets). `None` if the index file is missing,
+    /// stale or says something impossible; the caller then loads the
+    /// whole index, which is checked against its checksum and rebuilt if
+    /// need be. What this returns is checked again by the record's own
+    /// checksum and position.
+    pub(crate) fn point(&self, ix: &SegmentIndex, e: &Extent, pos: u64) -> Option<(u64, u64)> {
+        let mut slot = ix.open.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(self.open_matching(e)?);
+        }
+        let (file, header) = slot.as_ref()?;
+        let i = pos.checked_sub(header.base)?;
+        if i >= header.count {
+            return None;
+        }
+        let mut pair = [0u8; 16];
+        read_exact_at(&**file, &mut pair, HEADER_LEN as u64 + i * 8).ok()?;
+        let offset = u64::from_le_bytes(pair[..8].try_into().ok()?);
+        let end = u64::from_le_bytes(pair[8..].try_into().ok()?);
+        let sane = offset >= HEADER_LEN as u64
+            && end <= e.data_end
+            && end.checked_sub(offset)? >= crate::frame::frame_len(1);
+        sane.then_some((offset, end))
+    }
+
+    /// Whether a sealed segment whose index is not cached is read often
+    /// enough that its whole index should be loaded: after point lookups
+    /// for a 64th of its records (each costs a read of the index file;
+    /// loading costs 8 bytes a record), and only if it fits in half the
+    /// cache, so that one segment never evicts all the others.
+    pub(crate) fn is_hot(&self, ix: &SegmentIndex, e: &Extent) -> bool {
+        let records = e.end - e.base;
+        let fits = records.saturating_mul(8) <= self.budget as u64 / 2;
+        let lookups = ix.point_lookups.fetch_add(1, Ordering::Relaxed);
+        if fits && lookups >= (records / 64).max(64) {
+            ix.point_lookups.store(0, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
 }
 
 /// A bounded cache of loaded sealed-segment indexes, keyed by the segment's

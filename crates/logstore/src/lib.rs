@@ -58,6 +58,7 @@ mod cut;
 mod durable;
 mod error;
 mod file_syncs;
+mod follower;
 mod frame;
 mod fs;
 mod header;

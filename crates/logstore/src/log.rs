@@ -10,7 +10,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::fs::OpenMode;
 use crate::meta_repair::MetaRepair;
 use crate::options::Options;
-use crate::reader::{out_of_range, scan_start, truncated, Iter};
+use crate::reader::{out_of_range, truncated, Iter};
 use crate::recovery::{self, RecoveryReport};
 use crate::segment::scan;
 use crate::state::Shared;
@@ -149,7 +149,7 @@ impl Log {
     /// log is then poisoned: the record may or may not be found after
     /// reopening, and no later write is accepted until then).
     pub fn append(&self, record: &[u8]) -> Result<u64> {
-        Ok(self.shared.append_records(&[record])?.start)
+        Ok(crate::commit::append_records(&self.shared, &[record])?.start)
     }
 
     /// Appends records as one batch: consecutive positions, and after a
@@ -159,7 +159,7 @@ impl Log {
     /// As [`Log::append`]; one bad record refuses the whole batch.
     pub fn append_batch<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<Range<u64>> {
         let refs: Vec<&[u8]> = records.iter().map(|r| r.as_ref()).collect();
-        self.shared.append_records(&refs)
+        crate::commit::append_records(&self.shared, &refs)
     }
 
     /// Appends one record without waiting for it to be durable, whatever
@@ -233,7 +233,7 @@ impl Log {
     }
 
     fn submit_refs(&self, refs: &[&[u8]]) -> Result<crate::commit::Submitted> {
-        let sub = self.shared.submit_records(refs)?;
+        let sub = crate::commit::submit_records(&self.shared, refs)?;
         if sub.wants_sync {
             self.notices.request(&self.shared, sub.positions.end);
         }
@@ -243,7 +243,7 @@ impl Log {
     /// Every position below this one is durable: it survives a crash.
     /// (On a read-only handle: every position it has seen.)
     pub fn durable_position(&self) -> u64 {
-        self.shared.lock_state().synced
+        self.shared.lock_state().synced()
     }
 
     /// Blocks until the record at `position` (and every one before it) is
@@ -286,7 +286,7 @@ impl Log {
     fn durable_slot(&self, position: u64) -> Arc<Slot> {
         let (epoch, next, first) = {
             let st = self.shared.lock_state();
-            (st.epoch, st.next, st.first)
+            (st.group.epoch(), st.next(), st.first())
         };
         if position >= next {
             return Slot::filled_with(Err(Error::new(
@@ -303,12 +303,12 @@ impl Log {
 
     /// The position the next append will get.
     pub fn next_position(&self) -> u64 {
-        self.shared.lock_state().next
+        self.shared.lock_state().next()
     }
 
     /// The oldest position kept (equal to `next_position` when empty).
     pub fn first_position(&self) -> u64 {
-        self.shared.lock_state().first
+        self.shared.lock_state().first()
     }
 
     /// Drops every record before `position`, durably, without copying
@@ -322,7 +322,7 @@ impl Log {
     /// durable (the log is then poisoned); nothing was dropped unless the
     /// error came after the meta file was renamed into place.
     pub fn truncate_front(&self, position: u64) -> Result<()> {
-        self.shared.truncate_front(position)
+        crate::truncate::truncate_front(&self.shared, position)
     }
 
     /// Drops the records at `position` and after, durably: the next append
@@ -332,7 +332,7 @@ impl Log {
     /// [`ErrorKind::OutOfRange`] if `position` is before the first position
     /// (nothing changes); [`ErrorKind::Io`] (the log is then poisoned).
     pub fn truncate_back(&self, position: u64) -> Result<()> {
-        self.shared.truncate_back(position)
+        crate::truncate::truncate_back(&self.shared, position)
     }
 
     /// Reads the record at `position` (an index lookup and one read).
@@ -342,7 +342,7 @@ impl Log {
     /// [`ErrorKind::OutOfRange`] at or after the next position,
     /// [`ErrorKind::Corruption`] if the stored record fails its checks.
     pub fn read(&self, position: u64) -> Result<Vec<u8>> {
-        self.shared.read_record(position)
+        crate::reader::read_record(&self.shared, position)
     }
 
     /// Calls `f(position, record)` for each record from `from` on, in
@@ -365,11 +365,11 @@ impl Log {
 
     fn check_start(&self, from: u64) -> Result<()> {
         let st = self.shared.lock_state();
-        if from < st.first {
-            return Err(truncated(from, st.first));
+        if from < st.first() {
+            return Err(truncated(from, st.first()));
         }
-        if from > st.next {
-            return Err(out_of_range(from, st.first, st.next));
+        if from > st.next() {
+            return Err(out_of_range(from, st.first(), st.next()));
         }
         Ok(())
     }
@@ -388,7 +388,7 @@ impl Log {
     /// # Errors
     /// [`ErrorKind::Closed`] if the log is closed while waiting.
     pub fn wait_for(&self, position: u64, timeout: Option<Duration>) -> Result<bool> {
-        self.shared.wait_for(position, timeout)
+        crate::reader::wait_for(&self.shared, position, timeout)
     }
 
     /// Writes buffered records to the operating system (see
@@ -410,8 +410,8 @@ impl Log {
     pub fn sync(&self) -> Result<()> {
         let st = self.shared.lock_state();
         self.shared.check_writable(&st)?;
-        let next = st.next;
-        self.shared.sync_through(st, next)
+        let next = st.next();
+        crate::commit::sync_through(&self.shared, st, next)
     }
 
     /// Waits until the space released by earlier truncations has been given
@@ -438,22 +438,22 @@ impl Log {
             let mut st = self.shared.lock_state();
             match self.shared.check_live(&st) {
                 Ok(()) => {
-                    st.closing = true;
-                    let next = st.next;
-                    self.shared.sync_through(st, next)
+                    st.begin_close();
+                    let next = st.next();
+                    crate::commit::sync_through(&self.shared, st, next)
                 }
                 Err(e) => Err(e),
             }
         };
         {
             let mut st = self.shared.lock_state();
-            st.closed = true;
+            st.set_closed();
             // The directory lock goes below, and with it the guarantee that
             // no other writer shortens a mapped file: unmap first.
-            for s in &st.sealed {
+            for s in st.segs.sealed() {
                 s.file.unmap_reads();
             }
-            st.active.file.unmap_reads();
+            st.segs.active().file.unmap_reads();
             self.shared.wake_waiters(&st);
         }
         // Every notice has its outcome now: durable by the sync above, or
@@ -483,11 +483,11 @@ impl Log {
             return Ok(());
         }
         let mut st = self.shared.lock_state();
-        if st.poisoned.is_some() {
+        if st.is_poisoned() {
             return Ok(());
         }
         self.shared.write_close_mark(&mut st)?;
-        crate::prezero::trim(&mut st.active)?;
+        st.segs.trim_zeros()?;
         self.shared.write_close_index(&st)
     }
 
@@ -506,7 +506,7 @@ impl Log {
     /// # Errors
     /// As [`Log::open`].
     pub fn refresh(&self) -> Result<()> {
-        self.shared.refresh()
+        crate::follower::refresh(&self.shared)
     }
 
     /// Figures about the log and its files.
@@ -518,7 +518,8 @@ impl Log {
         let st = sh.lock_state();
         let mut segments = Vec::new();
         let files = st
-            .sealed
+            .segs
+            .sealed()
             .iter()
             .map(|s| {
                 (
@@ -531,19 +532,15 @@ impl Log {
                 )
             })
             .chain(std::iter::once((
-                st.active.first,
-                st.active.base,
-                st.next,
-                st.data_end(),
-                st.active.path.clone(),
-                st.active.file.clone(),
+                st.segs.active().first,
+                st.segs.active().base,
+                st.next(),
+                st.segs.data_end(),
+                st.segs.active().path.clone(),
+                st.segs.active().file.clone(),
             )));
         for (first, base, end, data_end, path, file) in files {
-            let live_from = if st.meta.first_segment == first && st.meta.first > first {
-                st.meta.first_offset
-            } else {
-                crate::segment::SEGMENT_HEADER_LEN as u64
-            };
+            let (live_from, _) = st.meta().scan_start(first);
             let mut disk = file
                 .allocated_bytes()
                 .map_err(|e| Error::io("stat", &path, e))?;
@@ -552,7 +549,7 @@ impl Log {
             }
             segments.push(SegmentStats {
                 path,
-                first_position: st.first.max(base),
+                first_position: st.first().max(base),
                 end_position: end,
                 retained_bytes: data_end.saturating_sub(live_from),
                 disk_bytes: disk,
@@ -564,9 +561,9 @@ impl Log {
             .and_then(|f| f.allocated_bytes())
             .unwrap_or(0);
         Ok(Stats {
-            first_position: st.first,
-            next_position: st.next,
-            records: st.next - st.first,
+            first_position: st.first(),
+            next_position: st.next(),
+            records: st.next() - st.first(),
             retained_bytes: segments.iter().map(|s| s.retained_bytes).sum(),
             disk_bytes: segments.iter().map(|s| s.disk_bytes).sum::<u64>() + meta_disk,
             segments,
@@ -589,15 +586,15 @@ impl Log {
                 sh.flush_locked(&mut st)?;
             }
             (
-                st.sealed.clone(),
-                st.meta,
+                st.segs.sealed().to_vec(),
+                st.meta(),
                 (
-                    st.active.first,
-                    st.active.base,
-                    st.next,
-                    st.active.written,
-                    st.active.path.clone(),
-                    st.active.file.clone(),
+                    st.segs.active().first,
+                    st.segs.active().base,
+                    st.next(),
+                    st.segs.active().written(),
+                    st.segs.active().path.clone(),
+                    st.segs.active().file.clone(),
                 ),
             )
         };
@@ -622,7 +619,7 @@ impl Log {
         let mut report = VerifyReport::default();
         let mut done = 0;
         for (first, base, end, data_end, path, file, sealed) in items {
-            let (off, pos) = scan_start(&meta, first);
+            let (off, pos) = meta.scan_start(first);
             let s = scan::scan(&file, off, pos, data_end, sh.opts.max_record_size)
                 .map_err(|e| Error::io("read", &path, e))?;
             report.segments += 1;
@@ -678,7 +675,7 @@ impl Drop for Log {
         // `sync` and `close`, which report errors.
         if !self.shared.opts.read_only {
             let mut st = self.shared.lock_state();
-            if st.poisoned.is_none() && !st.closed {
+            if !st.is_poisoned() && !st.is_closed() {
                 let _ = self.shared.flush_locked(&mut st);
             }
         }

@@ -31,6 +31,19 @@ pub(crate) struct Meta {
 }
 
 impl Meta {
+    /// Where a scan of the segment starting at `first` begins (offset,
+    /// position): at the recorded first-record offset if the log's front
+    /// was truncated into it (the bytes before may be punched out, even
+    /// when the segment's offsets in memory start before), else at its
+    /// first record.
+    pub(crate) fn scan_start(&self, first: u64) -> (u64, u64) {
+        if self.first_segment == first && self.first > first {
+            (self.first_offset, self.first)
+        } else {
+            (HEADER_LEN as u64, first)
+        }
+    }
+
     fn encode(&self) -> [u8; HEADER_LEN] {
         FileHeader {
             magic: META_MAGIC,

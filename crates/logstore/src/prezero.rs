@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::file_syncs::FileSyncs;
 use crate::fs::FsFile;
 use crate::options::SyncPolicy;
-use crate::state::{Active, Job, Shared, State};
+use crate::state::{relock, Job, Shared, State};
 use crate::sync::MutexGuard;
 
 /// How much is written at a time: 1 MiB, or an eighth of a smaller
@@ -49,32 +49,21 @@ static ZEROS: [u8; 128 << 10] = [0; 128 << 10];
 
 /// The range of the active segment to write zeros to next, if it is time.
 fn next_range(st: &State, segment_size: u64) -> Option<(u64, u64)> {
-    let a = &st.active;
-    let data_end = st.data_end();
+    let prealloc_end = st.segs.active().zeros().end();
+    let data_end = st.segs.data_end();
     let chunk = chunk(segment_size);
-    if a.prealloc_end >= data_end.saturating_add(chunk / 2).min(segment_size) {
+    if prealloc_end >= data_end.saturating_add(chunk / 2).min(segment_size) {
         return None;
     }
     // When the data has caught up with the zeros (a new segment), the next
     // range starts a little past it, so that appends need not wait for it.
-    let from = if a.prealloc_end >= data_end {
-        a.prealloc_end
+    let from = if prealloc_end >= data_end {
+        prealloc_end
     } else {
         data_end + chunk / 16
     };
     let to = from.saturating_add(chunk).min(segment_size);
     (from < to).then_some((from, to))
-}
-
-/// Cuts the zeros off a segment that stops being the active one.
-pub(crate) fn trim(a: &mut Active) -> Result<()> {
-    if a.prealloc_end > a.written {
-        a.file
-            .set_len(a.written)
-            .map_err(|e| Error::io("truncate", &a.path, e))?;
-        a.prealloc_end = a.written;
-    }
-    Ok(())
 }
 
 /// Writes zeros over `[from, to)`, syncing every 128 KiB: an appender's
@@ -109,7 +98,7 @@ enum Failure {
 }
 
 /// Ends a zeros job in the state, also if writing them panics: appenders
-/// wait for `zeroing_from` to clear.
+/// wait for the range being written to clear.
 struct Zeroing<'a> {
     shared: &'a Shared,
     file: Arc<dyn FsFile>,
@@ -121,82 +110,80 @@ struct Zeroing<'a> {
 impl Drop for Zeroing<'_> {
     fn drop(&mut self) {
         let mut st = self.shared.lock_state();
-        let same = Arc::ptr_eq(&st.active.file, &self.file);
+        let same = Arc::ptr_eq(&st.segs.active().file, &self.file);
+        let ok = matches!(self.outcome, Some(Ok(())));
         if same {
-            st.active.zeroing_from = None;
+            st.segs.zeros_mut().end_job(ok.then_some(self.to));
         }
         match self.outcome.take() {
-            Some(Ok(())) if same => st.active.prealloc_end = st.active.prealloc_end.max(self.to),
             Some(Ok(())) => {}
             // If the sync failed, data of the appenders' may be lost with
             // no later sync to say so: the log stops taking writes.
             Some(Err(Failure::Sync(e))) => self.shared.poison(&mut st, &e),
             // No space, say: appends will report it if it persists; this
             // handle stops writing ahead. (Or the write panicked.)
-            Some(Err(Failure::Write)) | None => st.prealloc_failed = true,
+            Some(Err(Failure::Write)) | None => st.zero_jobs.fail(),
         }
         drop(st);
         self.shared.zeroed_cv.notify_all();
     }
 }
 
-impl Shared {
-    /// Queues a job to write zeros if this handle writes them ahead (a
-    /// writer under a syncing policy) and the active segment needs them.
-    pub(crate) fn request_prezero(&self, st: &mut State) {
-        let preallocates = self.opts.preallocate
-            && !self.opts.read_only
-            && !matches!(self.opts.sync_policy, SyncPolicy::Never);
-        if !preallocates
-            || st.zero_queued
-            || st.prealloc_failed
-            || st.active.zeroing_from.is_some()
-            || next_range(st, self.opts.segment_size).is_none()
-        {
+/// Queues a job to write zeros if this handle writes them ahead (a
+/// writer under a syncing policy) and the active segment needs them.
+pub(crate) fn request(sh: &Shared, st: &mut State) {
+    let preallocates = sh.opts.preallocate
+        && !sh.opts.read_only
+        && !matches!(sh.opts.sync_policy, SyncPolicy::Never);
+    if !preallocates
+        || !st.zero_jobs.may_queue()
+        || st.segs.active().zeros().zeroing_from().is_some()
+        || next_range(st, sh.opts.segment_size).is_none()
+    {
+        return;
+    }
+    st.zero_jobs.queue();
+    sh.submit(Job::Prezero);
+}
+
+/// Waits (checking that the log still takes writes) until the
+/// background thread is not writing zeros, or `clear(state, from)`
+/// says the caller's change keeps below the range they start at.
+pub(crate) fn wait_zeroing<'a>(
+    sh: &Shared,
+    mut st: MutexGuard<'a, State>,
+    clear: impl Fn(&State, u64) -> bool,
+) -> Result<MutexGuard<'a, State>> {
+    loop {
+        sh.check_writable(&st)?;
+        match st.segs.active().zeros().zeroing_from() {
+            Some(from) if !clear(&st, from) => {}
+            _ => return Ok(st),
+        }
+        st = relock(sh.zeroed_cv.wait(st));
+    }
+}
+
+/// The background job: writes the next range of zeros and syncs them.
+pub(crate) fn run(sh: &Shared) {
+    let (file, path, from, to) = {
+        let mut st = sh.lock_state();
+        st.zero_jobs.take();
+        if st.is_closed() || st.is_poisoned() || st.zero_jobs.failed() {
             return;
         }
-        st.zero_queued = true;
-        self.submit(Job::Prezero);
-    }
-
-    /// Waits (checking that the log still takes writes) until the
-    /// background thread is not writing zeros, or `clear(state, from)`
-    /// says the caller's change keeps below the range they start at.
-    pub(crate) fn wait_zeroing<'a>(
-        &self,
-        mut st: MutexGuard<'a, State>,
-        clear: impl Fn(&State, u64) -> bool,
-    ) -> Result<MutexGuard<'a, State>> {
-        loop {
-            self.check_writable(&st)?;
-            match st.active.zeroing_from {
-                Some(from) if !clear(&st, from) => {}
-                _ => return Ok(st),
-            }
-            st = self.zeroed_cv.wait(st).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-
-    /// The background job: writes the next range of zeros and syncs them.
-    pub(crate) fn prezero(&self) {
-        let (file, path, from, to) = {
-            let mut st = self.lock_state();
-            st.zero_queued = false;
-            if st.closed || st.poisoned.is_some() || st.prealloc_failed {
-                return;
-            }
-            let Some((from, to)) = next_range(&st, self.opts.segment_size) else {
-                return;
-            };
-            st.active.zeroing_from = Some(from);
-            (st.active.file.clone(), st.active.path.clone(), from, to)
+        let Some((from, to)) = next_range(&st, sh.opts.segment_size) else {
+            return;
         };
-        let mut job = Zeroing {
-            shared: self,
-            file,
-            to,
-            outcome: None,
-        };
-        job.outcome = Some(write_zeros(&self.file_syncs, &job.file, &path, from, to));
-    }
+        st.segs.zeros_mut().begin(from);
+        let a = st.segs.active();
+        (a.file.clone(), a.path.clone(), from, to)
+    };
+    let mut job = Zeroing {
+        shared: sh,
+        file,
+        to,
+        outcome: None,
+    };
+    job.outcome = Some(write_zeros(&sh.file_syncs, &job.file, &path, from, to));
 }

@@ -1,18 +1,14 @@
 //! Reading records: one by position, or a run of them in order.
 
-use std::io::IoSlice;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::frame::{self, HeaderCheck, HEADER_LEN};
-use crate::fs::{read_exact_at, FsFile, OpenMode};
-use crate::header::HEADER_LEN as FILE_HEADER_LEN;
-use crate::index;
-use crate::meta::Meta;
+use crate::fs::{read_exact_at, FsFile};
 use crate::segment::scan::{self, ChunkReader};
-use crate::state::{Sealed, Shared};
+use crate::state::Shared;
 
 /// Where a record's frame is.
 pub(crate) enum Location {
@@ -35,11 +31,6 @@ pub(crate) enum Location {
     Buffered(Vec<u8>),
 }
 
-/// The offset given to a dead position (before the first position) whose
-/// frame was not known when the segment's offsets were loaded. No frame is
-/// at 0 (the file header is), so reading there fails the frame checks.
-pub(crate) const DEAD: u64 = 0;
-
 pub(crate) fn truncated(pos: u64, first: u64) -> Error {
     Error::new(
         ErrorKind::Truncated,
@@ -56,441 +47,238 @@ pub(crate) fn out_of_range(pos: u64, first: u64, next: u64) -> Error {
     .at_position(pos)
 }
 
-impl Shared {
-    /// Writes the index file of a sealed segment: to a temporary name, then
-    /// renamed, so that a reader never sees half of one. The rename is made
-    /// under the state lock, and only if the segment is still sealed: a
-    /// `truncate_back` may have reopened it for appends meanwhile (it holds
-    /// the lock while it cuts and removes the index), and an index found
-    /// after that would describe records that are gone.
-    pub(crate) fn write_index(&self, seg: &Arc<Sealed>, meta: &Meta) -> Result<()> {
-        let offsets = self.load_index(seg, meta)?;
-        let dead = offsets.iter().take_while(|&&o| o == DEAD).count();
-        let bytes = index::encode(
-            &self.log_id,
-            seg.first,
-            seg.base + dead as u64,
-            &offsets[dead..],
-            seg.data_end,
-        );
-        let path = self.index_path(seg.first);
-        let tmp = path.with_extension("idx.tmp");
-        let _ = self.fs.remove_file(&tmp);
-        let file = self
-            .fs
-            .open(&tmp, OpenMode::CreateNew)
-            .map_err(|e| Error::io("create", &tmp, e))?;
-        file.write_all_at(&[IoSlice::new(&bytes)], 0)
-            .map_err(|e| Error::io("write", &tmp, e))?;
-        drop(file);
-        let st = self.lock_state();
-        if !st.sealed.iter().any(|s| Arc::ptr_eq(s, seg)) {
-            drop(st);
-            let _ = self.fs.remove_file(&tmp);
-            return Ok(());
+/// With `point_lookup`, a sealed segment whose offsets are not cached is
+/// looked up with one small read of its index file instead of loading
+/// the whole index (what a read needs; a run or a retry loads it all).
+pub(crate) fn locate(sh: &Shared, pos: u64, point_lookup: bool) -> Result<Location> {
+    let (sealed, meta, rewrites) = {
+        let st = sh.lock_state();
+        // Read under the lock that its writers hold.
+        let rewrites = sh.rewrites.load(Ordering::Acquire);
+        let (first, next) = (st.first(), st.next());
+        if st.is_closed() {
+            return Err(sh.closed_error());
         }
-        self.fs
-            .rename(&tmp, &path)
-            .map_err(|e| Error::io("rename", &path, e))
-    }
-
-    /// The record offsets of a sealed segment: from the cache, its index
-    /// file, or failing those a scan of the segment.
-    pub(crate) fn load_index(&self, seg: &Sealed, meta: &Meta) -> Result<Arc<[u64]>> {
-        if let Some(v) = self
-            .index_cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(seg.first)
-        {
-            return Ok(v);
-        }
-        let offsets: Arc<[u64]> = match self.read_index_file(seg) {
-            Some(v) => v.into(),
-            None => self.rebuild_index(seg, meta)?.into(),
-        };
-        self.index_cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(seg.first, offsets.clone());
-        Ok(offsets)
-    }
-
-    fn read_index_file(&self, seg: &Sealed) -> Option<Vec<u64>> {
-        let path = self.index_path(seg.first);
-        let file = self.fs.open(&path, OpenMode::Read).ok()?;
-        let mut h = [0u8; FILE_HEADER_LEN];
-        read_exact_at(&*file, &mut h, 0).ok()?;
-        let header = index::decode_header(&h, &self.log_id, seg.first).ok()?;
-        if header.base < seg.base || header.end_position() != seg.end || !header.fits(seg.data_end)
-        {
-            return None;
-        }
-        let live = index::read_body(&*file, &header, seg.data_end).ok()?;
-        let mut offsets = vec![DEAD; (header.base - seg.base) as usize];
-        offsets.extend_from_slice(&live);
-        Some(offsets)
-    }
-
-    /// Scans a sealed segment for its offsets, aligned on `seg.base`. When
-    /// the front was truncated into the segment after `seg.base`, the scan
-    /// starts at the first kept record and the dead positions before it get
-    /// the offset [`DEAD`]: their bytes may be punched out, and they are
-    /// never read (positions before the first one are refused first).
-    fn rebuild_index(&self, seg: &Sealed, meta: &Meta) -> Result<Vec<u64>> {
-        let (offset, position) = scan_start(meta, seg.first);
-        let Some(dead) = position.checked_sub(seg.base) else {
-            return Err(Error::corruption(
-                &seg.path,
-                offset,
-                format!(
-                    "the meta file's first position {position} is before the segment's {}",
-                    seg.base
-                ),
-            ));
-        };
-        // The dead records lay before `offset`, each a frame of at least a
-        // byte: a forged first position must not size the padding below.
-        if dead > offset.saturating_sub(FILE_HEADER_LEN as u64) / frame::frame_len(1) {
-            return Err(Error::corruption(
-                &seg.path,
-                offset,
-                format!(
-                    "the meta file puts position {position} at byte {offset}, \
-                     past more records than fit before it"
-                ),
-            ));
-        }
-        let s = scan::scan(
-            &seg.file,
-            offset,
-            position,
-            seg.data_end,
-            self.opts.max_record_size,
-        )
-        .map_err(|e| Error::io("read", &seg.path, e))?;
-        if let Some(d) = s.damage {
-            return Err(Error::corruption(&seg.path, d.offset, d.reason));
-        }
-        if s.next_position != seg.end {
-            return Err(Error::corruption(
-                &seg.path,
-                seg.data_end,
-                format!(
-                    "segment ends at position {}, the next segment starts at {}",
-                    s.next_position, seg.end
-                ),
-            ));
-        }
-        let mut offsets = vec![DEAD; dead as usize];
-        offsets.extend_from_slice(&s.offsets);
-        Ok(offsets)
-    }
-
-    /// Finds where position `pos` is.
-    /// The byte range of `pos` in a sealed segment read straight from its
-    /// index file: the offset and the next one (or the data end, which
-    /// follows the offsets). `None` if the index file is missing, stale or
-    /// says something impossible; the caller then loads the whole index,
-    /// which is checked against its checksum and rebuilt if need be. What
-    /// this returns is checked again by the record's own checksum and
-    /// position.
-    fn index_point(&self, seg: &Sealed, pos: u64) -> Option<(u64, u64)> {
-        let mut slot = seg.index_file.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
-            let file = self
-                .fs
-                .open(&self.index_path(seg.first), OpenMode::Read)
-                .ok()?;
-            let mut h = [0u8; FILE_HEADER_LEN];
-            read_exact_at(&*file, &mut h, 0).ok()?;
-            let header = index::decode_header(&h, &self.log_id, seg.first).ok()?;
-            if header.base < seg.base
-                || header.end_position() != seg.end
-                || !header.fits(seg.data_end)
-            {
-                return None;
-            }
-            *slot = Some((file, header));
-        }
-        let (file, header) = slot.as_ref()?;
-        let i = pos.checked_sub(header.base)?;
-        if i >= header.count {
-            return None;
-        }
-        let mut pair = [0u8; 16];
-        read_exact_at(&**file, &mut pair, FILE_HEADER_LEN as u64 + i * 8).ok()?;
-        let offset = u64::from_le_bytes(pair[..8].try_into().ok()?);
-        let end = u64::from_le_bytes(pair[8..].try_into().ok()?);
-        let sane = offset >= FILE_HEADER_LEN as u64
-            && end <= seg.data_end
-            && end.checked_sub(offset)? >= crate::frame::frame_len(1);
-        sane.then_some((offset, end))
-    }
-
-    /// Whether a sealed segment whose index is not cached is read often
-    /// enough that its whole index should be loaded: after point lookups
-    /// for a 64th of its records (each costs a read of the index file;
-    /// loading costs 8 bytes a record), and only if it fits in half the
-    /// cache, so that one segment never evicts all the others.
-    fn index_is_hot(&self, seg: &Sealed) -> bool {
-        let records = seg.end - seg.base;
-        let fits = records.saturating_mul(8) <= self.opts.index_cache_bytes as u64 / 2;
-        let lookups = seg.point_lookups.fetch_add(1, Ordering::Relaxed);
-        if fits && lookups >= (records / 64).max(64) {
-            seg.point_lookups.store(0, Ordering::Relaxed);
-            return true;
-        }
-        false
-    }
-
-    /// With `point_lookup`, a sealed segment whose offsets are not cached is
-    /// looked up with one small read of its index file instead of loading
-    /// the whole index (what a read needs; a run or a retry loads it all).
-    pub(crate) fn locate(&self, pos: u64, point_lookup: bool) -> Result<Location> {
-        let (sealed, meta, rewrites) = {
-            let st = self.lock_state();
-            // Read under the lock that its writers hold.
-            let rewrites = self.rewrites.load(Ordering::Acquire);
-            if st.closed {
-                return Err(self.closed_error());
-            }
-            if pos < st.first {
-                return Err(truncated(pos, st.first));
-            }
-            if pos >= st.next {
-                return Err(out_of_range(pos, st.first, st.next));
-            }
-            let a = &st.active;
-            if pos >= a.base {
-                let i = (pos - a.base) as usize;
-                let offset = a.offsets[i];
-                let end = a.offsets.get(i + 1).copied().unwrap_or(st.data_end());
-                // A record in the file is whole there; a sync mark in the
-                // buffer may follow it.
-                let end = if offset < a.written {
-                    end.min(a.written)
-                } else {
-                    end
-                };
-                if offset >= a.written {
-                    let from = (offset - a.written) as usize;
-                    let to = (end - a.written) as usize;
-                    return Ok(Location::Buffered(st.buf[from..to].to_vec()));
-                }
-                let in_file = a.offsets.partition_point(|&o| o < a.written);
-                let run_end = a.base + in_file as u64;
-                return Ok(Location::File {
-                    file: a.file.clone(),
-                    segment: a.first,
-                    offset,
-                    len: end - offset,
-                    run_end,
-                    run_end_offset: a.written,
-                    rewrites,
-                });
-            }
-            let i = st.sealed.partition_point(|s| s.end <= pos);
-            match st.sealed.get(i) {
-                Some(s) if s.base <= pos => (s.clone(), st.meta, rewrites),
-                _ => return Err(truncated(pos, st.first)),
-            }
-        };
-        let cached = self
-            .index_cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(sealed.first);
-        let point = match (&cached, point_lookup) {
-            (None, true) if !self.index_is_hot(&sealed) => self.index_point(&sealed, pos),
-            _ => None,
-        };
-        let (offset, end) = match point {
-            Some(found) => found,
-            None => {
-                let offsets = match cached {
-                    Some(v) => v,
-                    None => self.load_index(&sealed, &meta)?,
-                };
-                let i = (pos - sealed.base) as usize;
-                let offset = *offsets.get(i).ok_or_else(|| {
-                    Error::corruption(&sealed.path, 0, "index has fewer records than the segment")
-                })?;
-                (
-                    offset,
-                    offsets.get(i + 1).copied().unwrap_or(sealed.data_end),
-                )
-            }
-        };
-        Ok(Location::File {
-            file: sealed.file.clone(),
-            segment: sealed.first,
-            offset,
-            len: end - offset,
-            run_end: sealed.end,
-            run_end_offset: sealed.data_end,
-            rewrites,
-        })
-    }
-
-    /// Reads one record, checking its frame.
-    pub(crate) fn read_record(&self, pos: u64) -> Result<Vec<u8>> {
-        let mut retried = false;
-        loop {
-            let location = match self.locate(pos, !retried) {
-                Err(e) if e.kind() == ErrorKind::Corruption && !retried => {
-                    retried = true;
-                    self.recheck_after_damage(pos)?;
-                    continue;
-                }
-                other => other?,
-            };
-            let (checked, path, offset) = match location {
-                Location::Buffered(frame) => {
-                    let checked = check_whole_frame(frame, pos, self.opts.max_record_size);
-                    (checked, None, 0)
-                }
-                Location::File {
-                    file,
-                    segment,
-                    offset,
-                    len,
-                    ..
-                } => {
-                    let max = self.opts.max_record_size;
-                    if len > frame::frame_len(max) + MAX_GAP {
-                        // Written under a larger limit, or damage?
-                        let path = self.segment_path(segment);
-                        return Err(match scan::intact_frame(&file, offset, offset + len, pos) {
-                            Ok(Some(n)) if frame_gap(frame::frame_len(n as usize), len) => {
-                                oversize(&path, offset, pos, n, max)
-                            }
-                            Ok(_) => {
-                                Error::corruption(&path, offset, "record longer than the limit")
-                                    .at_position(pos)
-                            }
-                            Err(e) => Error::io("read", &path, e),
-                        });
-                    }
-                    let checked = match read_split(&*file, offset, len) {
-                        Ok(Split::Whole(frame)) => {
-                            check_whole_frame(frame, pos, self.opts.max_record_size)
-                        }
-                        Ok(Split::Parts(h, mut payload)) => {
-                            check_frame(&h, &payload, pos, self.opts.max_record_size).map(|n| {
-                                payload.truncate(n);
-                                payload
-                            })
-                        }
-                        Ok(Split::Short) => Err("record frame is cut short".to_string()),
-                        Err(e) => return Err(Error::io("read", &self.segment_path(segment), e)),
-                    };
-                    (checked, Some(segment), offset)
-                }
-            };
-            match checked {
-                Ok(payload) => return Ok(payload),
-                Err(why) => {
-                    // A concurrent truncation may have punched or cut the
-                    // bytes under us: that is not corruption.
-                    let first = self.first_hint.load(Ordering::Acquire);
-                    if pos < first {
-                        return Err(truncated(pos, first));
-                    }
-                    if !retried {
-                        retried = true;
-                        if self.opts.read_only {
-                            self.reload()?;
-                        }
-                        continue;
-                    }
-                    let path = path.map_or_else(|| self.dir.clone(), |s| self.segment_path(s));
-                    return Err(Error::corruption(&path, offset, why).at_position(pos));
-                }
-            }
-        }
-    }
-
-    /// After the offsets of the segment holding `pos` could not be loaded
-    /// (its index rebuilt from bytes that failed the checks): the segment
-    /// may have been cut by a `truncate_back` or punched by a
-    /// `truncate_front` since it was looked up, so that is not corruption
-    /// yet. Returns `Truncated` if the front passed `pos`, else brings a
-    /// read-only view up to date so that the caller can look again.
-    fn recheck_after_damage(&self, pos: u64) -> Result<()> {
-        let first = self.first_hint.load(Ordering::Acquire);
         if pos < first {
             return Err(truncated(pos, first));
         }
-        if self.opts.read_only {
-            self.reload()?;
+        if pos >= next {
+            return Err(out_of_range(pos, first, next));
         }
-        Ok(())
-    }
+        let a = st.segs.active();
+        if pos >= a.base {
+            let (offsets, written) = (a.offsets(), a.written());
+            let i = (pos - a.base) as usize;
+            let offset = offsets[i];
+            let end = offsets.get(i + 1).copied().unwrap_or(st.segs.data_end());
+            // A record in the file is whole there; a sync mark in the
+            // buffer may follow it.
+            let end = if offset < written {
+                end.min(written)
+            } else {
+                end
+            };
+            if offset >= written {
+                let from = (offset - written) as usize;
+                let to = (end - written) as usize;
+                return Ok(Location::Buffered(st.segs.buf()[from..to].to_vec()));
+            }
+            let in_file = offsets.partition_point(|&o| o < written);
+            let run_end = a.base + in_file as u64;
+            return Ok(Location::File {
+                file: a.file.clone(),
+                segment: a.first,
+                offset,
+                len: end - offset,
+                run_end,
+                run_end_offset: written,
+                rewrites,
+            });
+        }
+        match st.segs.sealed_holding(pos) {
+            Some(s) => (s.clone(), st.meta(), rewrites),
+            None => return Err(truncated(pos, first)),
+        }
+    };
+    let cached = sh.indexes.cached(sealed.first);
+    let extent = sealed.extent();
+    let point = match (&cached, point_lookup) {
+        (None, true) if !sh.indexes.is_hot(&sealed.index, &extent) => {
+            sh.indexes.point(&sealed.index, &extent, pos)
+        }
+        _ => None,
+    };
+    let (offset, end) = match point {
+        Some(found) => found,
+        None => {
+            let offsets = match cached {
+                Some(v) => v,
+                None => sh.load_index(&sealed, &meta)?,
+            };
+            let i = (pos - sealed.base) as usize;
+            let offset = *offsets.get(i).ok_or_else(|| {
+                Error::corruption(&sealed.path, 0, "index has fewer records than the segment")
+            })?;
+            (
+                offset,
+                offsets.get(i + 1).copied().unwrap_or(sealed.data_end),
+            )
+        }
+    };
+    Ok(Location::File {
+        file: sealed.file.clone(),
+        segment: sealed.first,
+        offset,
+        len: end - offset,
+        run_end: sealed.end,
+        run_end_offset: sealed.data_end,
+        rewrites,
+    })
+}
 
-    /// Waits until position `pos` exists (or the timeout passes).
-    pub(crate) fn wait_for(&self, pos: u64, timeout: Option<Duration>) -> Result<bool> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        if self.opts.read_only {
-            return self.poll_for(pos, deadline);
-        }
-        let mut st = self.lock_state();
-        self.tail_waiters.fetch_add(1, Ordering::SeqCst);
-        let result = loop {
-            if st.next > pos {
-                break Ok(true);
+/// Reads one record, checking its frame.
+pub(crate) fn read_record(sh: &Shared, pos: u64) -> Result<Vec<u8>> {
+    let mut retried = false;
+    loop {
+        let location = match locate(sh, pos, !retried) {
+            Err(e) if e.kind() == ErrorKind::Corruption && !retried => {
+                retried = true;
+                recheck_after_damage(sh, pos)?;
+                continue;
             }
-            if st.closed {
-                break Err(self.closed_error());
+            other => other?,
+        };
+        let (checked, path, offset) = match location {
+            Location::Buffered(frame) => {
+                let checked = check_whole_frame(frame, pos, sh.opts.max_record_size);
+                (checked, None, 0)
             }
-            match deadline {
-                None => st = self.appended_cv.wait(st).unwrap_or_else(|p| p.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        break Ok(false);
-                    }
-                    st = self
-                        .appended_cv
-                        .wait_timeout(st, d - now)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0;
+            Location::File {
+                file,
+                segment,
+                offset,
+                len,
+                ..
+            } => {
+                let max = sh.opts.max_record_size;
+                if len > frame::frame_len(max) + MAX_GAP {
+                    // Written under a larger limit, or damage?
+                    let path = sh.segment_path(segment);
+                    return Err(match scan::intact_frame(&file, offset, offset + len, pos) {
+                        Ok(Some(n)) if frame_gap(frame::frame_len(n as usize), len) => {
+                            oversize(&path, offset, pos, n, max)
+                        }
+                        Ok(_) => Error::corruption(&path, offset, "record longer than the limit")
+                            .at_position(pos),
+                        Err(e) => Error::io("read", &path, e),
+                    });
                 }
+                let checked = match read_split(&*file, offset, len) {
+                    Ok(Split::Whole(frame)) => {
+                        check_whole_frame(frame, pos, sh.opts.max_record_size)
+                    }
+                    Ok(Split::Parts(h, mut payload)) => {
+                        check_frame(&h, &payload, pos, sh.opts.max_record_size).map(|n| {
+                            payload.truncate(n);
+                            payload
+                        })
+                    }
+                    Ok(Split::Short) => Err("record frame is cut short".to_string()),
+                    Err(e) => return Err(Error::io("read", &sh.segment_path(segment), e)),
+                };
+                (checked, Some(segment), offset)
             }
         };
-        self.tail_waiters.fetch_sub(1, Ordering::SeqCst);
-        result
-    }
-
-    fn poll_for(&self, pos: u64, deadline: Option<Instant>) -> Result<bool> {
-        loop {
-            if self.lock_state().next > pos {
-                return Ok(true);
-            }
-            self.refresh()?;
-            if self.lock_state().next > pos {
-                return Ok(true);
-            }
-            let nap = Duration::from_millis(10);
-            match deadline {
-                Some(d) if Instant::now() + nap > d => {
-                    return Ok(self.lock_state().next > pos);
+        match checked {
+            Ok(payload) => return Ok(payload),
+            Err(why) => {
+                // A concurrent truncation may have punched or cut the
+                // bytes under us: that is not corruption.
+                let first = sh.first_hint.load(Ordering::Acquire);
+                if pos < first {
+                    return Err(truncated(pos, first));
                 }
-                _ => std::thread::sleep(nap),
+                if !retried {
+                    retried = true;
+                    if sh.opts.read_only {
+                        crate::follower::reload(sh)?;
+                    }
+                    continue;
+                }
+                let path = path.map_or_else(|| sh.dir.clone(), |s| sh.segment_path(s));
+                return Err(Error::corruption(&path, offset, why).at_position(pos));
             }
         }
     }
 }
 
-/// Where a scan of the segment starting at `first` begins: at the recorded
-/// first-record offset if the log's front was truncated into it (the bytes
-/// before may be punched out, even when the segment's offsets in memory
-/// start before), else at its first record.
-pub(crate) fn scan_start(m: &Meta, first: u64) -> (u64, u64) {
-    if m.first_segment == first && m.first > first {
-        (m.first_offset, m.first)
-    } else {
-        (FILE_HEADER_LEN as u64, first)
+/// After the offsets of the segment holding `pos` could not be loaded
+/// (its index rebuilt from bytes that failed the checks): the segment
+/// may have been cut by a `truncate_back` or punched by a
+/// `truncate_front` since it was looked up, so that is not corruption
+/// yet. Returns `Truncated` if the front passed `pos`, else brings a
+/// read-only view up to date so that the caller can look again.
+fn recheck_after_damage(sh: &Shared, pos: u64) -> Result<()> {
+    let first = sh.first_hint.load(Ordering::Acquire);
+    if pos < first {
+        return Err(truncated(pos, first));
+    }
+    if sh.opts.read_only {
+        crate::follower::reload(sh)?;
+    }
+    Ok(())
+}
+
+/// Waits until position `pos` exists (or the timeout passes).
+pub(crate) fn wait_for(sh: &Shared, pos: u64, timeout: Option<Duration>) -> Result<bool> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    if sh.opts.read_only {
+        return poll_for(sh, pos, deadline);
+    }
+    let mut st = sh.lock_state();
+    sh.tail_waiters.fetch_add(1, Ordering::SeqCst);
+    let result = loop {
+        if st.next() > pos {
+            break Ok(true);
+        }
+        if st.is_closed() {
+            break Err(sh.closed_error());
+        }
+        match deadline {
+            None => st = sh.appended_cv.wait(st).unwrap_or_else(|p| p.into_inner()),
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    break Ok(false);
+                }
+                st = sh
+                    .appended_cv
+                    .wait_timeout(st, d - now)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        }
+    };
+    sh.tail_waiters.fetch_sub(1, Ordering::SeqCst);
+    result
+}
+
+fn poll_for(sh: &Shared, pos: u64, deadline: Option<Instant>) -> Result<bool> {
+    loop {
+        if sh.lock_state().next() > pos {
+            return Ok(true);
+        }
+        crate::follower::refresh(sh)?;
+        if sh.lock_state().next() > pos {
+            return Ok(true);
+        }
+        let nap = Duration::from_millis(10);
+        match deadline {
+            Some(d) if Instant::now() + nap > d => {
+                return Ok(sh.lock_state().next() > pos);
+            }
+            _ => std::thread::sleep(nap),
+        }
     }
 }
 
@@ -688,7 +476,7 @@ impl Iter {
         if self.failed {
             return None;
         }
-        match self.shared.wait_for(self.next, Some(timeout)) {
+        match wait_for(&self.shared, self.next, Some(timeout)) {
             Ok(true) => self.next(),
             Ok(false) => None,
             Err(e) => {
@@ -740,7 +528,7 @@ impl Iter {
                 .is_none_or(|r| pos >= r.end || r.rewrites != rewrites)
             {
                 self.end_run();
-                match self.shared.locate(pos, false) {
+                match locate(&self.shared, pos, false) {
                     Ok(Location::Buffered(frame)) => {
                         let (h, p) = frame.split_at(HEADER_LEN.min(frame.len()));
                         let n = check_frame(h, p, pos, self.shared.opts.max_record_size)
@@ -770,7 +558,7 @@ impl Iter {
                     Err(e) if e.kind() == ErrorKind::OutOfRange => return Ok(Step::End),
                     Err(e) if e.kind() == ErrorKind::Corruption && !retried => {
                         retried = true;
-                        self.shared.recheck_after_damage(pos)?;
+                        recheck_after_damage(&self.shared, pos)?;
                         continue;
                     }
                     Err(e) => return Err(e),
@@ -801,7 +589,7 @@ impl Iter {
             // read-only view racing the writer): look the position up again.
             retried = true;
             if self.shared.opts.read_only {
-                self.shared.reload()?;
+                crate::follower::reload(&self.shared)?;
             }
         }
     }

@@ -18,13 +18,11 @@ use crate::cut;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::{read_exact_at, Fs, FsFile, FsLock, OpenMode};
 use crate::header::{new_log_id, FileHeader, HEADER_LEN, SEGMENT_MAGIC};
-use crate::index::{self, IndexCache};
+use crate::index;
 use crate::meta::{self, Meta, META_NAME};
 use crate::options::{Options, Recovery};
 use crate::segment::{self, scan};
-use crate::state::{Active, Job, Sealed, Shared, State};
-use crate::sync::atomic::{AtomicU64, AtomicUsize};
-use crate::sync::{Condvar, Mutex};
+use crate::state::{Active, GroupCommit, Job, SealSync, Sealed, Segments, Shared, State};
 
 /// Name of the writer's lock file.
 pub(crate) const LOCK_NAME: &str = "logstore.lock";
@@ -67,8 +65,8 @@ pub struct Cut {
 
 /// Sorted listing of a log directory.
 #[derive(Default)]
-struct Listing {
-    segments: Vec<u64>,
+pub(crate) struct Listing {
+    pub(crate) segments: Vec<u64>,
     indexes: Vec<u64>,
     temporary: Vec<String>,
     unknown: Vec<String>,
@@ -163,61 +161,26 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
         .first()
         .map_or(active.base, |s| s.base)
         .clamp(first, next);
-    let state = State {
-        first,
-        next,
-        meta: o.meta,
-        sealed,
-        active,
-        buf: Vec::new(),
-        synced,
-        // What is durable at open needs no mark of this handle's: the
-        // next one vouches for what its syncs add.
-        vouched: o.vouched.max(synced).min(next),
-        unsynced: reseal.clone(),
-        unsynced_bytes: 0,
-        // The segment files found may have been created by rolls that no
-        // sync covered before the process stopped: the first sync makes the
-        // directory durable too.
-        rolls: 1,
-        rolls_synced: 0,
-        syncing: false,
-        syncing_upto: 0,
-        epoch: 0,
-        poisoned: None,
-        closing: false,
-        closed: false,
-        zero_queued: false,
-        prealloc_failed: false,
-    };
-    let shared = Arc::new(Shared {
-        dir: dir.to_path_buf(),
-        fs: fs.clone(),
-        log_id: o.meta.log_id,
-        state: Mutex::new(state),
-        sync_done: Mutex::new(Default::default()),
-        sync_done_cv: Condvar::new(),
-        lead_cv: Condvar::new(),
-        appended_cv: Condvar::new(),
-        zeroed_cv: Condvar::new(),
-        tail_waiters: AtomicUsize::new(0),
-        first_hint: AtomicU64::new(first),
-        rewrites: AtomicU64::new(0),
-        index_cache: Mutex::new(IndexCache::new(opts.index_cache_bytes)),
-        file_syncs: Default::default(),
-        jobs: Mutex::new(None),
-        bg_thread: Mutex::new(None),
-        pending_jobs: Mutex::new(0),
-        jobs_cv: Condvar::new(),
-        report: Mutex::new(o.report),
-        lock: Mutex::new(lock),
+    // What is durable at open needs no mark of this handle's: the next
+    // one vouches for what its syncs add.
+    let vouched = o.vouched.max(synced).min(next);
+    let segs = Segments::new(first, sealed, active);
+    let group = GroupCommit::open(synced, vouched, reseal.clone());
+    let state = State::new(o.meta, segs, group);
+    let (log_id, report) = (o.meta.log_id, o.report);
+    let shared = Arc::new(Shared::new(
+        dir.to_path_buf(),
         opts,
-    });
+        log_id,
+        state,
+        report,
+        lock,
+    ));
     if writable {
         crate::background::start(&shared)
             .map_err(|e| Error::io("start the background thread for", dir, e))?;
         for seg in reseal {
-            shared.submit(Job::Seal(seg, true));
+            shared.submit(Job::Seal(seg, SealSync::Needed));
         }
     }
     Ok(shared)
@@ -258,7 +221,7 @@ fn prepare_dir(fs: &dyn Fs, dir: &Path, opts: &Options) -> Result<Option<Box<dyn
     }
 }
 
-fn list(fs: &dyn Fs, dir: &Path) -> Result<Listing> {
+pub(crate) fn list(fs: &dyn Fs, dir: &Path) -> Result<Listing> {
     let raw = fs
         .list_dir(dir)
         .map_err(|e| Error::io("list directory", dir, e))?;
@@ -567,15 +530,21 @@ impl Opener<'_> {
     /// An index header that checks, and the segment length its index
     /// recorded.
     fn index_header_and_end(&self, first: u64) -> Option<(index::IndexHeader, u64)> {
-        let file = self.fs.open(&self.index_path(first), OpenMode::Read).ok()?;
-        let mut h = [0u8; HEADER_LEN];
-        read_exact_at(&*file, &mut h, 0).ok()?;
-        let header = index::decode_header(&h, &self.meta.log_id, first).ok()?;
+        let (file, header) = self.open_index(first)?;
         // Only 8 bytes are read here, at an offset the header gives; the
         // body is checked (against the segment's size) when it is loaded.
-        let mut end = [0u8; 8];
-        read_exact_at(&*file, &mut end, HEADER_LEN as u64 + header.count * 8).ok()?;
-        Some((header, u64::from_le_bytes(end)))
+        let end = index::recorded_end(&*file, &header)?;
+        Some((header, end))
+    }
+
+    /// The index file of the segment `first`, if its header checks.
+    fn open_index(&self, first: u64) -> Option<(Arc<dyn FsFile>, index::IndexHeader)> {
+        index::open_checked(
+            &**self.fs,
+            &self.index_path(first),
+            &self.meta.log_id,
+            first,
+        )
     }
 
     /// The last segment must not be shorter than the index its clean close
@@ -614,10 +583,7 @@ impl Opener<'_> {
     /// checked whole, if it describes the segment as it is: a clean close
     /// left it and nothing was written since.
     fn closed_index(&self, first: u64, len: u64) -> Option<(index::IndexHeader, Vec<u64>)> {
-        let ix = self.fs.open(&self.index_path(first), OpenMode::Read).ok()?;
-        let mut h = [0u8; HEADER_LEN];
-        read_exact_at(&*ix, &mut h, 0).ok()?;
-        let header = index::decode_header(&h, &self.meta.log_id, first).ok()?;
+        let (ix, header) = self.open_index(first)?;
         let offsets = index::read_body(&*ix, &header, len).ok()?;
         Some((header, offsets))
     }
@@ -627,7 +593,7 @@ impl Opener<'_> {
     /// scanned).
     fn closed_active(&mut self, f: &mut SegFile) -> Option<Active> {
         let (header, mut offsets) = f.closed_index.take()?;
-        let (off, pos) = self.scan_start(f.first);
+        let (off, pos) = self.meta.scan_start(f.first);
         if header.base > pos || header.base + header.count < pos {
             return None;
         }
@@ -653,37 +619,22 @@ impl Opener<'_> {
         }
         self.vouched = end;
         offsets.drain(..skip);
-        let mut a = Active::new(f.first, pos, offsets, f.len, f.path.clone(), f.file.clone());
-        a.prealloc_end = f.len;
-        Some(a)
+        Some(Active::new(
+            f.first,
+            pos,
+            offsets,
+            f.len,
+            f.path.clone(),
+            f.file.clone(),
+        ))
     }
 
     /// The data end recorded by the index of the segment `first`, once the
     /// whole index is checked (header, length, body checksum): a claim
     /// that bytes were synced is believed only from an intact file.
     fn checked_index_end(&self, first: u64) -> Option<u64> {
-        let file = self.fs.open(&self.index_path(first), OpenMode::Read).ok()?;
-        let mut h = [0u8; HEADER_LEN];
-        read_exact_at(&*file, &mut h, 0).ok()?;
-        let header = index::decode_header(&h, &self.meta.log_id, first).ok()?;
-        let body_len = header.count.checked_mul(8)?.checked_add(8)?;
-        if file.len().ok()? != HEADER_LEN as u64 + body_len {
-            return None;
-        }
-        // Summed in pieces: a sparse file makes any length free, and
-        // nothing is allocated on its word.
-        const PIECE: u64 = 1 << 20;
-        let mut buf = vec![0u8; body_len.min(PIECE) as usize];
-        let (mut sum, mut at) = (0u32, 0u64);
-        while at < body_len {
-            let n = (body_len - at).min(PIECE) as usize;
-            read_exact_at(&*file, &mut buf[..n], HEADER_LEN as u64 + at).ok()?;
-            sum = crc32c::crc32c_append(sum, &buf[..n]);
-            at += n as u64;
-        }
-        let n = (body_len - 1) % PIECE + 1;
-        let end = u64::from_le_bytes(buf[n as usize - 8..n as usize].try_into().ok()?);
-        (sum == header.body_crc).then_some(end)
+        let (file, header) = self.open_index(first)?;
+        index::checked_end(&*file, &header)
     }
 
     /// Whether the segment `first` (of `seg_len` bytes) is shorter than its
@@ -693,16 +644,6 @@ impl Opener<'_> {
     fn shorter_than_indexed(&self, first: u64, seg_len: u64) -> bool {
         self.index_header_and_end(first)
             .is_some_and(|(_, end)| end > seg_len)
-    }
-
-    /// Where scanning the segment `first` starts (offset, position).
-    fn scan_start(&self, first: u64) -> (u64, u64) {
-        let m = &self.meta;
-        if m.first_segment == first && m.first > first {
-            (m.first_offset, m.first)
-        } else {
-            (HEADER_LEN as u64, first)
-        }
     }
 
     /// Turns the checked files into sealed segments and the active one.
@@ -758,7 +699,7 @@ impl Opener<'_> {
                     break;
                 }
             }
-            let (off, pos) = self.scan_start(f.first);
+            let (off, pos) = self.meta.scan_start(f.first);
             let s = scan::scan(&f.file, off, pos, f.len, self.opts.max_record_size)
                 .map_err(|e| Error::io("read", &f.path, e))?;
             if is_last {
@@ -828,24 +769,14 @@ impl Opener<'_> {
                 if self.writable {
                     self.remove(&self.index_path(f.first))?;
                 }
-                let mut a = Active::new(f.first, pos, s.offsets, s.end, f.path, f.file);
-                a.prealloc_end = prealloc_end.max(s.end);
-                active = Some(a);
+                let a = Active::new(f.first, pos, s.offsets, s.end, f.path, f.file);
+                active = Some(a.with_zeros_to(prealloc_end));
                 break;
             }
             if f.index.is_none() {
                 self.report.rebuilt_indexes.push(self.index_path(f.first));
             }
-            let seg = Arc::new(Sealed {
-                first: f.first,
-                base: pos,
-                end: s.next_position,
-                data_end: f.len,
-                path: f.path,
-                file: f.file,
-                index_file: Mutex::new(None),
-                point_lookups: AtomicU64::new(0),
-            });
+            let seg = Sealed::new(f.first, pos, s.next_position, f.len, f.path, f.file);
             expected = Some(seg.end);
             reseal.push(seg.clone());
             sealed.push(seg);
@@ -863,16 +794,7 @@ impl Opener<'_> {
     /// (they are checked when read, and by `verify`).
     fn check_sealed(&mut self, f: SegFile) -> Arc<Sealed> {
         let h = f.index.expect("sealed segments have an index");
-        Arc::new(Sealed {
-            first: f.first,
-            base: h.base,
-            end: h.end_position(),
-            data_end: f.len,
-            path: f.path,
-            file: f.file,
-            index_file: Mutex::new(None),
-            point_lookups: AtomicU64::new(0),
-        })
+        Sealed::new(f.first, h.base, h.end_position(), f.len, f.path, f.file)
     }
 
     /// Positions are missing between segments.
@@ -1007,7 +929,7 @@ impl Opener<'_> {
     /// takes the appends again, or a new segment starts the log.
     fn last_sealed_becomes_active(&mut self, sealed: &mut Vec<Arc<Sealed>>) -> Result<Active> {
         if let Some(seg) = sealed.pop() {
-            let (off, pos) = self.scan_start(seg.first);
+            let (off, pos) = self.meta.scan_start(seg.first);
             let s = scan::scan(&seg.file, off, pos, seg.data_end, self.opts.max_record_size)
                 .map_err(|e| Error::io("read", &seg.path, e))?;
             if let Some(d) = s.damage {
@@ -1126,146 +1048,5 @@ impl Opener<'_> {
                 Ok(())
             }
         }
-    }
-}
-
-impl Shared {
-    /// Brings a read-only handle up to date with the files: cheaply when
-    /// the writer only appended to the same segment, else by reopening.
-    pub(crate) fn refresh(&self) -> Result<()> {
-        self.refresh_view(false)
-    }
-
-    /// Rebuilds a read-only handle's view from the files, without the
-    /// cheap path: for when a record at an offset we hold failed its
-    /// checks, which the cheap path's tests cannot always foresee (a
-    /// rewritten tail whose last record landed where the old one was).
-    pub(crate) fn reload(&self) -> Result<()> {
-        self.refresh_view(true)
-    }
-
-    fn refresh_view(&self, full: bool) -> Result<()> {
-        if !self.opts.read_only {
-            return Ok(());
-        }
-        let meta = meta::read(&*self.fs, &self.dir)?.ok_or_else(|| {
-            Error::io(
-                "refresh",
-                &self.dir,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "the log's meta file is gone"),
-            )
-        })?;
-        if meta.log_id != self.log_id {
-            return Err(Error::corruption(
-                &self.dir.join(META_NAME),
-                0,
-                "the log was replaced by another one",
-            ));
-        }
-        let listing = list(&*self.fs, &self.dir)?;
-        if !full && self.extend_active(&meta, &listing)? {
-            // The writer may have cut the back and appended records of the
-            // same lengths: the offsets still hold, the bytes do not, and
-            // iterators must read them again.
-            self.rewrites
-                .fetch_add(1, std::sync::atomic::Ordering::Release);
-            return Ok(());
-        }
-        let fresh = self.open_view()?;
-        let mut st = self.lock_state();
-        let mut other = fresh.lock_state();
-        std::mem::swap(&mut *st, &mut *other);
-        self.first_hint
-            .store(st.first, std::sync::atomic::Ordering::Release);
-        self.rewrites
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
-        *self.index_cache.lock().unwrap_or_else(|p| p.into_inner()) =
-            IndexCache::new(self.opts.index_cache_bytes);
-        Ok(())
-    }
-
-    /// Opens the directory afresh for a read-only view. The writer changes
-    /// the directory while we read it without any lock between us: a
-    /// segment listed a moment ago may be gone when opened, or the meta
-    /// file may already name a first position whose segment is not created
-    /// yet. Such a view fails, and one taken a moment later succeeds; only
-    /// an error that persists is reported.
-    fn open_view(&self) -> Result<Arc<Shared>> {
-        let mut tries = 0;
-        loop {
-            match open(&self.dir, self.opts.clone()) {
-                Ok(shared) => return Ok(shared),
-                Err(e)
-                    if tries < 20 && matches!(e.kind(), ErrorKind::Io | ErrorKind::Corruption) =>
-                {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// The fast path of `refresh`: same first position, same last segment,
-    /// which only grew. Returns false if the slow path is needed.
-    fn extend_active(&self, meta: &Meta, listing: &Listing) -> Result<bool> {
-        let mut st = self.lock_state();
-        if meta.first != st.meta.first || listing.segments.last() != Some(&st.active.first) {
-            return Ok(false);
-        }
-        let a = &st.active;
-        let len = a.file.len().map_err(|e| Error::io("stat", &a.path, e))?;
-        if len < a.written || !self.last_record_in_place(a, st.next)? {
-            return Ok(false);
-        }
-        if len == a.written || self.zeros_at(a)? {
-            return Ok(true);
-        }
-        let s = scan::scan(&a.file, a.written, st.next, len, self.opts.max_record_size)
-            .map_err(|e| Error::io("read", &a.path, e))?;
-        let st = &mut *st;
-        st.active.offsets.extend_from_slice(&s.offsets);
-        st.active.written = s.end;
-        st.next = s.next_position;
-        Ok(true)
-    }
-
-    /// Whether the active segment holds zeros where its next record would
-    /// start: nothing new yet, in the space the writer writes ahead (see
-    /// `crate::prezero`), which need not be read to its end at every
-    /// refresh.
-    fn zeros_at(&self, a: &Active) -> Result<bool> {
-        let mut raw = [0u8; crate::frame::HEADER_LEN];
-        match read_exact_at(&*a.file, &mut raw, a.written) {
-            Ok(()) => Ok(raw == [0; crate::frame::HEADER_LEN]),
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
-            Err(e) => Err(Error::io("read", &a.path, e)),
-        }
-    }
-
-    /// Whether the last record this handle knows in the active segment is
-    /// still where it was. A `truncate_back` by the writer followed by
-    /// appends can leave the file as long as before or longer, with other
-    /// records from the cut on: then the frame there no longer ends at
-    /// `written` with position `next - 1`.
-    fn last_record_in_place(&self, a: &Active, next: u64) -> Result<bool> {
-        let Some(&offset) = a.offsets.last() else {
-            return Ok(true);
-        };
-        let mut raw = [0u8; crate::frame::HEADER_LEN];
-        match read_exact_at(&*a.file, &mut raw, offset) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
-            Err(e) => return Err(Error::io("read", &a.path, e)),
-        }
-        Ok(
-            match crate::frame::decode_header(&raw, self.opts.max_record_size) {
-                crate::frame::HeaderCheck::Valid(h) => {
-                    h.position.checked_add(1) == Some(next)
-                        && offset + crate::frame::frame_len(h.len as usize) == a.written
-                }
-                _ => false,
-            },
-        )
     }
 }
