@@ -69,8 +69,11 @@ impl Error {
         e
     }
 
-    pub(crate) fn corruption(path: &Path, offset: u64, what: impl Into<String>) -> Self {
-        let mut e = Error::new(ErrorKind::Corruption, what);
+    /// Bytes at `offset` of `path` are not what logstore wrote; `what`
+    /// says why (a string, or a typed reason such as
+    /// [`crate::frame::FrameError`]).
+    pub(crate) fn corruption(path: &Path, offset: u64, what: impl fmt::Display) -> Self {
+        let mut e = Error::new(ErrorKind::Corruption, what.to_string());
         e.path = Some(path.to_path_buf());
         e.offset = Some(offset);
         e

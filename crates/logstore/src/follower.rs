@@ -12,10 +12,20 @@ use crate::recovery::{list, open, Listing};
 use crate::segment::scan;
 use crate::state::{Active, Shared};
 
+/// How a read-only view is brought up to date with the files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refresh {
+    /// By reading what was appended to the same last segment, if that is
+    /// all that changed; else as `Full`.
+    Cheap,
+    /// By opening the directory afresh.
+    Full,
+}
+
 /// Brings a read-only handle up to date with the files: cheaply when
 /// the writer only appended to the same segment, else by reopening.
 pub(crate) fn refresh(sh: &Shared) -> Result<()> {
-    refresh_view(sh, false)
+    refresh_view(sh, Refresh::Cheap)
 }
 
 /// Rebuilds a read-only handle's view from the files, without the
@@ -23,10 +33,10 @@ pub(crate) fn refresh(sh: &Shared) -> Result<()> {
 /// checks, which the cheap path's tests cannot always foresee (a
 /// rewritten tail whose last record landed where the old one was).
 pub(crate) fn reload(sh: &Shared) -> Result<()> {
-    refresh_view(sh, true)
+    refresh_view(sh, Refresh::Full)
 }
 
-fn refresh_view(sh: &Shared, full: bool) -> Result<()> {
+fn refresh_view(sh: &Shared, how: Refresh) -> Result<()> {
     if !sh.opts.read_only {
         return Ok(());
     }
@@ -45,7 +55,7 @@ fn refresh_view(sh: &Shared, full: bool) -> Result<()> {
         ));
     }
     let listing = list(&*sh.fs, &sh.dir)?;
-    if !full && extend_active(sh, &meta, &listing)? {
+    if how == Refresh::Cheap && extend_active(sh, &meta, &listing)? {
         // The writer may have cut the back and appended records of the
         // same lengths: the offsets still hold, the bytes do not, and
         // iterators must read them again.
@@ -134,13 +144,11 @@ fn last_record_in_place(sh: &Shared, a: &Active) -> Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
         Err(e) => return Err(Error::io("read", &a.path, e)),
     }
+    let room = crate::frame::Room::UpTo(a.written().saturating_sub(offset));
     Ok(
-        match crate::frame::decode_header(&raw, sh.opts.max_record_size) {
-            crate::frame::HeaderCheck::Valid(h) => {
-                h.position.checked_add(1) == Some(next)
-                    && offset + crate::frame::frame_len(h.len as usize) == a.written()
-            }
-            _ => false,
-        },
+        crate::frame::check_header(&raw, sh.opts.max_record_size, room).is_ok_and(|h| {
+            h.check_position(next.wrapping_sub(1)) == Ok(next)
+                && offset + h.frame_len() == a.written()
+        }),
     )
 }

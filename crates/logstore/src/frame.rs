@@ -159,16 +159,266 @@ pub(crate) fn decode_any_length(h: &[u8; HEADER_LEN]) -> Option<Header> {
 }
 
 /// Whether the checksum in `header` matches its own bytes and `payload`.
+#[cfg(test)]
 pub(crate) fn checksum_ok(raw_header: &[u8; HEADER_LEN], header: &Header, payload: &[u8]) -> bool {
-    crc32c::crc32c_append(crc32c::crc32c(&raw_header[LEN_AT..]), payload) == header.crc
+    header.check_sum(payload_sum(raw_header, payload)).is_ok()
 }
 
 /// Whether a whole frame (`header` decoded from its first bytes, followed
 /// by the payload) matches its checksum: one pass over the contiguous
 /// bytes, the same sum as [`checksum_ok`].
-#[inline]
+#[cfg(test)]
 pub(crate) fn frame_checksum_ok(frame: &[u8], header: &Header) -> bool {
-    frame.len() >= HEADER_LEN && crate::crc::crc32c(&frame[LEN_AT..]) == header.crc
+    frame.len() >= HEADER_LEN && header.check_sum(frame_sum(frame)).is_ok()
+}
+
+/// Why bytes are not the frame expected there. Every check of a record
+/// or sync mark read from a file goes through the functions below and
+/// reports one of these; its `Display` is the reason given in errors and
+/// reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FrameError {
+    /// Fewer bytes than a header are left before the end of the data.
+    ShortHeader { left: u64 },
+    /// The file ends before the frame does (or before what the index
+    /// says the frame takes).
+    Short,
+    /// All zeros where a header should be: the end of the written data.
+    Zero,
+    /// A length of zero, or above the limit `max`.
+    BadLength { len: u32, max: usize },
+    /// An intact record longer than the limit in use (the log was written
+    /// with a larger `max_record_size`): not damage, and reported as an
+    /// invalid argument, never cut.
+    Oversize { position: u64, len: u32, max: usize },
+    /// The `found` bytes from a record's offset to the next one's are
+    /// more than a record of at most `max` bytes takes, with sync marks,
+    /// and hold no intact record.
+    TooLong { found: u64, max: usize },
+    /// The frame runs past the end of the data.
+    PastEnd { len: u32 },
+    /// The header's length disagrees with the bytes the index gives the
+    /// record (`found` payload bytes, sync marks after it allowed for).
+    LengthMismatch { header: u32, found: u64 },
+    /// The record's checksum does not match its bytes.
+    Checksum,
+    /// An intact record of another position.
+    Position { found: u64, expected: u64 },
+    /// A record at the last position the format can name: it leaves no
+    /// position for the next one, so only a forged file holds it.
+    LastPosition { position: u64 },
+    /// A sync mark's checksum does not match.
+    MarkChecksum,
+    /// A sync mark runs past the end of the data.
+    MarkPastEnd,
+    /// A sync mark between two records of a batch (never written there).
+    MarkInBatch,
+    /// The last record read says its batch goes on, and the data ends.
+    BatchIncomplete,
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            FrameError::ShortHeader { left } => {
+                write!(f, "incomplete record header ({left} bytes left)")
+            }
+            FrameError::Short => f.write_str("record frame is cut short (the file ends first)"),
+            FrameError::Zero => f.write_str("zero bytes where a record header should be"),
+            FrameError::BadLength { len, max } => {
+                write!(f, "bad record length {len} (limit {max})")
+            }
+            FrameError::Oversize { position, len, max } => write!(
+                f,
+                "record {position} is {len} bytes, more than the max_record_size of {max} given; \
+                 open the log with a max_record_size of at least {len}"
+            ),
+            FrameError::TooLong { found, max } => write!(
+                f,
+                "record longer than the limit ({found} bytes up to the next record, \
+                 for records of at most {max} bytes)"
+            ),
+            FrameError::PastEnd { len } => {
+                write!(f, "record of {len} bytes runs past the end of the data")
+            }
+            FrameError::LengthMismatch { header, found } => write!(
+                f,
+                "record length {header} does not match the index ({found} bytes)"
+            ),
+            FrameError::Checksum => f.write_str("record checksum mismatch"),
+            FrameError::Position { found, expected } => {
+                write!(f, "record has position {found}, expected {expected}")
+            }
+            FrameError::LastPosition { position } => write!(
+                f,
+                "record has position {position}, past the last one possible"
+            ),
+            FrameError::MarkChecksum => f.write_str("sync mark checksum mismatch"),
+            FrameError::MarkPastEnd => f.write_str("sync mark runs past the end of the data"),
+            FrameError::MarkInBatch => f.write_str("sync mark inside a batch"),
+            FrameError::BatchIncomplete => {
+                f.write_str("batch is incomplete (its last record is missing)")
+            }
+        }
+    }
+}
+
+/// Most sync marks between two records: one written before the second,
+/// after one left at the end of the data by a clean close or before a cut
+/// (docs/FORMAT.md, "Sync marks"); more are allowed for.
+pub(crate) const MAX_GAP: u64 = 4 * MARK_LEN;
+
+/// The bytes a frame may take from its offset on, as the caller knows them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Room {
+    /// Up to this many bytes (the end of the data): a longer frame runs
+    /// past it.
+    UpTo(u64),
+    /// Exactly this many, from the record's offset to the next one's (or
+    /// the data's end), as an index gives them: the frame, then perhaps
+    /// sync marks.
+    Exactly(u64),
+}
+
+impl Header {
+    /// Bytes the whole frame takes.
+    #[inline]
+    pub(crate) fn frame_len(&self) -> u64 {
+        frame_len(self.len as usize)
+    }
+
+    /// Checks the frame's checksum: `sum` is the CRC32C of its bytes
+    /// after the CRC field ([`payload_sum`], [`frame_sum`], or summed in
+    /// pieces from [`header_sum`]).
+    #[inline]
+    pub(crate) fn check_sum(&self, sum: u32) -> Result<(), FrameError> {
+        match sum == self.crc {
+            true => Ok(()),
+            false => Err(FrameError::Checksum),
+        }
+    }
+
+    /// Checks that this is the record at `expected`; returns the position
+    /// of the next record.
+    #[inline]
+    pub(crate) fn check_position(&self, expected: u64) -> Result<u64, FrameError> {
+        if self.position != expected {
+            return Err(FrameError::Position {
+                found: self.position,
+                expected,
+            });
+        }
+        expected
+            .checked_add(1)
+            .ok_or(FrameError::LastPosition { position: expected })
+    }
+
+    /// The checks after the header's: checksum, then position. Returns
+    /// the position of the next record.
+    #[inline]
+    pub(crate) fn check(&self, sum: u32, expected: u64) -> Result<u64, FrameError> {
+        self.check_sum(sum)?;
+        self.check_position(expected)
+    }
+}
+
+/// Checks a frame header: not zero, a length from 1 to `max_len`, and a
+/// frame that fits `room`.
+#[inline]
+pub(crate) fn check_header(
+    raw: &[u8; HEADER_LEN],
+    max_len: usize,
+    room: Room,
+) -> Result<Header, FrameError> {
+    let h = match decode_header(raw, max_len) {
+        HeaderCheck::Valid(h) => h,
+        HeaderCheck::Zero => return Err(FrameError::Zero),
+        HeaderCheck::BadLength(len) => return Err(FrameError::BadLength { len, max: max_len }),
+    };
+    let fits = match room {
+        Room::UpTo(n) => h.frame_len() <= n,
+        Room::Exactly(n) => fits_gap(h.frame_len(), n),
+    };
+    match (fits, room) {
+        (true, _) => Ok(h),
+        (false, Room::UpTo(_)) => Err(FrameError::PastEnd { len: h.len }),
+        (false, Room::Exactly(n)) => Err(FrameError::LengthMismatch {
+            header: h.len,
+            found: n.saturating_sub(HEADER_LEN as u64),
+        }),
+    }
+}
+
+/// Whether a frame of `frame_len` bytes fits the `room` bytes between its
+/// offset and the next record's (or the data's end): exactly, or followed
+/// by sync marks.
+#[inline]
+pub(crate) fn fits_gap(frame_len: u64, room: u64) -> bool {
+    room >= frame_len && room - frame_len <= MAX_GAP && (room - frame_len).is_multiple_of(MARK_LEN)
+}
+
+/// Checks the whole frame of the record at `position` at the start of
+/// `bytes` (which may go on with sync marks or more records), all in
+/// memory; returns its header (the payload is
+/// `bytes[HEADER_LEN..][..len]`).
+#[inline]
+pub(crate) fn check_frame(
+    bytes: &[u8],
+    position: u64,
+    max_len: usize,
+    room: Room,
+) -> Result<Header, FrameError> {
+    let raw: &[u8; HEADER_LEN] = bytes
+        .get(..HEADER_LEN)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(FrameError::Short)?;
+    let h = check_header(raw, max_len, room)?;
+    let frame = bytes
+        .get(..h.frame_len() as usize)
+        .ok_or(FrameError::Short)?;
+    h.check(frame_sum(frame), position)?;
+    Ok(h)
+}
+
+/// [`check_frame`] for a frame read in two pieces: its header `raw` and
+/// the bytes after it (the payload, which may go on with sync marks).
+pub(crate) fn check_parts(
+    raw: &[u8; HEADER_LEN],
+    rest: &[u8],
+    position: u64,
+    max_len: usize,
+    room: Room,
+) -> Result<Header, FrameError> {
+    let h = check_header(raw, max_len, room)?;
+    let payload = rest.get(..h.len as usize).ok_or(FrameError::Short)?;
+    h.check(payload_sum(raw, payload), position)?;
+    Ok(h)
+}
+
+/// Checks the sync mark `raw` found at `offset` (tagged as one); the
+/// position it vouches for.
+pub(crate) fn check_mark(raw: &[u8; HEADER_LEN], offset: u64) -> Result<u64, FrameError> {
+    decode_mark(raw, offset).ok_or(FrameError::MarkChecksum)
+}
+
+/// The checksum of a header's bytes after its CRC field: the start of a
+/// frame's sum, which its payload is appended to.
+#[inline]
+pub(crate) fn header_sum(raw: &[u8; HEADER_LEN]) -> u32 {
+    crc32c::crc32c(&raw[LEN_AT..])
+}
+
+/// The checksum of a frame whose header and payload are apart.
+#[inline]
+pub(crate) fn payload_sum(raw: &[u8; HEADER_LEN], payload: &[u8]) -> u32 {
+    crc32c::crc32c_append(header_sum(raw), payload)
+}
+
+/// The checksum of a whole frame in contiguous bytes: one pass, the same
+/// sum as [`payload_sum`].
+#[inline]
+pub(crate) fn frame_sum(frame: &[u8]) -> u32 {
+    crate::crc::crc32c(&frame[LEN_AT..])
 }
 
 #[cfg(test)]

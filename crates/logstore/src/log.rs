@@ -629,7 +629,7 @@ impl Log {
                 report.problems.push(Problem {
                     path: path.clone(),
                     offset: d.offset,
-                    what: d.reason.clone(),
+                    what: d.reason.to_string(),
                 });
             } else if s.next_position != end {
                 report.problems.push(Problem {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::frame::{self, HeaderCheck, HEADER_LEN};
+use crate::frame::{self, FrameError, Room, HEADER_LEN};
 use crate::fs::{read_exact_at, FsFile};
 use crate::segment::scan::{self, ChunkReader};
 use crate::state::Shared;
@@ -150,7 +150,7 @@ pub(crate) fn read_record(sh: &Shared, pos: u64) -> Result<Vec<u8>> {
         };
         let (checked, path, offset) = match location {
             Location::Buffered(frame) => {
-                let checked = check_whole_frame(frame, pos, sh.opts.max_record_size);
+                let checked = whole_payload(frame, pos, sh.opts.max_record_size);
                 (checked, None, 0)
             }
             Location::File {
@@ -161,29 +161,32 @@ pub(crate) fn read_record(sh: &Shared, pos: u64) -> Result<Vec<u8>> {
                 ..
             } => {
                 let max = sh.opts.max_record_size;
-                if len > frame::frame_len(max) + MAX_GAP {
+                if len > frame::frame_len(max) + frame::MAX_GAP {
                     // Written under a larger limit, or damage?
                     let path = sh.segment_path(segment);
                     return Err(match scan::intact_frame(&file, offset, offset + len, pos) {
-                        Ok(Some(n)) if frame_gap(frame::frame_len(n as usize), len) => {
+                        Ok(Some(n)) if frame::fits_gap(frame::frame_len(n as usize), len) => {
                             oversize(&path, offset, pos, n, max)
                         }
-                        Ok(_) => Error::corruption(&path, offset, "record longer than the limit")
-                            .at_position(pos),
+                        Ok(_) => Error::corruption(
+                            &path,
+                            offset,
+                            FrameError::TooLong { found: len, max },
+                        )
+                        .at_position(pos),
                         Err(e) => Error::io("read", &path, e),
                     });
                 }
+                let room = Room::Exactly(len);
                 let checked = match read_split(&*file, offset, len) {
-                    Ok(Split::Whole(frame)) => {
-                        check_whole_frame(frame, pos, sh.opts.max_record_size)
-                    }
+                    Ok(Split::Whole(frame)) => whole_payload(frame, pos, max),
                     Ok(Split::Parts(h, mut payload)) => {
-                        check_frame(&h, &payload, pos, sh.opts.max_record_size).map(|n| {
-                            payload.truncate(n);
+                        frame::check_parts(&h, &payload, pos, max, room).map(|h| {
+                            payload.truncate(h.len as usize);
                             payload
                         })
                     }
-                    Ok(Split::Short) => Err("record frame is cut short".to_string()),
+                    Ok(Split::Short) => Err(FrameError::Short),
                     Err(e) => return Err(Error::io("read", &sh.segment_path(segment), e)),
                 };
                 (checked, Some(segment), offset)
@@ -322,100 +325,33 @@ fn read_split(file: &dyn FsFile, offset: u64, len: u64) -> std::io::Result<Split
     Ok(Split::Parts(header, payload))
 }
 
-/// Checks a whole frame of the record at `pos` and turns it into the
+/// Checks the whole frame of the record at `pos` (which takes all of
+/// `frame`, perhaps with sync marks after it) and turns it into the
 /// payload (moved down over the header, without a new allocation).
-fn check_whole_frame(
+fn whole_payload(
     mut frame: Vec<u8>,
     pos: u64,
     max_len: usize,
-) -> std::result::Result<Vec<u8>, String> {
-    let raw: [u8; HEADER_LEN] = frame
-        .get(..HEADER_LEN)
-        .and_then(|h| h.try_into().ok())
-        .ok_or_else(|| "record frame is cut short".to_string())?;
-    let h = check_header(&raw, frame.len() - HEADER_LEN, pos, max_len)?;
-    frame.truncate(HEADER_LEN + h.len as usize);
-    if !frame::frame_checksum_ok(&frame, &h) {
-        return Err("record checksum mismatch".into());
-    }
+) -> std::result::Result<Vec<u8>, FrameError> {
+    let room = Room::Exactly(frame.len() as u64);
+    let h = frame::check_frame(&frame, pos, max_len, room)?;
+    frame.truncate(h.frame_len() as usize);
     frame.drain(..HEADER_LEN);
     Ok(frame)
-}
-
-/// Most sync marks between two records: one written before the second,
-/// after one left at the end of the data by a clean close or before a cut
-/// (docs/FORMAT.md, "Sync marks"); more are allowed for.
-const MAX_GAP: u64 = 4 * frame::MARK_LEN;
-
-/// Whether a record whose frame takes `frame_len` bytes fits the `len`
-/// bytes between its offset and the next record's (or the data's end):
-/// exactly, or followed by sync marks.
-fn frame_gap(frame_len: u64, len: u64) -> bool {
-    len >= frame_len
-        && len - frame_len <= MAX_GAP
-        && (len - frame_len).is_multiple_of(frame::MARK_LEN)
-}
-
-/// Checks that `header` and `payload` (which may go on with sync marks)
-/// are a whole, intact frame of the record at `pos`; returns the record's
-/// length.
-fn check_frame(
-    header: &[u8],
-    payload: &[u8],
-    pos: u64,
-    max_len: usize,
-) -> std::result::Result<usize, String> {
-    let raw: [u8; HEADER_LEN] = header
-        .try_into()
-        .map_err(|_| "record frame is cut short".to_string())?;
-    let h = check_header(&raw, payload.len(), pos, max_len)?;
-    // What follows the record (sync marks) is not the record's: `verify`
-    // checks it.
-    let payload = &payload[..h.len as usize];
-    if !frame::checksum_ok(&raw, &h, payload) {
-        return Err("record checksum mismatch".into());
-    }
-    Ok(payload.len())
 }
 
 /// The error for record `pos`, intact but `len` bytes long, more than this
 /// open's `max` (the log was written with a larger limit): not damage.
 fn oversize(path: &std::path::Path, offset: u64, pos: u64, len: u32, max: usize) -> Error {
-    Error::invalid(scan::oversize_message(pos, len, max))
+    let why = FrameError::Oversize {
+        position: pos,
+        len,
+        max,
+    };
+    Error::invalid(why.to_string())
         .with_path(path)
         .at_offset(offset)
         .at_position(pos)
-}
-
-/// Checks what a frame header says against the payload length found and
-/// the position expected (the checksum is checked by the caller).
-fn check_header(
-    raw: &[u8; HEADER_LEN],
-    payload_len: usize,
-    pos: u64,
-    max_len: usize,
-) -> std::result::Result<frame::Header, String> {
-    let h = match frame::decode_header(raw, max_len) {
-        HeaderCheck::Valid(h) => h,
-        HeaderCheck::Zero => return Err("zero bytes where a record should be".into()),
-        HeaderCheck::BadLength(n) => return Err(format!("bad record length {n}")),
-    };
-    if !frame_gap(
-        frame::frame_len(h.len as usize),
-        frame::frame_len(payload_len),
-    ) {
-        return Err(format!(
-            "record length {} does not match the index ({payload_len} bytes)",
-            h.len
-        ));
-    }
-    if h.position != pos {
-        return Err(format!(
-            "record has position {}, expected {pos}",
-            h.position
-        ));
-    }
-    Ok(h)
 }
 
 /// An iterator over records from a position on, yielding
@@ -499,9 +435,9 @@ impl Iter {
                     && run.rewrites == self.shared.rewrites.load(Ordering::Acquire)
                 {
                     match run.pass_record(&mut self.next, max, &mut f)? {
-                        Some(true) => {}
-                        Some(false) => return Ok(()),
-                        None => break,
+                        Ok(true) => {}
+                        Ok(false) => return Ok(()),
+                        Err(_) => break,
                     }
                 }
             }
@@ -530,11 +466,15 @@ impl Iter {
                 self.end_run();
                 match locate(&self.shared, pos, false) {
                     Ok(Location::Buffered(frame)) => {
-                        let (h, p) = frame.split_at(HEADER_LEN.min(frame.len()));
-                        let n = check_frame(h, p, pos, self.shared.opts.max_record_size)
-                            .map_err(|why| Error::corruption(&self.shared.dir, 0, why))?;
+                        let room = Room::Exactly(frame.len() as u64);
+                        let h =
+                            frame::check_frame(&frame, pos, self.shared.opts.max_record_size, room)
+                                .map_err(|why| Error::corruption(&self.shared.dir, 0, why))?;
                         self.next += 1;
-                        return Ok(Step::Record(f(pos, &p[..n])));
+                        return Ok(Step::Record(f(
+                            pos,
+                            &frame[HEADER_LEN..h.frame_len() as usize],
+                        )));
                     }
                     Ok(Location::File {
                         file,
@@ -566,22 +506,30 @@ impl Iter {
             }
             let max = self.shared.opts.max_record_size;
             let run = self.run.as_mut().expect("run set above");
-            if let Some(keep) = run.pass_record(&mut self.next, max, f)? {
-                return Ok(Step::Record(keep));
-            }
+            let why = match run.pass_record(&mut self.next, max, f)? {
+                Ok(keep) => return Ok(Step::Record(keep)),
+                Err(why) => why,
+            };
             let first = self.shared.first_hint.load(Ordering::Acquire);
             if pos < first {
                 return Err(truncated(pos, first));
             }
             let (path, offset) = (run.path.clone(), run.offset);
             if retried {
-                let len = scan::intact_frame(run.reader.file(), offset, run.end_offset, pos)
-                    .map_err(|e| Error::io("read", &path, e))?;
+                // Only a length above the limit may be an intact record
+                // written under a larger one.
+                let len = match why {
+                    FrameError::BadLength { .. } => {
+                        scan::intact_frame(run.reader.file(), offset, run.end_offset, pos)
+                            .map_err(|e| Error::io("read", &path, e))?
+                    }
+                    _ => None,
+                };
                 self.end_run();
                 return Err(match len.filter(|&n| n as usize > max) {
                     // Written under a larger limit: not damage.
                     Some(n) => oversize(&path, offset, pos, n, max),
-                    None => Error::corruption(&path, offset, "bad record frame").at_position(pos),
+                    None => Error::corruption(&path, offset, why).at_position(pos),
                 });
             }
             self.end_run();
@@ -612,31 +560,33 @@ impl Iter {
 
 impl Run {
     /// Passes the record at `*next` to `f` and moves past it, if it is a
-    /// whole, valid frame here; what `f` returned, or `None`.
+    /// whole, valid frame here; what `f` returned, or why not.
     #[inline]
     fn pass_record(
         &mut self,
         next: &mut u64,
         max: usize,
         f: &mut (impl FnMut(u64, &[u8]) -> bool + ?Sized),
-    ) -> Result<Option<bool>> {
-        let Some(payload) = self.record(*next, max)? else {
-            return Ok(None);
+    ) -> Result<std::result::Result<bool, FrameError>> {
+        let payload = match self.record(*next, max)? {
+            Ok(payload) => payload,
+            Err(why) => return Ok(Err(why)),
         };
         let total = frame::frame_len(payload.len());
         let keep = f(*next, payload);
         self.offset += total;
         *next += 1;
-        Ok(Some(keep))
+        Ok(Ok(keep))
     }
 
     /// The payload of the frame at `self.offset` if it is a whole, valid
-    /// frame of the record at `pos`; `None` otherwise.
+    /// frame of the record at `pos`; why not otherwise.
     #[inline]
-    fn record(&mut self, pos: u64, max: usize) -> Result<Option<&[u8]>> {
+    fn record(&mut self, pos: u64, max: usize) -> Result<std::result::Result<&[u8], FrameError>> {
         let raw = loop {
-            if self.offset + HEADER_LEN as u64 > self.end_offset {
-                return Ok(None);
+            let left = self.end_offset.saturating_sub(self.offset);
+            if left < HEADER_LEN as u64 {
+                return Ok(Err(FrameError::ShortHeader { left }));
             }
             let raw: [u8; HEADER_LEN] = match self
                 .reader
@@ -644,7 +594,7 @@ impl Run {
                 .map_err(|e| Error::io("read", &self.path, e))?
             {
                 Some(b) => b.try_into().expect("header length"),
-                None => return Ok(None),
+                None => return Ok(Err(FrameError::Short)),
             };
             // Sync marks sit between batches: step over them. (Damage
             // that looks like one fails the next record's checks.)
@@ -653,21 +603,21 @@ impl Run {
             }
             self.offset += frame::MARK_LEN;
         };
-        let h = match frame::decode_header(&raw, max) {
-            HeaderCheck::Valid(h) if h.position == pos => h,
-            _ => return Ok(None),
+        let room = Room::UpTo(self.end_offset - self.offset);
+        let h = match frame::check_header(&raw, max, room) {
+            Ok(h) => h,
+            Err(why) => return Ok(Err(why)),
         };
-        let total = frame::frame_len(h.len as usize);
-        if self.offset + total > self.end_offset {
-            return Ok(None);
-        }
         let frame = self
             .reader
-            .get(self.offset, total as usize)
+            .get(self.offset, h.frame_len() as usize)
             .map_err(|e| Error::io("read", &self.path, e))?;
-        Ok(frame
-            .filter(|bytes| frame::frame_checksum_ok(bytes, &h))
-            .map(|bytes| &bytes[HEADER_LEN..]))
+        Ok(match frame {
+            Some(bytes) => h
+                .check(frame::frame_sum(bytes), pos)
+                .map(|_| &bytes[HEADER_LEN..]),
+            None => Err(FrameError::Short),
+        })
     }
 }
 

@@ -63,6 +63,15 @@ pub struct Cut {
     pub reason: String,
 }
 
+/// Which entry of the [`RecoveryReport`] a cut made at open goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CutKind {
+    /// An incomplete tail, expected after a crash.
+    TornTail,
+    /// Damage cut away in tolerant mode.
+    Dropped,
+}
+
 /// Sorted listing of a log directory.
 #[derive(Default)]
 pub(crate) struct Listing {
@@ -111,6 +120,15 @@ struct Opener<'a> {
     vouched: u64,
 }
 
+/// The segments [`Opener::build`] made of the files found.
+struct Built {
+    sealed: Vec<Arc<Sealed>>,
+    active: Active,
+    /// The sealed segments that may not be durable yet: synced and
+    /// indexed again in the background.
+    reseal: Vec<Arc<Sealed>>,
+}
+
 /// Opens (or creates) the log in `dir`.
 pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
     opts.validate()?;
@@ -144,7 +162,11 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
     o.remove_leftovers(&listing)?;
     let firsts = o.drop_dead_segments(listing.segments)?;
     let files = o.open_segments(&firsts)?;
-    let (sealed, active, reseal) = o.build(files)?;
+    let Built {
+        sealed,
+        active,
+        reseal,
+    } = o.build(files)?;
     if o.removed.get() {
         fs.sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))?;
     }
@@ -599,7 +621,7 @@ impl Opener<'_> {
         }
         // A record longer than this open's limit must be reported as a
         // scan does (the log was written with a larger one).
-        let limit = crate::frame::frame_len(self.opts.max_record_size) + 4 * crate::frame::MARK_LEN;
+        let limit = crate::frame::frame_len(self.opts.max_record_size) + crate::frame::MAX_GAP;
         let ends = offsets.iter().skip(1).copied().chain([f.len]);
         if offsets.iter().zip(ends).any(|(&a, b)| b - a > limit) {
             return None;
@@ -648,11 +670,7 @@ impl Opener<'_> {
 
     /// Turns the checked files into sealed segments and the active one.
     /// Returns also the sealed segments that may not be durable yet.
-    #[allow(clippy::type_complexity)]
-    fn build(
-        &mut self,
-        files: Vec<SegFile>,
-    ) -> Result<(Vec<Arc<Sealed>>, Active, Vec<Arc<Sealed>>)> {
+    fn build(&mut self, files: Vec<SegFile>) -> Result<Built> {
         // The unsealed tail: the longest run of segments at the end
         // without a usable index (the last segment always belongs to it).
         let tail_from = files
@@ -710,8 +728,8 @@ impl Opener<'_> {
             if let Some(d) = &s.damage {
                 // An intact record the limit in use refuses is not damage:
                 // cutting it would lose it (in tolerant mode too).
-                if d.oversize {
-                    return Err(Error::invalid(d.reason.clone())
+                if d.is_oversize() {
+                    return Err(Error::invalid(d.reason.to_string())
                         .with_path(&f.path)
                         .at_offset(d.offset));
                 }
@@ -746,7 +764,7 @@ impl Opener<'_> {
                              positions below {vouched}, and the damage hides position {})",
                             d.reason, s.next_position
                         ),
-                        false => d.reason.clone(),
+                        false => d.reason.to_string(),
                     };
                     return Err(
                         Error::corruption(&f.path, d.offset, why).at_position(s.next_position)
@@ -758,7 +776,12 @@ impl Opener<'_> {
                 if d.zero_tail && torn && rest.is_empty() {
                     prealloc_end = f.len;
                 } else {
-                    self.cut(&f, s.end, s.next_position, &rest, d.reason.clone(), torn)?;
+                    let kind = match torn {
+                        true => CutKind::TornTail,
+                        false => CutKind::Dropped,
+                    };
+                    let why = d.reason.to_string();
+                    self.cut(&f, s.end, s.next_position, &rest, why, kind)?;
                 }
             }
             if s.damage.is_some() || is_last {
@@ -787,7 +810,11 @@ impl Opener<'_> {
         };
         let active = self.ensure_live_active(active, &mut sealed)?;
         self.check_front(&sealed, &active)?;
-        Ok((sealed, active, reseal))
+        Ok(Built {
+            sealed,
+            active,
+            reseal,
+        })
     }
 
     /// A sealed segment with an index: trusted without reading its records
@@ -880,7 +907,7 @@ impl Opener<'_> {
     }
 
     /// Cuts the log at byte `end` of `f` (position `position`): shortens
-    /// the file and removes later segments. `torn` says whether this is a
+    /// the file and removes later segments. `kind` says whether this is a
     /// torn tail (expected after a crash) or tolerated damage.
     fn cut(
         &mut self,
@@ -889,7 +916,7 @@ impl Opener<'_> {
         position: u64,
         later: &[u64],
         why: String,
-        torn: bool,
+        kind: CutKind,
     ) -> Result<()> {
         let (removed, later_bytes) = self.remove_segments(later)?;
         let bytes = f.len - end + later_bytes;
@@ -917,10 +944,9 @@ impl Opener<'_> {
             removed_segments: removed,
             reason: why,
         };
-        if torn {
-            self.report.torn_tail = Some(cut);
-        } else {
-            self.report.dropped = Some(cut);
+        match kind {
+            CutKind::TornTail => self.report.torn_tail = Some(cut),
+            CutKind::Dropped => self.report.dropped = Some(cut),
         }
         Ok(())
     }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::cut::{self, Cut};
 use crate::error::{Error, ErrorKind, Result};
-use crate::frame::{self, HeaderCheck};
+use crate::frame::{self, FrameError, Room};
 use crate::fs::{read_exact_at, FsFile};
 use crate::meta::{self, Meta};
 use crate::segment::SEGMENT_HEADER_LEN;
@@ -308,26 +308,20 @@ fn end_batch_at(
 ) -> Result<bool> {
     let mut raw = [0u8; frame::HEADER_LEN];
     read_exact_at(&**file, &mut raw, offset).map_err(|e| Error::io("read", path, e))?;
-    let h = match frame::decode_header(&raw, sh.opts.max_record_size) {
-        HeaderCheck::Valid(h) => h,
-        _ => return Err(Error::corruption(path, offset, "bad record header")),
-    };
+    let corrupt = |why: FrameError| Error::corruption(path, offset, why);
+    // Room for any length: the read below finds whether the file
+    // holds the payload.
+    let h = frame::check_header(&raw, sh.opts.max_record_size, Room::UpTo(u64::MAX))
+        .map_err(corrupt)?;
     if !h.continues {
         return Ok(false);
     }
-    if h.position != position {
-        return Err(Error::corruption(
-            path,
-            offset,
-            "record header of another position",
-        ));
-    }
+    h.check_position(position).map_err(corrupt)?;
     let mut payload = vec![0u8; h.len as usize];
     read_exact_at(&**file, &mut payload, offset + frame::HEADER_LEN as u64)
         .map_err(|e| Error::io("read", path, e))?;
-    if !frame::checksum_ok(&raw, &h, &payload) {
-        return Err(Error::corruption(path, offset, "record checksum mismatch"));
-    }
+    h.check_sum(frame::payload_sum(&raw, &payload))
+        .map_err(corrupt)?;
     cut::write(
         &*sh.fs,
         &sh.dir,

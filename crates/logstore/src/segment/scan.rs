@@ -4,7 +4,7 @@
 use std::io;
 use std::sync::Arc;
 
-use crate::frame::{self, HeaderCheck, HEADER_LEN};
+use crate::frame::{self, FrameError, Room, HEADER_LEN};
 use crate::fs::FsFile;
 
 /// Reads a file through a buffer, in large chunks.
@@ -100,13 +100,18 @@ impl ChunkReader {
 pub(crate) struct Damage {
     /// Byte offset of the first bad or incomplete frame.
     pub offset: u64,
-    pub reason: String,
+    pub reason: FrameError,
     /// Everything from `offset` to the end of the file is zero.
     pub zero_tail: bool,
+}
+
+impl Damage {
     /// The scan stopped at an intact record longer than the limit it was
     /// given (the log was written with a larger `max_record_size`): not
     /// damage, and nothing to cut.
-    pub oversize: bool,
+    pub(crate) fn is_oversize(&self) -> bool {
+        matches!(self.reason, FrameError::Oversize { .. })
+    }
 }
 
 /// The result of scanning a segment.
@@ -147,82 +152,52 @@ pub(crate) fn scan(
     let mut pos = position;
     // Records of a batch not yet known to be complete.
     let mut pending: Vec<u64> = Vec::new();
-    let mut oversize = false;
     let stop = loop {
         if at >= limit {
             break None;
         }
         let Some(raw) = r.get(at, HEADER_LEN)? else {
-            break Some(format!(
-                "incomplete record header ({} bytes left)",
-                limit - at
-            ));
+            break Some(FrameError::ShortHeader { left: limit - at });
         };
         let raw: [u8; HEADER_LEN] = raw.try_into().expect("header length");
         if frame::is_mark_tagged(&raw) {
             // A sync mark (docs/FORMAT.md): not a record, but part of the
             // data; it is never written inside a batch.
-            match frame::decode_mark(&raw, at) {
-                _ if at + frame::MARK_LEN > limit => {
-                    break Some("sync mark runs past the end of the data".into())
-                }
-                Some(p) if pending.is_empty() => {
+            let vouched = match at + frame::MARK_LEN > limit {
+                true => Err(FrameError::MarkPastEnd),
+                false => frame::check_mark(&raw, at),
+            };
+            match vouched {
+                Ok(p) if pending.is_empty() => {
                     scan.vouched = scan.vouched.max(p);
                     at += frame::MARK_LEN;
                     scan.end = at;
                     continue;
                 }
-                Some(_) => break Some("sync mark inside a batch".into()),
-                None => break Some("sync mark checksum mismatch".into()),
+                Ok(_) => break Some(FrameError::MarkInBatch),
+                Err(e) => break Some(e),
             }
         }
-        let h = match frame::decode_header(&raw, max_len) {
-            HeaderCheck::Valid(h) => h,
-            HeaderCheck::Zero => break Some("zero bytes where a record header should be".into()),
-            HeaderCheck::BadLength(n) => {
+        let h = match frame::check_header(&raw, max_len, Room::UpTo(limit - at)) {
+            Ok(h) => h,
+            Err(FrameError::BadLength { len, max }) => {
                 if intact_oversize(&mut r, &raw, at, limit, pos)? {
-                    oversize = true;
-                    break Some(oversize_message(pos, n, max_len));
+                    break Some(FrameError::Oversize {
+                        position: pos,
+                        len,
+                        max,
+                    });
                 }
-                break Some(format!("bad record length {n} (limit {max_len})"));
+                break Some(FrameError::BadLength { len, max });
             }
+            Err(e) => break Some(e),
         };
-        let total = frame::frame_len(h.len as usize);
-        if at + total > limit {
-            break Some(format!(
-                "record of {} bytes runs past the end of the data",
-                h.len
-            ));
-        }
-        // Only the checksum is needed here: a large record is summed in
-        // pieces, so that a length read from disk (in a sparse file, say)
-        // never sizes a buffer.
-        let sum_ok = if total > SUM_IN_PIECES {
-            frame_sum(&mut r, &raw, at + HEADER_LEN as u64, at + total)?.map(|s| s == h.crc)
-        } else {
-            r.get(at, total as usize)?
-                .map(|bytes| frame::frame_checksum_ok(bytes, &h))
-        };
-        match sum_ok {
-            None => break Some("record runs past the end of the file".into()),
-            Some(false) => break Some("record checksum mismatch".into()),
-            Some(true) => {}
-        }
-        if h.position != pos {
-            break Some(format!(
-                "record has position {}, expected {pos}",
-                h.position
-            ));
-        }
-        // A record at the last position the format can name leaves no
-        // position for the next one: only a forged file holds it.
-        let Some(next) = pos.checked_add(1) else {
-            break Some(format!(
-                "record has position {pos}, past the last one possible"
-            ));
+        let next = match check_rest(&mut r, &raw, &h, at, pos)? {
+            Ok(next) => next,
+            Err(e) => break Some(e),
         };
         pending.push(at);
-        at += total;
+        at += h.frame_len();
         pos = next;
         if !h.continues {
             scan.offsets.append(&mut pending);
@@ -233,16 +208,43 @@ pub(crate) fn scan(
     let reason = match (stop, pending.is_empty()) {
         (Some(reason), _) => reason,
         (None, true) => return Ok(scan),
-        (None, false) => "batch is incomplete (its last record is missing)".into(),
+        (None, false) => FrameError::BatchIncomplete,
     };
     let zero_tail = is_zero_from(file, scan.end, limit)?;
+    let offset = match reason {
+        FrameError::Oversize { .. } => at,
+        _ => scan.end,
+    };
     scan.damage = Some(Damage {
-        offset: if oversize { at } else { scan.end },
+        offset,
         reason,
         zero_tail,
-        oversize,
     });
     Ok(scan)
+}
+
+/// The checks of the frame at `at`, past its header `h` (read from `raw`):
+/// its checksum, then its position (`pos` expected); the next position.
+/// Only the checksum needs the payload: a large record is summed in
+/// pieces, so that a length read from disk (in a sparse file, say) never
+/// sizes a buffer.
+fn check_rest(
+    r: &mut ChunkReader,
+    raw: &[u8; HEADER_LEN],
+    h: &frame::Header,
+    at: u64,
+    pos: u64,
+) -> io::Result<Result<u64, FrameError>> {
+    let total = h.frame_len();
+    let sum = if total > SUM_IN_PIECES {
+        frame_sum(r, raw, at + HEADER_LEN as u64, at + total)?
+    } else {
+        r.get(at, total as usize)?.map(frame::frame_sum)
+    };
+    Ok(match sum {
+        None => Err(FrameError::Short),
+        Some(sum) => h.check(sum, pos),
+    })
 }
 
 /// The highest position vouched for by a valid sync mark anywhere in
@@ -278,14 +280,6 @@ pub(crate) fn vouched_in(file: &Arc<dyn FsFile>, from: u64, limit: u64) -> io::R
         at += (bytes.len() + 1).saturating_sub(HEADER_LEN).max(1) as u64;
     }
     Ok(best)
-}
-
-/// What is wrong when record `pos`, intact, is longer than the limit.
-pub(crate) fn oversize_message(pos: u64, len: u32, max_len: usize) -> String {
-    format!(
-        "record {pos} is {len} bytes, more than the max_record_size of {max_len} given; \
-         open the log with a max_record_size of at least {len}"
-    )
 }
 
 /// Whether the frame at `at` of `file` is an intact record at `position`
@@ -324,14 +318,15 @@ fn intact_oversize(
     limit: u64,
     position: u64,
 ) -> io::Result<bool> {
-    let Some(h) = frame::decode_any_length(raw) else {
+    let room = Room::UpTo(limit.saturating_sub(at));
+    let Ok(h) = frame::check_header(raw, crate::options::MAX_RECORD_SIZE_LIMIT, room) else {
         return Ok(false);
     };
-    let end = at + frame::frame_len(h.len as usize);
-    if h.position != position || end > limit {
+    // The position first: a forged length is not summed for nothing.
+    if h.check_position(position).is_err() {
         return Ok(false);
     }
-    Ok(frame_sum(r, raw, at + HEADER_LEN as u64, end)? == Some(h.crc))
+    Ok(check_rest(r, raw, &h, at, position)?.is_ok())
 }
 
 /// The CRC32C of a frame whose header is `header` (its CRC field is not
@@ -344,7 +339,7 @@ pub(crate) fn frame_sum(
     mut from: u64,
     end: u64,
 ) -> io::Result<Option<u32>> {
-    let mut sum = crc32c::crc32c(&header[frame::LEN_AT..]);
+    let mut sum = frame::header_sum(header);
     while from < end {
         let n = (end - from).min(1 << 20) as usize;
         let Some(bytes) = r.get(from, n)? else {
