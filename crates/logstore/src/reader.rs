@@ -35,6 +35,16 @@ pub(crate) enum Location {
     Buffered(Vec<u8>),
 }
 
+/// How [`Shared::locate`] finds a record in a sealed segment whose
+/// offsets are not cached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// One small read of the index file, for one record.
+    Point,
+    /// The whole index loaded (for a run of records, or a retry).
+    Whole,
+}
+
 /// The offset given to a dead position (before the first position) whose
 /// frame was not known when the segment's offsets were loaded. No frame is
 /// at 0 (the file header is), so reading there fails the frame checks.
@@ -244,10 +254,11 @@ impl Shared {
         false
     }
 
-    /// With `point_lookup`, a sealed segment whose offsets are not cached is
-    /// looked up with one small read of its index file instead of loading
-    /// the whole index (what a read needs; a run or a retry loads it all).
-    pub(crate) fn locate(&self, pos: u64, point_lookup: bool) -> Result<Location> {
+    /// With [`Lookup::Point`], a sealed segment whose offsets are not
+    /// cached is looked up with one small read of its index file instead of
+    /// loading the whole index (what a read needs; a run or a retry loads
+    /// it all).
+    pub(crate) fn locate(&self, pos: u64, lookup: Lookup) -> Result<Location> {
         let (sealed, meta, rewrites) = {
             let st = self.lock_state();
             // Read under the lock that its writers hold.
@@ -301,8 +312,8 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(sealed.first);
-        let point = match (&cached, point_lookup) {
-            (None, true) if !self.index_is_hot(&sealed) => self.index_point(&sealed, pos),
+        let point = match (&cached, lookup) {
+            (None, Lookup::Point) if !self.index_is_hot(&sealed) => self.index_point(&sealed, pos),
             _ => None,
         };
         let (offset, end) = match point {
@@ -337,7 +348,11 @@ impl Shared {
     pub(crate) fn read_record(&self, pos: u64) -> Result<Vec<u8>> {
         let mut retried = false;
         loop {
-            let location = match self.locate(pos, !retried) {
+            let lookup = match retried {
+                false => Lookup::Point,
+                true => Lookup::Whole,
+            };
+            let location = match self.locate(pos, lookup) {
                 Err(e) if e.kind() == ErrorKind::Corruption && !retried => {
                     retried = true;
                     self.recheck_after_damage(pos)?;
@@ -674,7 +689,7 @@ impl Iter {
                 .is_none_or(|r| pos >= r.end || r.rewrites != rewrites)
             {
                 self.end_run();
-                match self.shared.locate(pos, false) {
+                match self.shared.locate(pos, Lookup::Whole) {
                     Ok(Location::Buffered(frame)) => {
                         let room = Room::Exactly(frame.len() as u64);
                         let h =

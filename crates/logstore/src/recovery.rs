@@ -74,6 +74,16 @@ enum CutKind {
     Dropped,
 }
 
+/// How a read-only view is brought up to date with the files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refresh {
+    /// By reading what was appended to the same last segment, if that is
+    /// all that changed; else as `Full`.
+    Cheap,
+    /// By opening the directory afresh.
+    Full,
+}
+
 /// Sorted listing of a log directory.
 #[derive(Default)]
 struct Listing {
@@ -248,10 +258,10 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
 fn prepare_dir(fs: &dyn Fs, dir: &Path, opts: &Options) -> Result<Option<Box<dyn FsLock>>> {
     if !fs.is_dir(dir) {
         if !opts.create || opts.read_only {
-            return Err(Error::io(
-                "open log directory",
+            return Err(Error::io_state(
+                "no such log directory",
                 dir,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+                std::io::ErrorKind::NotFound,
             ));
         }
         fs.create_dir_all(dir, opts.dir_mode)
@@ -330,10 +340,10 @@ fn create_meta(fs: &dyn Fs, dir: &Path, opts: &Options, l: &Listing) -> Result<M
         ));
     }
     if opts.read_only || !opts.create {
-        return Err(Error::io(
-            "open log",
+        return Err(Error::io_state(
+            "no log in this directory",
             &path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no log in this directory"),
+            std::io::ErrorKind::NotFound,
         ));
     }
     let m = Meta {
@@ -1056,10 +1066,10 @@ impl Opener<'_> {
 
     fn new_active(&mut self, first: u64) -> Result<Active> {
         if !self.writable {
-            return Err(Error::io(
-                "open log",
+            return Err(Error::io_state(
+                "log has no segment yet",
                 self.dir,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "log has no segment yet"),
+                std::io::ErrorKind::NotFound,
             ));
         }
         let path = self.path(first);
@@ -1097,10 +1107,12 @@ impl Opener<'_> {
             return Ok(active);
         }
         if !self.writable {
-            return Err(Error::io(
-                "open log",
+            // Only a writer finishes the truncation: a view taken later
+            // succeeds.
+            return Err(Error::io_state(
+                "log is being truncated; try again",
                 self.dir,
-                std::io::Error::other("log is being truncated; try again"),
+                std::io::ErrorKind::WouldBlock,
             ));
         }
         for seg in sealed.drain(..) {
@@ -1159,7 +1171,7 @@ impl Shared {
     /// Brings a read-only handle up to date with the files: cheaply when
     /// the writer only appended to the same segment, else by reopening.
     pub(crate) fn refresh(&self) -> Result<()> {
-        self.refresh_view(false)
+        self.refresh_view(Refresh::Cheap)
     }
 
     /// Rebuilds a read-only handle's view from the files, without the
@@ -1167,18 +1179,18 @@ impl Shared {
     /// checks, which the cheap path's tests cannot always foresee (a
     /// rewritten tail whose last record landed where the old one was).
     pub(crate) fn reload(&self) -> Result<()> {
-        self.refresh_view(true)
+        self.refresh_view(Refresh::Full)
     }
 
-    fn refresh_view(&self, full: bool) -> Result<()> {
+    fn refresh_view(&self, how: Refresh) -> Result<()> {
         if !self.opts.read_only {
             return Ok(());
         }
         let meta = meta::read(&*self.fs, &self.dir)?.ok_or_else(|| {
-            Error::io(
-                "refresh",
+            Error::io_state(
+                "the log's meta file is gone",
                 &self.dir,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "the log's meta file is gone"),
+                std::io::ErrorKind::NotFound,
             )
         })?;
         if meta.log_id != self.log_id {
@@ -1189,7 +1201,7 @@ impl Shared {
             ));
         }
         let listing = list(&*self.fs, &self.dir)?;
-        if !full && self.extend_active(&meta, &listing)? {
+        if how == Refresh::Cheap && self.extend_active(&meta, &listing)? {
             // The writer may have cut the back and appended records of the
             // same lengths: the offsets still hold, the bytes do not, and
             // iterators must read them again.

@@ -1,6 +1,7 @@
 //! One segment file: its name, its header, and scanning its records.
 
 pub(crate) mod scan;
+pub(crate) mod verify;
 
 use crate::header::{FileHeader, HeaderError, LogId, SEGMENT_MAGIC};
 

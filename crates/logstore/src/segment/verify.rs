@@ -1,0 +1,116 @@
+//! Verifying a log's segments: every kept record read and checked, and
+//! each sealed segment's index compared with what the scan found.
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::fs::FsFile;
+use crate::log::{Problem, VerifyReport};
+use crate::meta::Meta;
+use crate::reader::scan_start;
+use crate::segment::scan;
+use crate::state::{Sealed, Shared, State};
+
+/// What a log holds in one segment file, as its state says: for
+/// [`crate::Log::stats`] and [`verify`].
+pub(crate) struct SegmentSummary {
+    /// The position its file is named after.
+    pub first: u64,
+    /// The positions of its records: from its first one (dead ones
+    /// included) to the one after its last.
+    pub positions: Range<u64>,
+    /// Where its data ends (for the active segment, with what is still
+    /// buffered).
+    pub data_end: u64,
+    pub path: PathBuf,
+    pub file: Arc<dyn FsFile>,
+    /// The segment, if it is sealed (it has an index).
+    pub sealed: Option<Arc<Sealed>>,
+}
+
+impl SegmentSummary {
+    /// Every segment of `st`, oldest first; the active one last.
+    pub(crate) fn all(st: &State) -> Vec<SegmentSummary> {
+        let sealed = st.sealed.iter().map(|s| SegmentSummary {
+            first: s.first,
+            positions: s.base..s.end,
+            data_end: s.data_end,
+            path: s.path.clone(),
+            file: s.file.clone(),
+            sealed: Some(s.clone()),
+        });
+        let active = SegmentSummary {
+            first: st.active.first,
+            positions: st.active.base..st.next,
+            data_end: st.data_end(),
+            path: st.active.path.clone(),
+            file: st.active.file.clone(),
+            sealed: None,
+        };
+        sealed.chain(std::iter::once(active)).collect()
+    }
+}
+
+/// Reads every kept record of `segments` (the log's, with nothing left
+/// in a write buffer) and checks it; damage goes into the report, only a
+/// failure to read is an error. `progress(done, total)` is called with
+/// bytes after each segment.
+pub(crate) fn verify(
+    sh: &Shared,
+    meta: &Meta,
+    segments: Vec<SegmentSummary>,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<VerifyReport> {
+    let total: u64 = segments.iter().map(|s| s.data_end).sum();
+    let mut report = VerifyReport::default();
+    let mut done = 0;
+    for seg in segments {
+        let (path, data_end) = (&seg.path, seg.data_end);
+        let (off, pos) = scan_start(meta, seg.first);
+        let s = scan::scan(&seg.file, off, pos, data_end, sh.opts.max_record_size)
+            .map_err(|e| Error::io("read", path, e))?;
+        report.segments += 1;
+        report.records += s.offsets.len() as u64;
+        report.bytes += data_end;
+        if let Some(d) = &s.damage {
+            report.problems.push(Problem {
+                path: path.clone(),
+                offset: d.offset,
+                what: d.reason.to_string(),
+            });
+        } else if s.next_position != seg.positions.end {
+            report.problems.push(Problem {
+                path: path.clone(),
+                offset: data_end,
+                what: format!(
+                    "segment ends at position {}, expected {}",
+                    s.next_position, seg.positions.end
+                ),
+            });
+        } else if let Some(sealed) = &seg.sealed {
+            if let Err(e) = sh.load_index(sealed, meta).and_then(|ix| {
+                let skip = pos.saturating_sub(seg.positions.start) as usize;
+                if ix.get(skip..) == Some(&s.offsets[..]) {
+                    Ok(())
+                } else {
+                    Err(Error::corruption(
+                        &sh.index_path(seg.first),
+                        0,
+                        "index disagrees with its segment",
+                    ))
+                }
+            }) {
+                report.problems.push(Problem {
+                    path: e.path().unwrap_or(path).to_path_buf(),
+                    offset: e.offset().unwrap_or(0),
+                    what: e.message().to_string(),
+                });
+            }
+        }
+        done += data_end;
+        progress(done, total);
+    }
+    Ok(report)
+}
