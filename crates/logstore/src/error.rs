@@ -69,6 +69,16 @@ impl Error {
         e
     }
 
+    /// A state of the files that stops an operation, though no call
+    /// failed: `path` is missing or not ready, `what` says how. An I/O
+    /// error whose cause has `kind` (say, `NotFound`) and no OS error.
+    pub(crate) fn io_state(what: &str, path: &Path, kind: io::ErrorKind) -> Self {
+        let mut e = Error::new(ErrorKind::Io, what);
+        e.path = Some(path.to_path_buf());
+        e.source = Some(io::Error::from(kind));
+        e
+    }
+
     /// Bytes at `offset` of `path` are not what logstore wrote; `what`
     /// says why (a string, or a typed reason such as
     /// [`crate::frame::FrameError`]).

@@ -41,10 +41,10 @@ fn refresh_view(sh: &Shared, how: Refresh) -> Result<()> {
         return Ok(());
     }
     let meta = meta::read(&*sh.fs, &sh.dir)?.ok_or_else(|| {
-        Error::io(
-            "refresh",
+        Error::io_state(
+            "the log's meta file is gone",
             &sh.dir,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "the log's meta file is gone"),
+            std::io::ErrorKind::NotFound,
         )
     })?;
     if meta.log_id != sh.log_id {

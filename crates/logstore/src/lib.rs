@@ -74,6 +74,7 @@ mod segment;
 mod state;
 mod sync;
 mod truncate;
+mod verify;
 
 #[cfg(test)]
 mod format_doc;

@@ -12,8 +12,9 @@ use crate::meta_repair::MetaRepair;
 use crate::options::Options;
 use crate::reader::{out_of_range, truncated, Iter};
 use crate::recovery::{self, RecoveryReport};
-use crate::segment::scan;
+use crate::state::SegmentSummary;
 use crate::state::Shared;
+use crate::verify;
 
 /// An open log: an ordered sequence of records, each at a `u64` position.
 ///
@@ -517,41 +518,20 @@ impl Log {
         let sh = &self.shared;
         let st = sh.lock_state();
         let mut segments = Vec::new();
-        let files = st
-            .segs
-            .sealed()
-            .iter()
-            .map(|s| {
-                (
-                    s.first,
-                    s.base,
-                    s.end,
-                    s.data_end,
-                    s.path.clone(),
-                    s.file.clone(),
-                )
-            })
-            .chain(std::iter::once((
-                st.segs.active().first,
-                st.segs.active().base,
-                st.next(),
-                st.segs.data_end(),
-                st.segs.active().path.clone(),
-                st.segs.active().file.clone(),
-            )));
-        for (first, base, end, data_end, path, file) in files {
-            let (live_from, _) = st.meta().scan_start(first);
-            let mut disk = file
+        for seg in SegmentSummary::all(&st.segs) {
+            let (live_from, _) = st.meta().scan_start(seg.first);
+            let mut disk = seg
+                .file
                 .allocated_bytes()
-                .map_err(|e| Error::io("stat", &path, e))?;
-            if let Ok(idx) = sh.fs.open(&sh.index_path(first), OpenMode::Read) {
+                .map_err(|e| Error::io("stat", &seg.path, e))?;
+            if let Ok(idx) = sh.fs.open(&sh.index_path(seg.first), OpenMode::Read) {
                 disk += idx.allocated_bytes().unwrap_or(0);
             }
             segments.push(SegmentStats {
-                path,
-                first_position: st.first().max(base),
-                end_position: end,
-                retained_bytes: data_end.saturating_sub(live_from),
+                path: seg.path,
+                first_position: st.first().max(seg.positions.start),
+                end_position: seg.positions.end,
+                retained_bytes: seg.data_end.saturating_sub(live_from),
                 disk_bytes: disk,
             });
         }
@@ -577,93 +557,16 @@ impl Log {
     /// # Errors
     /// [`ErrorKind::Io`] if a file cannot be read; damage is reported in
     /// the [`VerifyReport`], not as an error.
-    pub fn verify(&self, mut progress: impl FnMut(u64, u64)) -> Result<VerifyReport> {
+    pub fn verify(&self, progress: impl FnMut(u64, u64)) -> Result<VerifyReport> {
         let sh = &self.shared;
-        let (segs, meta, active) = {
-            let st = sh.lock_state();
-            let mut st = st;
+        let (segments, meta) = {
+            let mut st = sh.lock_state();
             if !sh.opts.read_only {
                 sh.flush_locked(&mut st)?;
             }
-            (
-                st.segs.sealed().to_vec(),
-                st.meta(),
-                (
-                    st.segs.active().first,
-                    st.segs.active().base,
-                    st.next(),
-                    st.segs.active().written(),
-                    st.segs.active().path.clone(),
-                    st.segs.active().file.clone(),
-                ),
-            )
+            (SegmentSummary::all(&st.segs), st.meta())
         };
-        let mut items: Vec<_> = segs
-            .iter()
-            .map(|s| {
-                (
-                    s.first,
-                    s.base,
-                    s.end,
-                    s.data_end,
-                    s.path.clone(),
-                    s.file.clone(),
-                    Some(s.clone()),
-                )
-            })
-            .collect();
-        items.push((
-            active.0, active.1, active.2, active.3, active.4, active.5, None,
-        ));
-        let total: u64 = items.iter().map(|i| i.3).sum();
-        let mut report = VerifyReport::default();
-        let mut done = 0;
-        for (first, base, end, data_end, path, file, sealed) in items {
-            let (off, pos) = meta.scan_start(first);
-            let s = scan::scan(&file, off, pos, data_end, sh.opts.max_record_size)
-                .map_err(|e| Error::io("read", &path, e))?;
-            report.segments += 1;
-            report.records += s.offsets.len() as u64;
-            report.bytes += data_end;
-            if let Some(d) = &s.damage {
-                report.problems.push(Problem {
-                    path: path.clone(),
-                    offset: d.offset,
-                    what: d.reason.to_string(),
-                });
-            } else if s.next_position != end {
-                report.problems.push(Problem {
-                    path: path.clone(),
-                    offset: data_end,
-                    what: format!(
-                        "segment ends at position {}, expected {end}",
-                        s.next_position
-                    ),
-                });
-            } else if let Some(seg) = sealed {
-                if let Err(e) = sh.load_index(&seg, &meta).and_then(|ix| {
-                    let skip = pos.saturating_sub(base) as usize;
-                    if ix.get(skip..) == Some(&s.offsets[..]) {
-                        Ok(())
-                    } else {
-                        Err(Error::corruption(
-                            &sh.index_path(first),
-                            0,
-                            "index disagrees with its segment",
-                        ))
-                    }
-                }) {
-                    report.problems.push(Problem {
-                        path: e.path().map_or(path.clone(), Path::to_path_buf),
-                        offset: e.offset().unwrap_or(0),
-                        what: e.message().to_string(),
-                    });
-                }
-            }
-            done += data_end;
-            progress(done, total);
-        }
-        Ok(report)
+        verify::verify(sh, &meta, segments, progress)
     }
 }
 

@@ -47,10 +47,20 @@ pub(crate) fn out_of_range(pos: u64, first: u64, next: u64) -> Error {
     .at_position(pos)
 }
 
-/// With `point_lookup`, a sealed segment whose offsets are not cached is
-/// looked up with one small read of its index file instead of loading
+/// How [`locate`] finds a record in a sealed segment whose offsets are
+/// not cached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// One small read of the index file, for one record.
+    Point,
+    /// The whole index loaded (for a run of records, or a retry).
+    Whole,
+}
+
+/// With [`Lookup::Point`], a sealed segment whose offsets are not cached
+/// is looked up with one small read of its index file instead of loading
 /// the whole index (what a read needs; a run or a retry loads it all).
-pub(crate) fn locate(sh: &Shared, pos: u64, point_lookup: bool) -> Result<Location> {
+pub(crate) fn locate(sh: &Shared, pos: u64, lookup: Lookup) -> Result<Location> {
     let (sealed, meta, rewrites) = {
         let st = sh.lock_state();
         // Read under the lock that its writers hold.
@@ -102,8 +112,8 @@ pub(crate) fn locate(sh: &Shared, pos: u64, point_lookup: bool) -> Result<Locati
     };
     let cached = sh.indexes.cached(sealed.first);
     let extent = sealed.extent();
-    let point = match (&cached, point_lookup) {
-        (None, true) if !sh.indexes.is_hot(&sealed.index, &extent) => {
+    let point = match (&cached, lookup) {
+        (None, Lookup::Point) if !sh.indexes.is_hot(&sealed.index, &extent) => {
             sh.indexes.point(&sealed.index, &extent, pos)
         }
         _ => None,
@@ -140,7 +150,11 @@ pub(crate) fn locate(sh: &Shared, pos: u64, point_lookup: bool) -> Result<Locati
 pub(crate) fn read_record(sh: &Shared, pos: u64) -> Result<Vec<u8>> {
     let mut retried = false;
     loop {
-        let location = match locate(sh, pos, !retried) {
+        let lookup = match retried {
+            false => Lookup::Point,
+            true => Lookup::Whole,
+        };
+        let location = match locate(sh, pos, lookup) {
             Err(e) if e.kind() == ErrorKind::Corruption && !retried => {
                 retried = true;
                 recheck_after_damage(sh, pos)?;
@@ -464,7 +478,7 @@ impl Iter {
                 .is_none_or(|r| pos >= r.end || r.rewrites != rewrites)
             {
                 self.end_run();
-                match locate(&self.shared, pos, false) {
+                match locate(&self.shared, pos, Lookup::Whole) {
                     Ok(Location::Buffered(frame)) => {
                         let room = Room::Exactly(frame.len() as u64);
                         let h =

@@ -211,10 +211,10 @@ pub(crate) fn open(dir: &Path, opts: Options) -> Result<Arc<Shared>> {
 fn prepare_dir(fs: &dyn Fs, dir: &Path, opts: &Options) -> Result<Option<Box<dyn FsLock>>> {
     if !fs.is_dir(dir) {
         if !opts.create || opts.read_only {
-            return Err(Error::io(
-                "open log directory",
+            return Err(Error::io_state(
+                "no such log directory",
                 dir,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+                std::io::ErrorKind::NotFound,
             ));
         }
         fs.create_dir_all(dir, opts.dir_mode)
@@ -293,10 +293,10 @@ fn create_meta(fs: &dyn Fs, dir: &Path, opts: &Options, l: &Listing) -> Result<M
         ));
     }
     if opts.read_only || !opts.create {
-        return Err(Error::io(
-            "open log",
+        return Err(Error::io_state(
+            "no log in this directory",
             &path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no log in this directory"),
+            std::io::ErrorKind::NotFound,
         ));
     }
     let m = Meta {
@@ -978,10 +978,10 @@ impl Opener<'_> {
 
     fn new_active(&mut self, first: u64) -> Result<Active> {
         if !self.writable {
-            return Err(Error::io(
-                "open log",
+            return Err(Error::io_state(
+                "log has no segment yet",
                 self.dir,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "log has no segment yet"),
+                std::io::ErrorKind::NotFound,
             ));
         }
         let path = self.path(first);
@@ -1019,10 +1019,12 @@ impl Opener<'_> {
             return Ok(active);
         }
         if !self.writable {
-            return Err(Error::io(
-                "open log",
+            // Only a writer finishes the truncation: a view taken later
+            // succeeds.
+            return Err(Error::io_state(
+                "log is being truncated; try again",
                 self.dir,
-                std::io::Error::other("log is being truncated; try again"),
+                std::io::ErrorKind::WouldBlock,
             ));
         }
         for seg in sealed.drain(..) {

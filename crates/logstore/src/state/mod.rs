@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub(crate) use group::{GroupCommit, Published};
-pub(crate) use segments::{Active, Sealed, Segments};
+pub(crate) use segments::{Active, Sealed, SegmentSummary, Segments};
 pub(crate) use zeros::ZeroJobs;
 
 use crate::error::{Error, ErrorKind, Result};

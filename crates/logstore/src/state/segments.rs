@@ -11,6 +11,7 @@
 //!   `offsets` has one entry per record of the segment from `base` on.
 
 use std::io::IoSlice;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -397,5 +398,45 @@ impl Segments {
     pub(crate) fn extend_active(&mut self, offsets: &[u64], end: u64) {
         self.active.offsets.extend_from_slice(offsets);
         self.active.written = end;
+    }
+}
+
+/// What a log holds in one segment file, as its state says: for
+/// [`crate::Log::stats`] and [`verify`].
+pub(crate) struct SegmentSummary {
+    /// The position its file is named after.
+    pub first: u64,
+    /// The positions of its records: from its first one (dead ones
+    /// included) to the one after its last.
+    pub positions: Range<u64>,
+    /// Where its data ends (for the active segment, with what is still
+    /// buffered).
+    pub data_end: u64,
+    pub path: PathBuf,
+    pub file: Arc<dyn FsFile>,
+    /// The segment, if it is sealed (it has an index).
+    pub sealed: Option<Arc<Sealed>>,
+}
+
+impl SegmentSummary {
+    /// Every segment of `segs`, oldest first; the active one last.
+    pub(crate) fn all(segs: &Segments) -> Vec<SegmentSummary> {
+        let sealed = segs.sealed.iter().map(|s| SegmentSummary {
+            first: s.first,
+            positions: s.base..s.end,
+            data_end: s.data_end,
+            path: s.path.clone(),
+            file: s.file.clone(),
+            sealed: Some(s.clone()),
+        });
+        let active = SegmentSummary {
+            first: segs.active.first,
+            positions: segs.active.base..segs.next(),
+            data_end: segs.data_end(),
+            path: segs.active.path.clone(),
+            file: segs.active.file.clone(),
+            sealed: None,
+        };
+        sealed.chain(std::iter::once(active)).collect()
     }
 }
