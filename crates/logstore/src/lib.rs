@@ -82,7 +82,7 @@ mod format_doc;
 pub use durable::Durable;
 pub use error::{Error, ErrorKind, Result};
 pub use fs::sim;
-pub use log::{Log, Problem, SegmentStats, Stats, VerifyReport};
+pub use log::{Log, SegmentStats, Stats};
 pub use meta_repair::MetaRepair;
 pub use options::{
     Options, Recovery, SyncPolicy, DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE,
@@ -90,6 +90,7 @@ pub use options::{
 };
 pub use reader::Iter;
 pub use recovery::{Cut, RecoveryReport};
+pub use verify::{Problem, VerifyReport};
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@ use crate::reader::{out_of_range, truncated, Iter};
 use crate::recovery::{self, RecoveryReport};
 use crate::state::SegmentSummary;
 use crate::state::Shared;
-use crate::verify;
+use crate::verify::{self, VerifyReport};
 
 /// An open log: an ordered sequence of records, each at a `u64` position.
 ///
@@ -59,32 +59,6 @@ pub struct SegmentStats {
     pub retained_bytes: u64,
     /// Bytes the segment file (and its index, if any) occupy on disk.
     pub disk_bytes: u64,
-}
-
-/// What [`Log::verify`] found.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct VerifyReport {
-    /// Segments read.
-    pub segments: u64,
-    /// Records whose checksum, length and position were checked.
-    pub records: u64,
-    /// Bytes read.
-    pub bytes: u64,
-    /// Each problem found: the segment file, the byte offset, and what.
-    pub problems: Vec<Problem>,
-}
-
-/// One problem found by [`Log::verify`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Problem {
-    /// The damaged file.
-    pub path: PathBuf,
-    /// Byte offset of the damage.
-    pub offset: u64,
-    /// What is wrong.
-    pub what: String,
 }
 
 impl Log {

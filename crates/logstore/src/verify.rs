@@ -1,11 +1,38 @@
 //! Verifying a log's segments: every kept record read and checked, and
 //! each sealed segment's index compared with what the scan found.
 
+use std::path::PathBuf;
+
 use crate::error::{Error, Result};
-use crate::log::{Problem, VerifyReport};
 use crate::meta::Meta;
 use crate::segment::scan;
 use crate::state::{SegmentSummary, Shared};
+
+/// What [`crate::Log::verify`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// Segments read.
+    pub segments: u64,
+    /// Records whose checksum, length and position were checked.
+    pub records: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Each problem found: the segment file, the byte offset, and what.
+    pub problems: Vec<Problem>,
+}
+
+/// One problem found by [`crate::Log::verify`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Problem {
+    /// The damaged file.
+    pub path: PathBuf,
+    /// Byte offset of the damage.
+    pub offset: u64,
+    /// What is wrong.
+    pub what: String,
+}
 
 /// Reads every kept record of `segments` (the log's, with nothing left
 /// in a write buffer) and checks it; damage goes into the report, only a
