@@ -7,7 +7,6 @@
 //! thus bounded by the cache budget plus the active segment, whatever the
 //! size of the log.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::io::IoSlice;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +17,10 @@ use crate::fs::{read_exact_at, Fs, FsFile, OpenMode};
 use crate::header::{FileHeader, LogId, HEADER_LEN, INDEX_MAGIC};
 use crate::segment;
 use crate::sync::Mutex;
+
+mod cache;
+
+pub(crate) use cache::IndexCache;
 
 /// The offset given to a dead position (before the first position) whose
 /// frame was not known when the segment's offsets were loaded. No frame is
@@ -502,60 +505,6 @@ impl Indexes {
             return true;
         }
         false
-    }
-}
-
-/// A bounded cache of loaded sealed-segment indexes, keyed by the segment's
-/// first position, evicting the least recently loaded.
-#[derive(Debug)]
-pub(crate) struct IndexCache {
-    // A B-tree: a few hundred entries at most, and looked up on every
-    // read, where hashing a key with SipHash costs more than a search.
-    map: BTreeMap<u64, Arc<[u64]>>,
-    order: VecDeque<u64>,
-    bytes: usize,
-    budget: usize,
-}
-
-impl IndexCache {
-    pub(crate) fn new(budget: usize) -> Self {
-        IndexCache {
-            map: BTreeMap::new(),
-            order: VecDeque::new(),
-            bytes: 0,
-            budget,
-        }
-    }
-
-    pub(crate) fn get(&self, first: u64) -> Option<Arc<[u64]>> {
-        self.map.get(&first).cloned()
-    }
-
-    pub(crate) fn insert(&mut self, first: u64, offsets: Arc<[u64]>) {
-        let size = offsets.len() * 8;
-        // A segment's offsets can be replaced by others of another length
-        // (a segment sealed again after `truncate_back` reopened it, with a
-        // reader's load racing in between): count what is held now.
-        match self.map.insert(first, offsets) {
-            None => self.order.push_back(first),
-            Some(old) => self.bytes -= old.len() * 8,
-        }
-        self.bytes += size;
-        while self.bytes > self.budget && self.order.len() > 1 {
-            let Some(old) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(v) = self.map.remove(&old) {
-                self.bytes -= v.len() * 8;
-            }
-        }
-    }
-
-    pub(crate) fn remove(&mut self, first: u64) {
-        if let Some(v) = self.map.remove(&first) {
-            self.bytes -= v.len() * 8;
-            self.order.retain(|&f| f != first);
-        }
     }
 }
 
