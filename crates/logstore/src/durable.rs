@@ -5,7 +5,7 @@
 //! A *notice* asks to be told once every position below `end` is durable.
 //! Two threads of the log's own serve them, started with the first notice:
 //! - the *syncer* makes pending notices durable with the group commit
-//!   every appender shares ([`Shared::sync_through`]): while it syncs, new
+//!   every appender shares ([`crate::commit::sync_through`]): while it syncs, new
 //!   notices gather for its next sync, so N submitters cost about one
 //!   write and one sync per batch;
 //! - the *notifier* runs the callbacks, away from every lock of the
