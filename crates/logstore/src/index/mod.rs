@@ -7,9 +7,9 @@
 //! thus bounded by the cache budget plus the active segment, whatever the
 //! size of the log.
 
+use crate::sync::atomic::{AtomicU64, Ordering};
 use std::io::IoSlice;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::error::{self, Error};
