@@ -21,6 +21,7 @@ impl Cluster {
     /// Starts 3 nodes in `dir`, under strace with their trace files in
     /// `trace` when given.
     pub async fn start(bin: &Path, dir: &Path, trace: Option<&Path>) -> Result<Cluster, Error> {
+        std::fs::create_dir_all(dir)?;
         let addrs: Vec<String> = free_ports(3)?
             .into_iter()
             .map(|p| format!("127.0.0.1:{p}"))

@@ -940,10 +940,11 @@ fn count_syncs(path: &Path, window: (f64, f64)) -> Result<(u64, u64), Error> {
     for line in text.lines() {
         // "PID SECONDS.MICROS call(...) = 0", or split by another thread:
         // "... <unfinished ...>" then "PID SECONDS <... call resumed>) = 0".
-        let mut parts = line.splitn(3, ' ');
-        let (_, Some(t), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+        // (strace pads the process id with spaces.)
+        let Some(t) = line.split_whitespace().nth(1) else {
             continue;
         };
+        let rest = line[line.find(t).unwrap_or(0) + t.len()..].trim_start();
         let Ok(t) = t.parse::<f64>() else { continue };
         if t < window.0 || t > window.1 || rest.contains("<unfinished") {
             continue;
@@ -968,7 +969,7 @@ mod tests {
         let path = dir.path().join("t.strace");
         std::fs::write(
             &path,
-            "1 9.5 fsync(3) = 0\n\
+            "1    9.5 fsync(3) = 0\n\
              1 10.0 fsync(3) = 0\n\
              2 10.1 fdatasync(4 <unfinished ...>\n\
              3 10.2 fdatasync(5) = 0\n\

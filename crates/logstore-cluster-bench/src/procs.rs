@@ -24,13 +24,24 @@ impl Procs {
     /// tracer's child, and a tracer killed first would leave it running.
     pub fn kill(&mut self, slot: usize) -> io::Result<()> {
         if let Some(mut child) = self.children.get_mut(slot).and_then(Option::take) {
-            for pid in children(child.id()) {
+            let orphans = children(child.id());
+            for pid in &orphans {
                 let _ = Command::new("kill")
                     .arg("-KILL")
                     .arg(pid.to_string())
                     .status();
             }
-            child.kill()?;
+            // A tracer ends once its tracee has, having written out what
+            // it holds: give it up to 5 s before killing it too.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while !orphans.is_empty()
+                && matches!(child.try_wait(), Ok(None))
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            // It may have exited already.
+            let _ = child.kill();
             child.wait()?;
         }
         Ok(())
