@@ -1,54 +1,38 @@
-//! The NATS JetStream side: three `nats-server` processes on 127.0.0.1
-//! in one cluster, and a stream with 3 replicas in file storage.
+//! The NATS JetStream side: three `nats-server` processes (2.10 or later)
+//! on 127.0.0.1 in one cluster, and a stream with 3 replicas in file
+//! storage.
 //!
-//! nats-server 2.9 has no setting for syncing to disk per message (its
-//! `sync_interval` arrived in 2.10 and 2.9 refuses the field): a stored
-//! message is acknowledged once a quorum of replicas holds it, and files
-//! are synced on the server's timer.
+//! Each server has `sync_interval: always`: it syncs its stream files
+//! after every write, so a message is acknowledged once a quorum of
+//! replicas has it on disk (`sync-check` counts the syncs). Clients
+//! connect to the three servers in turn; a publish goes to the stream
+//! leader through the cluster.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, stream};
 
-use crate::procs::{free_ports, Procs};
-use crate::{big_record, throughput, Cases, Error, Figures, CLIENTS, SIZES};
+use crate::procs::{command, free_ports, Procs};
+use crate::{big_record, throughput, trace_file, BigRecord, Error, Stats};
 
 const STREAM: &str = "BENCH";
 const SUBJECT: &str = "bench";
 
-struct Cluster {
+pub struct Cluster {
     procs: Procs,
     urls: Vec<String>,
     js: jetstream::Context,
 }
 
-/// Runs the `cases` against a fresh 3-server cluster in `dir`.
-pub async fn run(dir: &Path, dur: Duration, cases: Cases) -> Result<Figures, Error> {
-    let mut cluster = Cluster::start(dir).await?;
-    let mut figures = Figures::default();
-    cluster.rate(100, 4, Duration::from_secs(1)).await?; // warm-up
-    if cases == Cases::All {
-        for size in SIZES {
-            for clients in CLIENTS {
-                figures.rates.push(cluster.rate(size, clients, dur).await?);
-            }
-        }
-        figures.big = cluster.big_record().await;
-    }
-    crate::before_failover(cases, dir).await?;
-    // A failover that never completes is a result, not a failed run.
-    figures.failover = cluster.failover().await.map_err(|e| e.to_string());
-    Ok(figures)
-}
-
 /// The server configuration: client, cluster and (absent) monitoring
-/// ports all on 127.0.0.1; the largest payload nats-server accepts.
+/// ports all on 127.0.0.1; the largest payload nats-server accepts; a
+/// sync after every write.
 fn config(dir: &Path, i: usize, port: u16, cluster_port: u16, routes: &[String]) -> String {
     format!(
         "server_name: n{i}\nlisten: 127.0.0.1:{port}\nmax_payload: 64MB\n\
-         jetstream {{ store_dir: \"{}\" }}\n\
+         jetstream {{ store_dir: \"{}\", sync_interval: always }}\n\
          cluster {{ name: bench, listen: 127.0.0.1:{cluster_port}, routes: [{}] }}\n",
         dir.join(format!("n{i}")).display(),
         routes.join(", ")
@@ -66,7 +50,9 @@ async fn connect(url: &str, timeout: Duration) -> Result<jetstream::Context, Err
 }
 
 impl Cluster {
-    async fn start(dir: &Path) -> Result<Cluster, Error> {
+    /// Starts 3 servers of `bin` in `dir`, under strace with their trace
+    /// files in `trace` when given.
+    pub async fn start(bin: &Path, dir: &Path, trace: Option<&Path>) -> Result<Cluster, Error> {
         std::fs::create_dir_all(dir)?;
         let ports = free_ports(6)?;
         let routes: Vec<String> = ports[3..]
@@ -78,7 +64,7 @@ impl Cluster {
             let path = dir.join(format!("n{i}.conf"));
             std::fs::write(&path, config(dir, i, ports[i], ports[3 + i], &routes))?;
             let log = std::fs::File::create(dir.join(format!("n{i}.log")))?;
-            let mut cmd = Command::new("nats-server");
+            let mut cmd = command(bin, trace_file(trace, i).as_deref());
             cmd.arg("-c").arg(&path);
             cmd.stdout(Stdio::null()).stderr(log);
             procs.spawn(&mut cmd)?;
@@ -109,10 +95,14 @@ impl Cluster {
         let js = connect(&urls[0], Duration::from_secs(60)).await?;
         Ok(Cluster { procs, urls, js })
     }
+}
 
-    /// Appends/s of `size`-byte records from `clients` clients, each with
-    /// its own connection, for `dur`.
-    async fn rate(&self, size: usize, clients: usize, dur: Duration) -> Result<f64, Error> {
+impl crate::Cluster for Cluster {
+    fn procs(&self) -> &Procs {
+        &self.procs
+    }
+
+    async fn rate(&self, size: usize, clients: usize, dur: Duration) -> Result<Stats, Error> {
         let record = bytes::Bytes::from(vec![b'x'; size]);
         let mut conns = Vec::new();
         for i in 0..clients {
@@ -126,12 +116,18 @@ impl Cluster {
     }
 
     /// Publishes one 32 MiB record; says what JetStream answered.
-    async fn big_record(&self) -> String {
+    async fn big_record(&self) -> BigRecord {
         let record = big_record();
         let t = Instant::now();
         let stored = match publish(&self.js, record.clone().into()).await {
             Ok(seq) => seq,
-            Err(e) => return format!("refused after {:.2} s: {e}", t.elapsed().as_secs_f64()),
+            Err(e) => {
+                return BigRecord {
+                    stored: false,
+                    intact: false,
+                    text: format!("refused after {:.2} s: {e}", t.elapsed().as_secs_f64()),
+                }
+            }
         };
         let took = t.elapsed();
         let read = match self.js.get_stream(STREAM).await {
@@ -142,10 +138,19 @@ impl Cluster {
             },
             Err(e) => format!("reading it back failed: {e}"),
         };
-        format!(
-            "stored in {:.2} s as sequence {stored}; {read}",
-            took.as_secs_f64()
-        )
+        BigRecord {
+            stored: true,
+            intact: read == "read back intact",
+            text: format!(
+                "stored in {:.2} s as sequence {stored}; {read}",
+                took.as_secs_f64()
+            ),
+        }
+    }
+
+    async fn append_one(&self) -> Result<(), Error> {
+        publish(&self.js, bytes::Bytes::from(vec![b'x'; 100])).await?;
+        Ok(())
     }
 
     /// SIGKILLs the server leading the stream; returns the time to the

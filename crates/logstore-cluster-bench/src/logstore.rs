@@ -2,49 +2,33 @@
 //! 127.0.0.1, driven over HTTP.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::procs::{free_ports, Procs};
-use crate::{big_record, throughput, Cases, Error, Figures, CLIENTS, SIZES};
+use crate::procs::{command, free_ports, Procs};
+use crate::{big_record, throughput, trace_file, BigRecord, Error, Stats};
 
-struct Cluster {
+pub struct Cluster {
     procs: Procs,
     addrs: Vec<String>,
     http: reqwest::Client,
 }
 
-/// Runs the `cases` against a fresh 3-node cluster in `dir`.
-pub async fn run(bin: &Path, dir: &Path, dur: Duration, cases: Cases) -> Result<Figures, Error> {
-    let mut cluster = Cluster::start(bin, dir).await?;
-    let mut figures = Figures::default();
-    cluster.rate(100, 4, Duration::from_secs(1)).await?; // warm-up
-    if cases == Cases::All {
-        for size in SIZES {
-            for clients in CLIENTS {
-                figures.rates.push(cluster.rate(size, clients, dur).await?);
-            }
-        }
-        figures.big = cluster.big_record().await?;
-    }
-    crate::before_failover(cases, dir).await?;
-    // A failover that never completes is a result, not a failed run.
-    figures.failover = cluster.failover().await.map_err(|e| e.to_string());
-    Ok(figures)
-}
-
 impl Cluster {
-    async fn start(bin: &Path, dir: &Path) -> Result<Cluster, Error> {
+    /// Starts 3 nodes in `dir`, under strace with their trace files in
+    /// `trace` when given.
+    pub async fn start(bin: &Path, dir: &Path, trace: Option<&Path>) -> Result<Cluster, Error> {
+        std::fs::create_dir_all(dir)?;
         let addrs: Vec<String> = free_ports(3)?
             .into_iter()
             .map(|p| format!("127.0.0.1:{p}"))
             .collect();
         let mut procs = Procs::default();
         for i in 0..3 {
-            let mut cmd = Command::new(bin);
+            let mut cmd = command(bin, trace_file(trace, i).as_deref());
             cmd.arg("--id").arg((i + 1).to_string());
             cmd.arg("--dir").arg(dir.join(format!("n{}", i + 1)));
             for (j, a) in addrs.iter().enumerate() {
@@ -80,10 +64,14 @@ impl Cluster {
         }
         Err("no logstore-cluster leader".into())
     }
+}
 
-    /// Appends/s of `size`-byte records from `clients` clients, each with
-    /// its own connection, for `dur`.
-    async fn rate(&self, size: usize, clients: usize, dur: Duration) -> Result<f64, Error> {
+impl crate::Cluster for Cluster {
+    fn procs(&self) -> &Procs {
+        &self.procs
+    }
+
+    async fn rate(&self, size: usize, clients: usize, dur: Duration) -> Result<Stats, Error> {
         let leader = self.addrs[self.leader(TEN_S).await?].clone();
         let record = bytes::Bytes::from(vec![b'x'; size]);
         let mut conns = Vec::new();
@@ -99,7 +87,35 @@ impl Cluster {
 
     /// Appends one 32 MiB record and reads it back from every node, by
     /// position and by replay.
-    async fn big_record(&self) -> Result<String, Error> {
+    async fn big_record(&self) -> BigRecord {
+        match self.try_big_record().await {
+            Ok(b) => b,
+            Err(e) => BigRecord {
+                stored: false,
+                intact: false,
+                text: format!("failed: {e}"),
+            },
+        }
+    }
+
+    async fn failover(&mut self) -> Result<Duration, Error> {
+        self.kill_leader().await
+    }
+
+    async fn append_one(&self) -> Result<(), Error> {
+        let leader = self.addrs[self.leader(TEN_S).await?].clone();
+        post_record(
+            &self.http,
+            &format!("http://{leader}/append"),
+            "x".repeat(100).into(),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+impl Cluster {
+    async fn try_big_record(&self) -> Result<BigRecord, Error> {
         let record = big_record();
         let conn = Conn::new(
             &self.addrs[self.leader(TEN_S).await?],
@@ -120,10 +136,14 @@ impl Cluster {
             line.push(b'\n');
             intact += usize::from(read[..] == record[..] && replay[..] == line[..]);
         }
-        Ok(format!(
-            "appended in {:.2} s, read back intact (by position and by replay) from {intact} of 3 nodes",
-            took.as_secs_f64()
-        ))
+        Ok(BigRecord {
+            stored: true,
+            intact: intact == 3,
+            text: format!(
+                "appended in {:.2} s, read back intact (by position and by replay) from {intact} of 3 nodes",
+                took.as_secs_f64()
+            ),
+        })
     }
 
     async fn get(&self, url: &str) -> Result<bytes::Bytes, Error> {
@@ -149,7 +169,7 @@ impl Cluster {
 
     /// SIGKILLs the leader; returns the time to the next acknowledged
     /// append, sent to the surviving nodes in turn.
-    async fn failover(&mut self) -> Result<Duration, Error> {
+    async fn kill_leader(&mut self) -> Result<Duration, Error> {
         let leader = self.leader(TEN_S).await?;
         let quick = client(Duration::from_millis(500))?;
         let survivors: Vec<String> = (0..3)
