@@ -1195,9 +1195,15 @@ fn run_seed(seed: u64, verbose: bool) -> Option<String> {
         "final power cut"
     };
     let ops = lock(&world.ops).clone();
+    // A failed sync loses the writes it was to make durable, whatever the
+    // disk's cache keeps (the kernel marks their pages clean): then only
+    // what a sync covered must survive, unless every acknowledgment waited
+    // for one.
+    let sync_failed = cfg.failed_sync.is_some() && cfg.policy != SyncPolicy::Always;
     let need = match cfg.mode {
         CrashMode::KeepUnsynced
-            if clean || cfg.write_buffer == 0 || cfg.policy == SyncPolicy::Always =>
+            if !sync_failed
+                && (clean || cfg.write_buffer == 0 || cfg.policy == SyncPolicy::Always) =>
         {
             Need::All
         }
