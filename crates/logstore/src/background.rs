@@ -135,13 +135,19 @@ fn is_sealed(st: &crate::state::State, seg: &Arc<Sealed>) -> bool {
 fn reclaim(sh: &Shared, r: Reclaim) {
     // Failures here leave dead bytes on disk, never wrong data: the
     // durable first position already excludes them, and the next open
-    // removes dead segments again.
+    // removes dead segments again. A failed directory sync poisons the
+    // log all the same: the kernel reports it once, so a later sync of
+    // the directory (a new segment's entry) could succeed without having
+    // written it.
     let mut removed = false;
     for path in &r.remove {
         removed |= sh.fs.remove_file(path).is_ok();
     }
     if removed {
-        let _ = sh.fs.sync_dir(&sh.dir);
+        if let Err(e) = sh.sync_dir() {
+            let mut st = sh.lock_state();
+            sh.poison(&mut st, &e);
+        }
     }
     if let Some(p) = r.punch {
         if p.start < p.end {

@@ -14,6 +14,7 @@ use std::io::IoSlice;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::file_syncs::LogDir;
 use crate::frame;
 use crate::fs::{read_exact_at, Fs, OpenMode};
 use crate::header::{FileHeader, LogId, CUT_MAGIC, HEADER_LEN};
@@ -62,17 +63,18 @@ impl Cut {
 }
 
 /// Durably records `cut` before the header it describes is rewritten.
-pub(crate) fn write(fs: &dyn Fs, dir: &Path, log_id: LogId, cut: &Cut) -> Result<()> {
-    replace_file(fs, dir, CUT_TMP, CUT_NAME, &cut.encode(log_id))
+pub(crate) fn write(dir: LogDir<'_>, log_id: LogId, cut: &Cut) -> Result<()> {
+    replace_file(dir, CUT_TMP, CUT_NAME, &cut.encode(log_id))
 }
 
 /// Removes the cut file once the cut is durable; the directory is synced
 /// so that it cannot come back and cut records appended later.
-pub(crate) fn clear(fs: &dyn Fs, dir: &Path) -> Result<()> {
-    let path = dir.join(CUT_NAME);
-    fs.remove_file(&path)
+pub(crate) fn clear(dir: LogDir<'_>) -> Result<()> {
+    let path = dir.path.join(CUT_NAME);
+    dir.fs
+        .remove_file(&path)
         .map_err(|e| Error::io("remove", &path, e))?;
-    fs.sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))
+    dir.sync()
 }
 
 /// At open, before any segment is read: finishes a cut a crash
@@ -110,7 +112,7 @@ pub(crate) fn finish(fs: &dyn Fs, dir: &Path, log_id: LogId, segments: &[u64]) -
             apply(fs, &dir.join(segment::segment_name(first)), &cut)?;
         }
     }
-    clear(fs, dir)
+    clear(LogDir::opening(fs, dir))
 }
 
 fn apply(fs: &dyn Fs, path: &Path, cut: &Cut) -> Result<()> {

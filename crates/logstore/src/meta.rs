@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::file_syncs::LogDir;
 use crate::fs::{read_exact_at, Fs, OpenMode};
 use crate::header::{FileHeader, LogId, HEADER_LEN, META_MAGIC};
 use std::io::IoSlice;
@@ -94,26 +95,21 @@ pub(crate) fn upgrade(fs: &dyn Fs, dir: &Path, meta: &Meta) -> Result<()> {
     read_exact_at(&*file, &mut b, 0).map_err(|e| Error::io("read", &path, e))?;
     drop(file);
     if crate::header::version_of(&b) < crate::header::VERSION {
-        write(fs, dir, meta)?;
+        write(LogDir::opening(fs, dir), meta)?;
     }
     Ok(())
 }
 
 /// Durably replaces the meta file.
-pub(crate) fn write(fs: &dyn Fs, dir: &Path, meta: &Meta) -> Result<()> {
-    replace_file(fs, dir, META_TMP, META_NAME, &meta.encode())
+pub(crate) fn write(dir: LogDir<'_>, meta: &Meta) -> Result<()> {
+    replace_file(dir, META_TMP, META_NAME, &meta.encode())
 }
 
 /// Durably replaces (or creates) the small file `name` in `dir` with
 /// `bytes`: written as `tmp`, fdatasync'ed, renamed over `name`, and the
 /// directory fsync'ed. A crash leaves the old file or the new one, whole.
-pub(crate) fn replace_file(
-    fs: &dyn Fs,
-    dir: &Path,
-    tmp: &str,
-    name: &str,
-    bytes: &[u8],
-) -> Result<()> {
+pub(crate) fn replace_file(log_dir: LogDir<'_>, tmp: &str, name: &str, bytes: &[u8]) -> Result<()> {
+    let (fs, dir) = (log_dir.fs, log_dir.path);
     let tmp = dir.join(tmp);
     let path = dir.join(name);
     match fs.remove_file(&tmp) {
@@ -131,5 +127,5 @@ pub(crate) fn replace_file(
     drop(file);
     fs.rename(&tmp, &path)
         .map_err(|e| Error::io("rename", &path, e))?;
-    fs.sync_dir(dir).map_err(|e| Error::io("fsync", dir, e))
+    log_dir.sync()
 }

@@ -137,7 +137,7 @@ pub(crate) fn repair(dir: &Path, opts: &Options, write: bool) -> Result<Option<M
         }
     };
     if write {
-        meta::write(&*fs, dir, &meta)?;
+        meta::write(crate::file_syncs::LogDir::opening(&*fs, dir), &meta)?;
     }
     Ok(Some(MetaRepair {
         path,

@@ -66,7 +66,7 @@ pub(crate) fn truncate_front(sh: &Shared, pos: u64) -> Result<()> {
 }
 
 fn write_meta(sh: &Shared, st: &mut State, meta: Meta) -> Result<()> {
-    if let Err(e) = meta::write(&*sh.fs, &sh.dir, &meta) {
+    if let Err(e) = meta::write(sh.log_dir(), &meta) {
         // Whether the new meta file is durable is unknown now.
         sh.poison(st, &e);
         return Err(e);
@@ -99,6 +99,8 @@ fn drop_everything(sh: &Shared, st: &mut State, pos: u64) -> Result<Reclaim> {
     let (dead, old) = st.segs.restart(pos, fresh);
     let mut reclaim = Reclaim::default();
     reclaim_segments(sh, &dead, &mut reclaim);
+    // With the index a clean close may have left for it.
+    reclaim.remove.push(sh.index_path(old.first));
     reclaim.remove.push(old.path);
     st.group.restarted(pos);
     Ok(reclaim)
@@ -186,7 +188,7 @@ pub(crate) fn truncate_back(sh: &Shared, pos: u64) -> Result<()> {
         // The cut is durable: its record must not outlive it, or a
         // later recovery would cut again, through later appends.
         if cut {
-            cut::clear(&*sh.fs, &sh.dir)?;
+            cut::clear(sh.log_dir())?;
         }
         Ok(())
     });
@@ -323,8 +325,7 @@ fn end_batch_at(
     h.check_sum(frame::payload_sum(&raw, &payload))
         .map_err(corrupt)?;
     cut::write(
-        &*sh.fs,
-        &sh.dir,
+        sh.log_dir(),
         sh.log_id,
         &Cut::new(position, offset, &payload),
     )?;

@@ -1195,9 +1195,16 @@ fn run_seed(seed: u64, verbose: bool) -> Option<String> {
         "final power cut"
     };
     let ops = lock(&world.ops).clone();
+    // A failed sync loses the writes it was to make durable, whatever the
+    // disk's cache keeps (the kernel marks their pages clean): then only
+    // what a sync covered must survive. That holds under `Always` too: a
+    // submitted batch is written but waits for no sync, and the failed
+    // sync that was to cover it may take it.
+    let sync_failed = cfg.failed_sync.is_some();
     let need = match cfg.mode {
         CrashMode::KeepUnsynced
-            if clean || cfg.write_buffer == 0 || cfg.policy == SyncPolicy::Always =>
+            if !sync_failed
+                && (clean || cfg.write_buffer == 0 || cfg.policy == SyncPolicy::Always) =>
         {
             Need::All
         }

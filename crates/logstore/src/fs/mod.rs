@@ -80,6 +80,17 @@ pub(crate) trait FsFile: Send + Sync + Debug {
     fn next_data(&self, from: u64) -> io::Result<Option<u64>> {
         Ok(Some(from))
     }
+    /// Drops the file's clean pages from the OS cache, so that reads of
+    /// them come from the disk. After a failed write-back, Linux marks the
+    /// pages it could not write clean but keeps them: reads would go on
+    /// returning bytes the disk does not hold, and no later sync would
+    /// write them. Recovery calls this before it reads a segment whose
+    /// records it will count durable (see docs/DESIGN.md, "Sync errors").
+    /// Dirty pages stay (their write-back starts). A no-op where
+    /// unsupported.
+    fn uncache(&self) -> io::Result<()> {
+        Ok(())
+    }
     /// From now on, serve [`FsFile::read_point`] from a memory map of the
     /// file, reserving `reserve` bytes of address space so that the map
     /// also covers what is appended later. A no-op where unsupported.

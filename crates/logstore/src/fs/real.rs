@@ -185,6 +185,12 @@ impl FsFile for RealFile {
         self.file.sync_all()
     }
 
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn uncache(&self) -> io::Result<()> {
+        use rustix::fs::{fadvise, Advice};
+        fadvise(&self.file, 0, None, Advice::DontNeed).map_err(io::Error::from)
+    }
+
     fn set_len(&self, len: u64) -> io::Result<()> {
         match self.map.get() {
             Some(state) => state.set_len(&self.file, len),

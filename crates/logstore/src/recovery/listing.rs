@@ -122,7 +122,7 @@ pub(super) fn create_meta(fs: &dyn Fs, dir: &Path, opts: &Options, l: &Listing) 
         first_segment: 0,
         first_offset: HEADER_LEN as u64,
     };
-    meta::write(fs, dir, &m)?;
+    meta::write(crate::file_syncs::LogDir::opening(fs, dir), &m)?;
     Ok(m)
 }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use crate::cut;
 use crate::error::{Error, Result};
+use crate::file_syncs::LogDir;
 use crate::fs::{Fs, FsFile, OpenMode};
 use crate::header::HEADER_LEN;
 use crate::index;
@@ -255,6 +256,12 @@ impl Opener<'_> {
                     break;
                 }
             }
+            // Read what the disk holds, not pages a failed write-back
+            // left in the cache (see `FsFile::uncache`): what the scan
+            // finds, the first sync counts durable.
+            f.file
+                .uncache()
+                .map_err(|e| Error::io("drop the cached pages of", &f.path, e))?;
             let (off, pos) = self.meta.scan_start(f.first);
             let s = scan::scan(&f.file, off, pos, f.len, self.opts.max_record_size)
                 .map_err(|e| Error::io("read", &f.path, e))?;
@@ -451,7 +458,7 @@ impl Opener<'_> {
         let first = self.meta.first;
         self.meta.first_segment = first;
         self.meta.first_offset = HEADER_LEN as u64;
-        meta::write(&**self.fs, self.dir, &self.meta)?;
+        meta::write(LogDir::opening(&**self.fs, self.dir), &self.meta)?;
         self.new_active(first)
     }
 
@@ -482,7 +489,7 @@ impl Opener<'_> {
                 self.meta.first_segment = sealed.first().map_or(active.first, |s| s.first);
                 self.meta.first_offset = HEADER_LEN as u64;
                 if self.writable {
-                    meta::write(&**self.fs, self.dir, &self.meta)?;
+                    meta::write(LogDir::opening(&**self.fs, self.dir), &self.meta)?;
                 }
                 Ok(())
             }

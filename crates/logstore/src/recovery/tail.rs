@@ -127,6 +127,11 @@ impl Opener<'_> {
         len: u64,
     ) -> Option<(index::IndexHeader, Vec<u64>)> {
         let (ix, header) = self.open_index(first)?;
+        // A count the segment's bytes cannot hold is a forgery: refused
+        // before it sizes anything.
+        if !header.fits(len) {
+            return None;
+        }
         let offsets = index::read_body(&*ix, &header, len).ok()?;
         Some((header, offsets))
     }

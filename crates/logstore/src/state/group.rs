@@ -28,6 +28,10 @@ pub(crate) struct GroupCommit {
     vouched: u64,
     /// Sealed segments whose data may not be durable yet.
     unsynced: Vec<Arc<Sealed>>,
+    /// The sealed segments found at open that no sync of this handle has
+    /// covered yet. A leader's ticket takes them from `unsynced`, but
+    /// until its sync ends `sync_new_segments` must sync them itself.
+    found: Vec<Arc<Sealed>>,
     /// Bytes appended since the last sync began (`SyncPolicy::Bytes`).
     unsynced_bytes: u64,
     /// Segment files created by rolls so far, and how many of them are
@@ -64,6 +68,7 @@ impl GroupCommit {
         GroupCommit {
             synced,
             vouched,
+            found: unsynced.clone(),
             unsynced,
             unsynced_bytes: 0,
             rolls: 1,
@@ -141,9 +146,16 @@ impl GroupCommit {
             .then(|| (self.rolls - self.rolls_synced).saturating_sub(1) as usize)
     }
 
-    /// The segments rolls created are durable (names and headers).
+    /// The sealed segments found at open that no sync has covered yet.
+    pub(crate) fn found_unsynced(&self) -> &[Arc<Sealed>] {
+        &self.found
+    }
+
+    /// The segments rolls created, and those found at open, are durable
+    /// (names and headers).
     pub(crate) fn rolls_synced(&mut self) {
         self.rolls_synced = self.rolls;
+        self.found.clear();
     }
 
     /// A leader begins a sync of everything below `upto` (the buffer is
@@ -167,6 +179,8 @@ impl GroupCommit {
     pub(crate) fn succeeded(&mut self, t: Ticket) -> Vec<Arc<Sealed>> {
         self.syncing = false;
         self.rolls_synced = self.rolls_synced.max(t.rolls);
+        self.found
+            .retain(|f| !t.sealed.iter().any(|s| Arc::ptr_eq(s, f)));
         if self.epoch == t.epoch && t.upto > self.synced {
             self.synced = t.upto;
         }
@@ -187,23 +201,27 @@ impl GroupCommit {
     /// The seal job made `seg` durable.
     pub(crate) fn sealed_durable(&mut self, seg: &Arc<Sealed>) {
         self.unsynced.retain(|s| !Arc::ptr_eq(s, seg));
+        self.found.retain(|s| !Arc::ptr_eq(s, seg));
     }
 
     /// The front moved to `pos`: segments ending before it are gone.
     pub(crate) fn dropped_front(&mut self, pos: u64) {
         self.unsynced.retain(|u| u.end > pos);
+        self.found.retain(|u| u.end > pos);
     }
 
     /// The log was emptied past its end: nothing below `pos` exists, so
     /// all of it counts as durable.
     pub(crate) fn restarted(&mut self, pos: u64) {
         self.unsynced.clear();
+        self.found.clear();
         self.synced = pos;
     }
 
     /// Sealed segments from the one starting at `from` on were removed.
     pub(crate) fn dropped_from(&mut self, from: u64) {
         self.unsynced.retain(|u| u.first < from);
+        self.found.retain(|u| u.first < from);
     }
 
     /// `truncate_back` cut the log at `pos`, durably, with no sync in

@@ -357,7 +357,7 @@ impl Shared {
         let bytes = crate::index::encode(&self.log_id, a.first, a.base, a.offsets(), a.written());
         let name = segment::index_name(a.first);
         let tmp = format!("{name}.tmp");
-        crate::meta::replace_file(&*self.fs, &self.dir, &tmp, &name, &bytes)
+        crate::meta::replace_file(self.log_dir(), &tmp, &name, &bytes)
     }
 
     /// Removes the index file of the active segment, if there is one (left
@@ -466,11 +466,14 @@ impl Shared {
         self.file_syncs.sync_data(&active.0, &active.1)
     }
 
+    /// The log's directory, its syncs counted by the ledger.
+    pub(crate) fn log_dir(&self) -> crate::file_syncs::LogDir<'_> {
+        crate::file_syncs::LogDir::open(&*self.fs, &self.dir, &self.file_syncs)
+    }
+
     /// Makes the log directory's entries durable.
     pub(crate) fn sync_dir(&self) -> Result<()> {
-        self.fs
-            .sync_dir(&self.dir)
-            .map_err(|e| Error::io("fsync", &self.dir, e))
+        self.file_syncs.sync_dir(&*self.fs, &self.dir)
     }
 
     /// Makes the segments created since the last sync (their names and
@@ -479,18 +482,32 @@ impl Shared {
     /// `truncate_front`, the cut of `truncate_back`. Their records are not
     /// counted as synced by this.
     pub(crate) fn sync_new_segments(&self, st: &mut State) -> Result<()> {
-        let Some(rolled) = st.group.unsynced_rolls() else {
-            return Ok(());
+        let rolled = match st.group.unsynced_rolls() {
+            Some(rolled) => rolled,
+            None if st.group.found_unsynced().is_empty() => return Ok(()),
+            None => 0,
         };
         // The segments those rolls created are the newest ones: the active
         // one and the sealed ones before it. (Not the unsynced list: a
         // leader whose sync is still in flight has taken them from it.)
+        // And the sealed ones found at open that no sync has covered: a
+        // crash could take them away too (their records never counted
+        // durable, but a first position or a cut must not point there).
         let a = st.segs.active();
         let active = (a.file.clone(), a.path.clone());
         let sealed = st.segs.sealed();
         let from = sealed.len().saturating_sub(rolled);
+        let newest = &sealed[from..];
+        let mut segs: Vec<Arc<Sealed>> = st
+            .group
+            .found_unsynced()
+            .iter()
+            .filter(|f| !newest.iter().any(|s| Arc::ptr_eq(s, f)))
+            .cloned()
+            .collect();
+        segs.extend(newest.iter().cloned());
         let r = self
-            .sync_files(&sealed[from..], &active)
+            .sync_files(&segs, &active)
             .and_then(|()| self.sync_dir());
         match r {
             Ok(()) => {

@@ -18,6 +18,8 @@ impl Rng {
 }
 
 pub(super) fn settle_file(file: &mut FileData, mode: CrashMode, rng: &mut Rng) {
+    // What a failed sync lost is gone whatever the disk's cache does.
+    file.forget_lost();
     match mode {
         CrashMode::DropUnsynced => file.data = file.durable.clone(),
         CrashMode::KeepUnsynced => file.durable = file.data.clone(),

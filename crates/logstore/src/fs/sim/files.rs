@@ -253,6 +253,7 @@ impl FsFile for SimFile {
                 left -= n;
             }
             file.unsynced.push((offset, end as u64));
+            file.rewritten(offset, end as u64);
             if short {
                 return Err(errno(FaultError::NoSpace));
             }
@@ -262,15 +263,45 @@ impl FsFile for SimFile {
 
     fn sync_data(&self) -> io::Result<()> {
         self.fs.delay(Op::Sync);
-        self.with(Op::Sync, |file, _| {
-            file.durable = file.data.clone();
-            file.unsynced.clear();
-            Ok(())
-        })
+        self.fs.file_hook(Op::Sync, self.id);
+        let mut st = self.fs.lock();
+        let entered = self.fs.enter(&mut st, Op::Sync, self.generation);
+        // (A sync the power cut fails loses nothing yet: the restart
+        // settles what it was to write.)
+        let powered = self.generation == st.generation && !st.powered_off;
+        if !self.writable && entered.is_ok() {
+            return Err(io::Error::from_raw_os_error(
+                rustix::io::Errno::BADF.raw_os_error(),
+            ));
+        }
+        let file = st
+            .files
+            .get_mut(&self.id)
+            .ok_or_else(|| io::Error::other("simulated file vanished"))?;
+        match entered {
+            Ok(_) => {
+                file.sync();
+                Ok(())
+            }
+            // An injected failure loses the pages this sync was to write.
+            Err(e) => {
+                if powered {
+                    file.lose_unsynced();
+                }
+                Err(e)
+            }
+        }
     }
 
     fn sync_all(&self) -> io::Result<()> {
         self.sync_data()
+    }
+
+    fn uncache(&self) -> io::Result<()> {
+        self.with(Op::Read, |file, _| {
+            file.forget_lost();
+            Ok(())
+        })
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
@@ -279,6 +310,7 @@ impl FsFile for SimFile {
             file.data.resize(len as usize, 0);
             if len > old {
                 file.unsynced.push((old, len));
+                file.rewritten(old, len);
             }
             Ok(())
         })
@@ -316,6 +348,7 @@ impl FsFile for SimFile {
             // at once on ext4 without a journal only with a later sync; keep
             // it in the unsynced set so a crash may undo it.
             file.unsynced.push((offset, end));
+            file.rewritten(offset, end);
             let first_block = offset.div_ceil(SECTOR) * SECTOR;
             let last_block = end / SECTOR * SECTOR;
             if first_block < last_block {

@@ -104,6 +104,71 @@ struct FileData {
     unsynced: Vec<(u64, u64)>,
     /// Bytes released by hole punching (for the allocation figure).
     holes: Vec<(u64, u64)>,
+    /// Ranges a failed sync could not write back. As Linux does, they
+    /// are clean now: reads still see the written bytes, but no later
+    /// sync writes them, and a crash or [`FsFile::uncache`] shows what
+    /// the disk holds instead (see [`FileData::lose_unsynced`]).
+    lost: Vec<(u64, u64)>,
+}
+
+impl FileData {
+    /// A sync failed: the pages it was to write back are marked clean
+    /// without reaching the disk. Linux does this since 4.13 (the error
+    /// is reported once, through errseq); a retried sync then has
+    /// nothing to write and succeeds.
+    fn lose_unsynced(&mut self) {
+        let unsynced = std::mem::take(&mut self.unsynced);
+        self.lost.extend(unsynced);
+    }
+
+    /// `[start, end)` was written again: dirty, so no longer lost.
+    fn rewritten(&mut self, start: u64, end: u64) {
+        let mut kept = Vec::with_capacity(self.lost.len());
+        for &(s, e) in &self.lost {
+            if e <= start || s >= end {
+                kept.push((s, e));
+                continue;
+            }
+            if s < start {
+                kept.push((s, start));
+            }
+            if e > end {
+                kept.push((end, e));
+            }
+        }
+        self.lost = kept;
+    }
+
+    /// The bytes a sync makes durable: what is written, but for the lost
+    /// ranges, which keep what the disk held (zeros past its old end).
+    fn synced_image(&self) -> Vec<u8> {
+        let mut image = self.data.clone();
+        self.overlay_lost(&mut image);
+        image
+    }
+
+    fn overlay_lost(&self, image: &mut [u8]) {
+        for &(s, e) in &self.lost {
+            let e = (e as usize).min(image.len());
+            for (i, b) in image.iter_mut().enumerate().take(e).skip(s as usize) {
+                *b = self.durable.get(i).copied().unwrap_or(0);
+            }
+        }
+    }
+
+    /// The cache drops the lost pages: reads now see the disk's bytes.
+    fn forget_lost(&mut self) {
+        let mut data = std::mem::take(&mut self.data);
+        self.overlay_lost(&mut data);
+        self.data = data;
+        self.lost.clear();
+    }
+
+    /// A successful sync.
+    fn sync(&mut self) {
+        self.durable = self.synced_image();
+        self.unsynced.clear();
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -212,6 +277,12 @@ impl SimFs {
         // A panic while holding this lock can only come from a bug in this
         // module; keep going with the state as it is.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many calls of kind `op` were made so far (the ordinal
+    /// [`SimFs::fail`] counts in).
+    pub fn calls(&self, op: Op) -> u64 {
+        self.lock().calls.get(&op).copied().unwrap_or(0)
     }
 
     /// Cuts the power after `n` more mutating calls (writes, syncs,
@@ -412,6 +483,7 @@ impl SimFs {
                     durable: f.durable.clone(),
                     unsynced: Vec::new(),
                     holes: f.holes.clone(),
+                    lost: Vec::new(),
                 },
             );
         }
@@ -462,6 +534,7 @@ impl SimFs {
         file.data = bytes.to_vec();
         file.durable = bytes.to_vec();
         file.unsynced.clear();
+        file.lost.clear();
         Ok(())
     }
 
