@@ -123,3 +123,46 @@ fn truncate_front_into_segments_found_unsynced_makes_them_durable_first() {
     assert_eq!(log.first_position(), 100);
     assert_holds(&log, 300);
 }
+
+/// The position of the first record that goes to a second segment.
+fn roll_at() -> u64 {
+    let fs = SimFs::new();
+    let log = Log::open(DIR, options(&fs, SyncPolicy::Always)).unwrap();
+    let one = fs.list(DIR).iter().filter(|n| n.ends_with(".seg")).count();
+    for pos in 0.. {
+        log.append(&record(pos, 100)).unwrap();
+        if fs.list(DIR).iter().filter(|n| n.ends_with(".seg")).count() > one {
+            return pos;
+        }
+    }
+    unreachable!()
+}
+
+#[test]
+fn a_rolled_segment_whose_header_sync_failed_keeps_later_records_after_a_reopen() {
+    let k = roll_at();
+    for later in [1u64, 2] {
+        let fs = SimFs::new();
+        let log = Log::open(DIR, options(&fs, SyncPolicy::Always)).unwrap();
+        for pos in 0..k {
+            log.append(&record(pos, 100)).unwrap();
+        }
+        // The roll's sync fails on the new segment: its header never
+        // reached the disk, though the cache still shows it.
+        fs.fail(FsOp::Sync, 2, FaultError::Io, false);
+        assert_kind(log.append(&record(k, 100)), ErrorKind::Io);
+        drop(log);
+
+        // The same boot.
+        let log = Log::open(DIR, options(&fs, SyncPolicy::Always)).unwrap();
+        let start = log.next_position();
+        for pos in start..start + later {
+            assert_eq!(log.append(&record(pos, 100)).unwrap(), pos);
+        }
+        drop(log);
+        fs.restart(CrashMode::DropUnsynced);
+        let log = Log::open(DIR, options(&fs, SyncPolicy::Always))
+            .unwrap_or_else(|e| panic!("reopen after {later} record(s): {e}"));
+        assert_holds(&log, start + later);
+    }
+}

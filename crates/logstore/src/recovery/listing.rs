@@ -193,6 +193,14 @@ impl Opener<'_> {
                 .fs
                 .open(&path, mode)
                 .map_err(|e| Error::io("open", &path, e))?;
+            // A writer reads what the disk holds, header included, not
+            // pages a failed write-back left in the cache (see
+            // `FsFile::uncache`): a later append would write a header
+            // only the cache had back as the disk's.
+            if self.writable {
+                file.uncache()
+                    .map_err(|e| Error::io("drop the cached pages of", &path, e))?;
+            }
             let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
             if self.writable && self.opts.mmap_reads {
                 file.map_reads(self.opts.segment_size.max(len));
