@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use common::{
-    assert_corruption_at, assert_kind, file_len, fill, flip_byte, patch, record, set_len, Fixture,
-    FILE_HEADER, FRAME_HEADER,
+    assert_corruption_at, assert_kind, file_len, fill, fill_three_segments, flip_byte, patch,
+    record, set_len, shrink, Fixture, FILE_HEADER, FRAME_HEADER,
 };
 use logstore::{ErrorKind, Log, Options, SyncPolicy};
 
@@ -451,4 +451,137 @@ fn forged_huge_length_is_never_allocated() {
     assert_eq!(f.open_tolerant().unwrap().next_position(), 1);
     let largest = LARGEST.load(Ordering::Relaxed);
     assert!(largest < 16 << 20, "allocated {largest} bytes at once");
+}
+
+/// 64 KiB segments, synced at every append.
+fn durable_64k() -> Options {
+    Options::default()
+        .segment_size(64 << 10)
+        .sync_policy(SyncPolicy::Always)
+        .background_reclaim(false)
+}
+
+/// A sealed segment (one with an index) that lost its end is corruption,
+/// not a torn tail: indexes are written only once their segment is
+/// durable. (It was once taken for a torn tail, so a strict open silently
+/// dropped every later segment, acknowledged records included.)
+#[test]
+fn shortened_sealed_segment_is_corruption_not_a_torn_tail() {
+    let f = Fixture::new(durable_64k());
+    let log = f.open().unwrap();
+    let n = fill_three_segments(&log);
+    log.wait_reclaimed();
+    let segs = log.stats().unwrap().segments;
+    drop(log);
+    // The last sealed segment loses its last 100 bytes.
+    let victim = &segs[segs.len() - 2].path;
+    shrink(victim, 100);
+    let err = f.open().unwrap_err();
+    assert_eq!(err.kind(), logstore::ErrorKind::Corruption, "{err}");
+    assert_eq!(err.path(), Some(victim.as_path()), "{err}");
+    // Tolerant recovery keeps the longest valid prefix and says so.
+    let log = f.open_tolerant().unwrap();
+    let dropped = log.recovery_report().dropped.expect("a reported cut");
+    assert_eq!(&dropped.segment, victim);
+    assert!(log.next_position() < n);
+    assert_eq!(dropped.from_position, log.next_position());
+}
+
+/// Guards the rule of `shortened_sealed_segment_is_corruption_not_a_torn_tail`
+/// against stale indexes: an index written for a segment that was later
+/// reopened and grew (by `truncate_back`, racing a background seal) records
+/// a shorter segment and proves nothing; damage after it is a torn tail.
+#[test]
+fn a_stale_index_does_not_make_a_torn_tail_corruption() {
+    let f = Fixture::new(durable_64k());
+    let log = f.open().unwrap();
+    fill_three_segments(&log);
+    log.wait_reclaimed();
+    let segs = log.stats().unwrap().segments;
+    drop(log);
+    // An index recording a shorter segment than the file, then torn bytes
+    // at the end of that segment, followed by another segment.
+    let victim = &segs[segs.len() - 2].path;
+    let idx = victim.with_extension("idx");
+    let len = file_len(victim);
+    let mut bytes = std::fs::read(victim).unwrap();
+    bytes.extend_from_slice(&[0xAB; 40]);
+    std::fs::write(victim, &bytes).unwrap();
+    let mut stale = std::fs::read(&idx).unwrap();
+    let n = stale.len();
+    stale[n - 8..].copy_from_slice(&(len - 1).to_le_bytes());
+    std::fs::write(&idx, &stale).unwrap();
+    let log = f.open().unwrap();
+    let torn = log.recovery_report().torn_tail.expect("a torn tail");
+    assert_eq!(&torn.segment, victim);
+    assert_eq!(torn.offset, len);
+}
+
+/// Segments that tolerant recovery removes stay removed after a second
+/// crash: the removal is made durable (the directory is synced). It once
+/// was not, so after a second crash the damaged file was back and the log
+/// could no longer be opened in strict mode.
+#[test]
+fn segments_dropped_by_tolerant_recovery_stay_dropped() {
+    use logstore::sim::{CrashMode, SimFs};
+    let fs = SimFs::new();
+    let o = || Options::default().segment_size(4096).simulated(&fs);
+    let log = Log::open("/log", o()).unwrap();
+    while log.stats().unwrap().segments.len() < 2 {
+        log.append(&[7; 500]).unwrap();
+    }
+    let last = log.stats().unwrap().segments.last().unwrap().path.clone();
+    let next = log.next_position();
+    drop(log);
+    // The last segment's header is destroyed.
+    let mut bytes = fs.file_contents(&last).unwrap();
+    bytes[..8].copy_from_slice(b"garbage!");
+    fs.set_file_contents(&last, &bytes).unwrap();
+    let log = Log::open("/log", o().recovery(logstore::Recovery::Tolerant)).unwrap();
+    // The last segment has no index: its bad header is a torn roll.
+    assert_eq!(
+        log.recovery_report().torn_tail.as_ref().map(|c| &c.segment),
+        Some(&last)
+    );
+    assert!(log.next_position() <= next);
+    // Power is cut before anything else syncs the directory.
+    fs.cut_power_now();
+    drop(log);
+    fs.restart(CrashMode::DropUnsynced);
+    let log = Log::open("/log", o()).unwrap();
+    assert!(log.next_position() <= next);
+    assert!(!fs
+        .list("/log")
+        .contains(&last.file_name().unwrap().to_string_lossy().into_owned()));
+}
+
+/// A roll torn by a crash right after `truncate_front` to the very end of
+/// a segment (which names that segment, now dead, in the meta file) is a
+/// torn tail. It once left the first segment of the log with a bad header,
+/// which recovery reported as corruption instead of cutting the torn roll.
+#[test]
+fn a_torn_roll_after_a_dead_segment_is_a_torn_tail() {
+    use logstore::sim::{CrashMode, SimFs};
+    let fs = SimFs::new();
+    let o = || Options::default().segment_size(4096).simulated(&fs);
+    let log = Log::open("/log", o()).unwrap();
+    log.append(&[3; 5000]).unwrap();
+    log.sync().unwrap();
+    log.truncate_front(1).unwrap();
+    log.wait_reclaimed();
+    assert_eq!(log.append(&[4; 200]).unwrap(), 1);
+    log.flush().unwrap();
+    let rolled = log.stats().unwrap().segments.last().unwrap().path.clone();
+    assert!(rolled.ends_with("00000000000000000001.seg"), "{rolled:?}");
+    fs.cut_power_now();
+    drop(log);
+    fs.restart(CrashMode::KeepUnsynced);
+    let mut bytes = fs.file_contents(&rolled).unwrap();
+    bytes[..64].fill(0x5a);
+    fs.set_file_contents(&rolled, &bytes).unwrap();
+    let log = Log::open("/log", o()).unwrap();
+    assert_eq!((log.first_position(), log.next_position()), (1, 1));
+    let torn = log.recovery_report().torn_tail.clone().unwrap();
+    assert_eq!(torn.segment, rolled);
+    assert_eq!(log.append(b"again").unwrap(), 1);
 }

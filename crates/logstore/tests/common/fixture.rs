@@ -148,3 +148,18 @@ pub fn assert_corruption_at(e: logstore::Error, path: &Path, offset: u64) {
     assert_eq!(e.path(), Some(path), "{e}");
     assert_eq!(e.offset(), Some(offset), "{e}");
 }
+
+/// Appends 1 KiB records (record `n` is the byte `n as u8 | 1`, repeated)
+/// until the log has three segments, syncs them (which seals the full
+/// ones: their indexes are written) and waits for the background work;
+/// returns how many records there are.
+pub fn fill_three_segments(log: &Log) -> u64 {
+    let mut n = 0;
+    while log.stats().unwrap().segments.len() < 3 {
+        log.append(&[n as u8 | 1; 1024]).unwrap();
+        n += 1;
+    }
+    log.sync().unwrap();
+    log.wait_reclaimed();
+    n
+}

@@ -14,7 +14,8 @@ use logstore::{Log, Result};
 // Each test file uses some of the vocabulary.
 #[allow(unused_imports)]
 pub use fixture::{
-    assert_corruption_at, assert_kind, file_len, fill, flip_byte, patch, set_len, shrink, Fixture,
+    assert_corruption_at, assert_kind, file_len, fill, fill_three_segments, flip_byte, patch,
+    set_len, shrink, Fixture,
 };
 
 /// Bytes of a segment, index or meta file header.
