@@ -23,19 +23,9 @@ pub const FILE_HEADER: usize = 64;
 /// Bytes of a record frame header (CRC, length, position).
 pub const FRAME_HEADER: usize = 16;
 
-/// A record of `len` bytes whose contents depend on `seed`, so that a
-/// record read back at the wrong position or with stale bytes is noticed.
-pub fn record(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ len as u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+// `record(seed, len)`: a record whose contents depend on `seed`, so that
+// a record read back at the wrong position or with stale bytes is noticed.
+pub use logstore_testkit::record;
 
 /// Every record of the log, read with `iter` from the first position.
 pub fn all_records(log: &Log) -> Vec<(u64, Vec<u8>)> {
