@@ -6,6 +6,8 @@
 //! buffer per record size whose checksum is computed once, so writers only
 //! patch the 12 header bytes; a reader hashes every byte it got.
 
+use logstore_testkit::{Xorshift, GOLDEN};
+
 /// Bytes before the body.
 pub const HEADER: usize = 12;
 
@@ -20,14 +22,7 @@ impl RecordMaker {
     pub fn new(size: usize) -> RecordMaker {
         assert!(size >= HEADER, "records are at least {HEADER} bytes");
         let mut buf = vec![0u8; size];
-        let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ size as u64;
-        for chunk in buf[HEADER..].chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let bytes = x.to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
+        Xorshift::new(GOLDEN ^ size as u64).fill_words(&mut buf[HEADER..]);
         let body_crc = crc32c::crc32c(&buf[HEADER..]);
         RecordMaker { buf, body_crc }
     }

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use logstore_testkit::Xorshift;
+
 use crate::record::{self, RecordMaker};
 use crate::stores::{self, raw, Mode, Res, Store};
 
@@ -319,21 +321,14 @@ fn reopen(store: &str, dir: &Path) -> Res<()> {
     Ok(())
 }
 
-fn xorshift(x: &mut u64) -> u64 {
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    *x
-}
-
 fn random_reads_on(s: &dyn Store, reads: u64) -> Res<Duration> {
     let (first, next) = (s.first()?, s.next()?);
     s.read(first)?; // builds lazy structures (the raw ceiling's offsets)
     let span = next - first;
-    let mut x = 0x2545_F491_4F6C_DD1D;
+    let mut positions = Xorshift::new(0x2545_F491_4F6C_DD1D);
     let start = Instant::now();
     for _ in 0..reads {
-        let pos = first + xorshift(&mut x) % span;
+        let pos = first + positions.next_u64() % span;
         record::verify(pos, &s.read(pos)?)?;
     }
     Ok(start.elapsed())

@@ -1,5 +1,7 @@
 //! Where the operation model takes its choices from.
 
+use logstore_testkit::Xorshift;
+
 /// A stream of choices: a pseudo-random generator in the stable fuzz test,
 /// the input bytes in the coverage-guided target.
 pub trait Source {
@@ -67,13 +69,5 @@ impl Source for ByteSource<'_> {
 /// `len` bytes determined by `tag`, so that a record read back from the
 /// wrong place or with stale bytes is noticed.
 pub fn payload(tag: u64, len: usize) -> Vec<u8> {
-    let mut x = tag | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    Xorshift::new(tag | 1).bytes(len)
 }

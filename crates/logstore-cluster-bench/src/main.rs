@@ -59,6 +59,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+use logstore_testkit::{Xorshift, GOLDEN};
 use procs::Procs;
 
 pub(crate) const SIZES: [usize; 3] = [100, 4 << 10, 1 << 20];
@@ -601,15 +602,8 @@ pub(crate) async fn settle_disk() -> Result<(), Error> {
 /// that a shifted, cut or repeated piece does not compare equal, and that
 /// reads back unchanged through the text of `/replay`.
 pub(crate) fn big_record() -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    (0..BIG)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            b'a' + (x % 26) as u8
-        })
-        .collect()
+    let mut x = Xorshift::new(GOLDEN);
+    (0..BIG).map(|_| b'a' + (x.next_u64() % 26) as u8).collect()
 }
 
 /// Polls `f` every 200 ms until it succeeds or `timeout` passes.

@@ -10,21 +10,14 @@ use std::time::Duration;
 
 use common::{start, start_cluster, wait_applied};
 use logstore_cluster::Router;
+use logstore_testkit::{Xorshift, GOLDEN};
 
 const BIG: usize = 32 << 20;
 
 /// A record whose every byte depends on its offset, so that a shifted,
 /// cut or repeated piece does not compare equal.
 fn big_record() -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    (0..BIG)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    Xorshift::new(GOLDEN).bytes(BIG)
 }
 
 fn check_node(node: &logstore_cluster::Node, expected: &[(u64, Vec<u8>)]) {

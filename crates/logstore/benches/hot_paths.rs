@@ -6,6 +6,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logstore::{Log, Options, SyncPolicy};
+use logstore_testkit::Xorshift;
 
 const RECORDS: u64 = 100_000;
 
@@ -48,14 +49,9 @@ fn append(c: &mut Criterion) {
 
 fn read(c: &mut Criterion) {
     let (_dir, log) = filled(100);
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut positions = Xorshift::new(0x2545_F491_4F6C_DD1D);
     c.bench_function("read_100B_random_position", |b| {
-        b.iter(|| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            black_box(log.read(x % RECORDS).expect("read"))
-        })
+        b.iter(|| black_box(log.read(positions.next_u64() % RECORDS).expect("read")))
     });
 }
 

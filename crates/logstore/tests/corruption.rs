@@ -6,12 +6,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
-use common::{assert_kind, file_len, flip_byte, patch, record, set_len, FILE_HEADER, FRAME_HEADER};
-use logstore::{ErrorKind, Log, Options, Recovery, SyncPolicy};
-use tempfile::TempDir;
+use common::{
+    assert_corruption_at, assert_kind, file_len, fill, fill_three_segments, flip_byte, patch,
+    record, set_len, shrink, Fixture, FILE_HEADER, FRAME_HEADER,
+};
+use logstore::{ErrorKind, Log, Options, SyncPolicy};
 
 /// A global allocator that records the largest single allocation, to
 /// prove that forged lengths are not believed. The only `unsafe` here:
@@ -53,55 +55,51 @@ const PER_SEGMENT: u64 = 3;
 /// Bytes of a sync mark (docs/FORMAT.md).
 const MARK: u64 = 16;
 
-/// A log of `n` records in a temporary directory, and the vocabulary to
-/// damage it. Records `0..n - 1` were acknowledged (synced by a clean
-/// close, whose sync mark vouches for them); the last one was appended
-/// after a reopen and never synced, as a crash leaves the tail.
-struct Fixture {
-    dir: TempDir,
+/// A log of `n` records in 4 KiB segments of three, in a [`Fixture`] that
+/// gives the tests here their vocabulary to damage it. Records `0..n - 1`
+/// were acknowledged (synced by a clean close, whose sync mark vouches for
+/// them); the last one was appended after a reopen and never synced, as a
+/// crash leaves the tail.
+struct Written {
+    log: Fixture,
     n: u64,
 }
 
-impl Fixture {
-    fn write(n: u64) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let log = Log::open(dir.path(), opts()).unwrap();
-        for i in 0..n.saturating_sub(1) {
-            log.append(&record(i, LEN)).unwrap();
-        }
+impl std::ops::Deref for Written {
+    type Target = Fixture;
+
+    fn deref(&self) -> &Fixture {
+        &self.log
+    }
+}
+
+impl Written {
+    fn write(n: u64) -> Written {
+        let f = Fixture::new(opts());
+        let log = f.open().unwrap();
+        fill(&log, 0..n.saturating_sub(1), LEN);
         log.close().unwrap();
         drop(log);
         if n > 0 {
-            let log = Log::open(dir.path(), opts()).unwrap();
+            let log = f.reopen();
             log.append(&record(n - 1, LEN)).unwrap();
             // Dropped without a sync: the record reaches the file only.
             drop(log);
         }
-        Fixture { dir, n }
+        Written { log: f, n }
     }
 
     /// A copy of this fixture's files (cheaper than writing a new log).
-    fn copy(&self) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
-            let path = entry.unwrap().path();
-            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    fn copy(&self) -> Written {
+        Written {
+            log: self.log.copy(),
+            n: self.n,
         }
-        Fixture { dir, n: self.n }
-    }
-
-    fn open(&self) -> logstore::Result<Log> {
-        Log::open(self.dir.path(), opts())
-    }
-
-    fn open_tolerant(&self) -> logstore::Result<Log> {
-        Log::open(self.dir.path(), opts().recovery(Recovery::Tolerant))
     }
 
     /// The segment file holding `pos`.
     fn segment_of(&self, pos: u64) -> PathBuf {
-        let first = pos / PER_SEGMENT * PER_SEGMENT;
-        self.dir.path().join(format!("{first:020}.seg"))
+        self.segment(pos / PER_SEGMENT * PER_SEGMENT)
     }
 
     fn index_of(&self, pos: u64) -> PathBuf {
@@ -146,16 +144,9 @@ fn assert_records(log: &Log, range: std::ops::Range<u64>) {
     }
 }
 
-#[track_caller]
-fn assert_corruption_at(e: logstore::Error, path: &Path, offset: u64) {
-    assert_eq!(e.kind(), ErrorKind::Corruption, "{e}");
-    assert_eq!(e.path(), Some(path), "{e}");
-    assert_eq!(e.offset(), Some(offset), "{e}");
-}
-
 #[test]
 fn fixture_layout_is_as_assumed() {
-    let f = Fixture::write(7);
+    let f = Written::write(7);
     let log = f.open().unwrap();
     let stats = log.stats().unwrap();
     let firsts: Vec<u64> = stats.segments.iter().map(|s| s.first_position).collect();
@@ -169,7 +160,7 @@ fn fixture_layout_is_as_assumed() {
 fn tail_cut_at_every_byte_of_the_last_record() {
     // Records 0..3 in a sealed segment, 3 and a short last record 4 in
     // the last one.
-    let original = Fixture::write(4);
+    let original = Written::write(4);
     let log = original.open().unwrap();
     let last = record(4, 100);
     log.append(&last).unwrap();
@@ -208,7 +199,7 @@ fn tail_cut_at_every_byte_of_the_last_record() {
 /// 05995b3 (silently cut).
 #[test]
 fn last_segment_shortened_after_a_clean_close_is_corruption() {
-    let original = Fixture::write(4);
+    let original = Written::write(4);
     let log = original.open().unwrap();
     log.append(&record(4, 100)).unwrap();
     log.close().unwrap();
@@ -237,7 +228,7 @@ fn last_segment_shortened_after_a_clean_close_is_corruption() {
 
 #[test]
 fn bad_checksum_in_the_last_segment_is_a_torn_tail() {
-    let f = Fixture::write(5);
+    let f = Written::write(5);
     f.corrupt_payload(4);
     let log = f.open().unwrap();
     assert_records(&log, 0..4);
@@ -248,7 +239,7 @@ fn bad_checksum_in_the_last_segment_is_a_torn_tail() {
 #[test]
 fn bad_length_in_the_last_segment_is_a_torn_tail() {
     for len in [0, 1, LEN as u32 + 1, 0x7FFF_FFFF] {
-        let f = Fixture::write(5);
+        let f = Written::write(5);
         f.set_length_field(4, len);
         let log = f.open().unwrap();
         assert_records(&log, 0..4);
@@ -262,7 +253,7 @@ fn bad_length_in_the_last_segment_is_a_torn_tail() {
 /// torn tail. Appends overwrite it, and `close` cuts what is left.
 #[test]
 fn zero_filled_tail_is_space_for_appends() {
-    let f = Fixture::write(5);
+    let f = Written::write(5);
     let seg = f.segment_of(4);
     let len = file_len(&seg);
     set_len(&seg, len + 10_000);
@@ -289,18 +280,13 @@ fn zero_filled_tail_is_space_for_appends() {
 /// indexes gone; tolerant recovery cuts it and says it dropped data.
 #[test]
 fn zero_filled_end_of_an_unsealed_segment_is_corruption() {
-    let f = Fixture::write(7);
+    let f = Written::write(7);
     let first = f.segment_of(0);
     let last = f.segment_of(6);
     assert_ne!(first, last);
     let len = file_len(&first);
     set_len(&first, len + 4096);
-    for p in std::fs::read_dir(f.dir.path()).unwrap() {
-        let p = p.unwrap().path();
-        if p.extension().is_some_and(|e| e == "idx") {
-            std::fs::remove_file(p).unwrap();
-        }
-    }
+    f.remove_indexes();
     assert_corruption_at(f.open().unwrap_err(), &first, len);
     assert_eq!(file_len(&first), len + 4096, "nothing changed");
     let log = f.open_tolerant().unwrap();
@@ -316,7 +302,7 @@ fn zero_filled_end_of_an_unsealed_segment_is_corruption() {
 
 #[test]
 fn bad_checksum_in_a_sealed_segment_is_corruption() {
-    let f = Fixture::write(7);
+    let f = Written::write(7);
     f.corrupt_payload(1);
     // The indexed segment is trusted at open; reading the record checks it.
     let log = f.open().unwrap();
@@ -340,7 +326,7 @@ fn bad_checksum_in_a_sealed_segment_is_corruption() {
 fn bad_length_in_a_sealed_segment_is_corruption() {
     // Segments 0, 3, 6 and 9: segment 3 is followed by an indexed one, so
     // it is not part of the unsealed tail even without its own index.
-    let f = Fixture::write(10);
+    let f = Written::write(10);
     f.set_length_field(4, LEN as u32 + 1);
     let log = f.open().unwrap();
     let e = assert_kind(log.read(4), ErrorKind::Corruption);
@@ -356,7 +342,7 @@ fn bad_length_in_a_sealed_segment_is_corruption() {
 
 #[test]
 fn tolerant_open_cuts_at_sealed_damage_and_reports_it() {
-    let f = Fixture::write(10);
+    let f = Written::write(10);
     f.corrupt_payload(4);
     std::fs::remove_file(f.index_of(4)).unwrap();
     let log = f.open_tolerant().unwrap();
@@ -384,7 +370,7 @@ fn tolerant_open_cuts_at_sealed_damage_and_reports_it() {
 #[test]
 fn bad_segment_header_is_corruption() {
     for pos in [0, 3] {
-        let f = Fixture::write(7);
+        let f = Written::write(7);
         flip_byte(&f.segment_of(pos), 20);
         assert_corruption_at(f.open().unwrap_err(), &f.segment_of(pos), 0);
     }
@@ -395,7 +381,7 @@ fn bad_header_of_the_last_segment_is_a_torn_roll() {
     // A roll writes the new header without a sync, so a bad header at the
     // end of the log is what a crash during a roll leaves: the segment is
     // cut as a torn tail (it has no index), not reported as corruption.
-    let f = Fixture::write(7);
+    let f = Written::write(7);
     flip_byte(&f.segment_of(6), 20);
     let log = f.open().unwrap();
     assert_records(&log, 0..6);
@@ -409,7 +395,7 @@ fn bad_header_of_the_last_segment_is_a_torn_roll() {
 
 #[test]
 fn missing_middle_segment_is_corruption() {
-    let f = Fixture::write(8);
+    let f = Written::write(8);
     std::fs::remove_file(f.segment_of(3)).unwrap();
     let e = f.open().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corruption, "{e}");
@@ -425,7 +411,7 @@ fn missing_middle_segment_is_corruption() {
 
 #[test]
 fn missing_first_segment_is_corruption() {
-    let f = Fixture::write(8);
+    let f = Written::write(8);
     std::fs::remove_file(f.segment_of(0)).unwrap();
     let e = f.open().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corruption, "{e}");
@@ -433,8 +419,8 @@ fn missing_first_segment_is_corruption() {
 
 #[test]
 fn foreign_segment_is_corruption() {
-    let ours = Fixture::write(7);
-    let theirs = Fixture::write(7);
+    let ours = Written::write(7);
+    let theirs = Written::write(7);
     std::fs::copy(theirs.segment_of(3), ours.segment_of(3)).unwrap();
     let e = ours.open().unwrap_err();
     assert!(e.to_string().contains("another log"), "{e}");
@@ -451,7 +437,7 @@ fn foreign_segment_is_corruption() {
 
 #[test]
 fn forged_huge_length_is_never_allocated() {
-    let f = Fixture::write(7);
+    let f = Written::write(7);
     f.set_length_field(1, 0x7FFF_FFFF); // sealed segment
     f.set_length_field(6, 0xFFFF_FFF0); // last segment
     LARGEST.store(0, Ordering::Relaxed);
@@ -465,4 +451,137 @@ fn forged_huge_length_is_never_allocated() {
     assert_eq!(f.open_tolerant().unwrap().next_position(), 1);
     let largest = LARGEST.load(Ordering::Relaxed);
     assert!(largest < 16 << 20, "allocated {largest} bytes at once");
+}
+
+/// 64 KiB segments, synced at every append.
+fn durable_64k() -> Options {
+    Options::default()
+        .segment_size(64 << 10)
+        .sync_policy(SyncPolicy::Always)
+        .background_reclaim(false)
+}
+
+/// A sealed segment (one with an index) that lost its end is corruption,
+/// not a torn tail: indexes are written only once their segment is
+/// durable. (It was once taken for a torn tail, so a strict open silently
+/// dropped every later segment, acknowledged records included.)
+#[test]
+fn shortened_sealed_segment_is_corruption_not_a_torn_tail() {
+    let f = Fixture::new(durable_64k());
+    let log = f.open().unwrap();
+    let n = fill_three_segments(&log);
+    log.wait_reclaimed();
+    let segs = log.stats().unwrap().segments;
+    drop(log);
+    // The last sealed segment loses its last 100 bytes.
+    let victim = &segs[segs.len() - 2].path;
+    shrink(victim, 100);
+    let err = f.open().unwrap_err();
+    assert_eq!(err.kind(), logstore::ErrorKind::Corruption, "{err}");
+    assert_eq!(err.path(), Some(victim.as_path()), "{err}");
+    // Tolerant recovery keeps the longest valid prefix and says so.
+    let log = f.open_tolerant().unwrap();
+    let dropped = log.recovery_report().dropped.expect("a reported cut");
+    assert_eq!(&dropped.segment, victim);
+    assert!(log.next_position() < n);
+    assert_eq!(dropped.from_position, log.next_position());
+}
+
+/// Guards the rule of `shortened_sealed_segment_is_corruption_not_a_torn_tail`
+/// against stale indexes: an index written for a segment that was later
+/// reopened and grew (by `truncate_back`, racing a background seal) records
+/// a shorter segment and proves nothing; damage after it is a torn tail.
+#[test]
+fn a_stale_index_does_not_make_a_torn_tail_corruption() {
+    let f = Fixture::new(durable_64k());
+    let log = f.open().unwrap();
+    fill_three_segments(&log);
+    log.wait_reclaimed();
+    let segs = log.stats().unwrap().segments;
+    drop(log);
+    // An index recording a shorter segment than the file, then torn bytes
+    // at the end of that segment, followed by another segment.
+    let victim = &segs[segs.len() - 2].path;
+    let idx = victim.with_extension("idx");
+    let len = file_len(victim);
+    let mut bytes = std::fs::read(victim).unwrap();
+    bytes.extend_from_slice(&[0xAB; 40]);
+    std::fs::write(victim, &bytes).unwrap();
+    let mut stale = std::fs::read(&idx).unwrap();
+    let n = stale.len();
+    stale[n - 8..].copy_from_slice(&(len - 1).to_le_bytes());
+    std::fs::write(&idx, &stale).unwrap();
+    let log = f.open().unwrap();
+    let torn = log.recovery_report().torn_tail.expect("a torn tail");
+    assert_eq!(&torn.segment, victim);
+    assert_eq!(torn.offset, len);
+}
+
+/// Segments that tolerant recovery removes stay removed after a second
+/// crash: the removal is made durable (the directory is synced). It once
+/// was not, so after a second crash the damaged file was back and the log
+/// could no longer be opened in strict mode.
+#[test]
+fn segments_dropped_by_tolerant_recovery_stay_dropped() {
+    use logstore::sim::{CrashMode, SimFs};
+    let fs = SimFs::new();
+    let o = || Options::default().segment_size(4096).simulated(&fs);
+    let log = Log::open("/log", o()).unwrap();
+    while log.stats().unwrap().segments.len() < 2 {
+        log.append(&[7; 500]).unwrap();
+    }
+    let last = log.stats().unwrap().segments.last().unwrap().path.clone();
+    let next = log.next_position();
+    drop(log);
+    // The last segment's header is destroyed.
+    let mut bytes = fs.file_contents(&last).unwrap();
+    bytes[..8].copy_from_slice(b"garbage!");
+    fs.set_file_contents(&last, &bytes).unwrap();
+    let log = Log::open("/log", o().recovery(logstore::Recovery::Tolerant)).unwrap();
+    // The last segment has no index: its bad header is a torn roll.
+    assert_eq!(
+        log.recovery_report().torn_tail.as_ref().map(|c| &c.segment),
+        Some(&last)
+    );
+    assert!(log.next_position() <= next);
+    // Power is cut before anything else syncs the directory.
+    fs.cut_power_now();
+    drop(log);
+    fs.restart(CrashMode::DropUnsynced);
+    let log = Log::open("/log", o()).unwrap();
+    assert!(log.next_position() <= next);
+    assert!(!fs
+        .list("/log")
+        .contains(&last.file_name().unwrap().to_string_lossy().into_owned()));
+}
+
+/// A roll torn by a crash right after `truncate_front` to the very end of
+/// a segment (which names that segment, now dead, in the meta file) is a
+/// torn tail. It once left the first segment of the log with a bad header,
+/// which recovery reported as corruption instead of cutting the torn roll.
+#[test]
+fn a_torn_roll_after_a_dead_segment_is_a_torn_tail() {
+    use logstore::sim::{CrashMode, SimFs};
+    let fs = SimFs::new();
+    let o = || Options::default().segment_size(4096).simulated(&fs);
+    let log = Log::open("/log", o()).unwrap();
+    log.append(&[3; 5000]).unwrap();
+    log.sync().unwrap();
+    log.truncate_front(1).unwrap();
+    log.wait_reclaimed();
+    assert_eq!(log.append(&[4; 200]).unwrap(), 1);
+    log.flush().unwrap();
+    let rolled = log.stats().unwrap().segments.last().unwrap().path.clone();
+    assert!(rolled.ends_with("00000000000000000001.seg"), "{rolled:?}");
+    fs.cut_power_now();
+    drop(log);
+    fs.restart(CrashMode::KeepUnsynced);
+    let mut bytes = fs.file_contents(&rolled).unwrap();
+    bytes[..64].fill(0x5a);
+    fs.set_file_contents(&rolled, &bytes).unwrap();
+    let log = Log::open("/log", o()).unwrap();
+    assert_eq!((log.first_position(), log.next_position()), (1, 1));
+    let torn = log.recovery_report().torn_tail.clone().unwrap();
+    assert_eq!(torn.segment, rolled);
+    assert_eq!(log.append(b"again").unwrap(), 1);
 }

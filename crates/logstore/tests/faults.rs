@@ -213,6 +213,43 @@ fn read_errors_while_opening_are_errors() {
     assert_eq!(snapshot(&log).records, recs);
 }
 
+/// A read error while opening, even in tolerant mode, is an I/O error and
+/// drops nothing. (A header that could not be *read* was once taken for
+/// damage, so tolerant recovery deleted the file.)
+#[test]
+fn a_failed_read_while_opening_tolerantly_drops_nothing() {
+    let fs = SimFs::new();
+    let o = || {
+        Options::default()
+            .segment_size(4096)
+            .simulated(&fs)
+            .recovery(Recovery::Tolerant)
+    };
+    {
+        let log = Log::open("/log", o()).unwrap();
+        for i in 0..50u64 {
+            log.append(&[i as u8 + 1; 300]).unwrap();
+        }
+        log.close().unwrap();
+    }
+    for nth in 1..40 {
+        fs.fail(FsOp::Read, nth, FaultError::Io, false);
+        match Log::open("/log", o()) {
+            Ok(log) => {
+                assert_eq!(log.recovery_report().dropped, None, "read {nth}");
+                assert_eq!(log.next_position(), 50, "read {nth}");
+            }
+            Err(e) => assert_eq!(e.kind(), logstore::ErrorKind::Io, "read {nth}: {e}"),
+        }
+        fs.clear_faults();
+        let log = Log::open("/log", o()).unwrap();
+        assert_eq!(log.next_position(), 50, "after failing read {nth}");
+        for i in 0..50u64 {
+            assert_eq!(log.read(i).unwrap(), vec![i as u8 + 1; 300]);
+        }
+    }
+}
+
 /// Recovery itself fails (it may cut a torn tail, remove segments, write
 /// the meta file): the open is an I/O error, and a later open recovers.
 #[test]

@@ -1,14 +1,13 @@
 //! Guards the limits of the contract: one writer per directory (in this
 //! process or another), disk space actually given back by `truncate_front`,
-//! the largest and smallest records, and read-only handles that follow a
-//! writer.
+//! the largest and smallest records, and the end of the position space
+//! (appends there are refused instead of overflowing the position counter).
 
 mod common;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use common::{assert_kind, record};
 use logstore::{ErrorKind, Log, Options, SyncPolicy, DEFAULT_MAX_RECORD_SIZE};
@@ -257,73 +256,44 @@ fn reading_a_record_larger_than_the_limit_names_the_limit_needed() {
     assert_kind(log.read(5), ErrorKind::Corruption);
 }
 
+/// Opens the log of `dir`, synced only when asked.
+fn open_unsynced(dir: &Path) -> Log {
+    Log::open(dir, Options::default().sync_policy(SyncPolicy::Never)).unwrap()
+}
+
+/// `truncate_front` may move the log to any position, even the last ones.
 #[test]
-fn read_only_handle_follows_a_writer() {
+fn append_at_the_last_position_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = Options::default()
-        .segment_size(4096)
-        .sync_policy(SyncPolicy::Never)
-        .background_reclaim(false);
-    let writer = Log::open(dir.path(), opts.clone()).unwrap();
-    writer.append(b"zero").unwrap();
-    let reader = Log::open(dir.path(), opts.read_only(true)).unwrap();
-    assert_eq!(reader.next_position(), 1);
-    assert_kind(reader.append(b"no"), ErrorKind::ReadOnly);
-    assert_kind(reader.truncate_front(1), ErrorKind::ReadOnly);
-
-    // Appends, within the segment and across rolls.
-    for i in 1..40u64 {
-        writer.append(&record(i, 500)).unwrap();
-    }
-    assert!(reader.wait_for(39, Some(Duration::from_secs(5))).unwrap());
-    assert_eq!(reader.next_position(), 40);
-    assert_eq!(reader.read(39).unwrap(), record(39, 500));
-    let seen: Vec<u64> = reader.iter(0).map(|r| r.unwrap().0).collect();
-    assert_eq!(seen, (0..40).collect::<Vec<_>>());
-
-    // Front truncation: the reader sees the new first position.
-    writer.truncate_front(25).unwrap();
-    reader.refresh().unwrap();
-    assert_eq!(reader.first_position(), 25);
-    assert_kind(reader.read(24), ErrorKind::Truncated);
-    assert_eq!(reader.read(25).unwrap(), record(25, 500));
-
-    // Back truncation and new records in place of the old ones.
-    writer.truncate_back(30).unwrap();
-    writer.append(b"new thirty").unwrap();
-    reader.refresh().unwrap();
-    assert_eq!(reader.next_position(), 31);
-    assert_eq!(reader.read(30).unwrap(), b"new thirty");
-    assert_eq!(reader.read(29).unwrap(), record(29, 500));
-
-    // Truncation past the end.
-    writer.truncate_front(100).unwrap();
-    writer.append(b"hundred").unwrap();
-    assert!(reader.wait_for(100, Some(Duration::from_secs(5))).unwrap());
-    assert_eq!(reader.first_position(), 100);
-    assert_eq!(reader.read(100).unwrap(), b"hundred");
+    let log = open_unsynced(dir.path());
+    log.append(b"a").unwrap();
+    log.truncate_front(u64::MAX).unwrap();
+    assert_eq!(log.next_position(), u64::MAX);
+    assert_kind(log.append(b"b"), ErrorKind::OutOfRange);
+    // Nothing changed, and the log still works.
+    assert_eq!(log.next_position(), u64::MAX);
+    assert_eq!(log.first_position(), u64::MAX);
+    log.sync().unwrap();
+    drop(log);
+    let log = open_unsynced(dir.path());
+    assert_eq!(log.next_position(), u64::MAX);
 }
 
 #[test]
-fn read_only_handle_sees_records_replaced_by_truncate_back() {
+fn batch_that_would_run_past_the_last_position_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = Options::default().sync_policy(SyncPolicy::Never);
-    let writer = Log::open(dir.path(), opts.clone()).unwrap();
-    for i in 0..10u64 {
-        writer.append(&record(i, 100)).unwrap();
-    }
-    let reader = Log::open(dir.path(), opts.read_only(true)).unwrap();
-    assert_eq!(reader.read(7).unwrap(), record(7, 100));
-    // The segment file ends up longer than the reader knew it, but its
-    // records from position 5 on are new ones of other sizes.
-    writer.truncate_back(5).unwrap();
-    for i in 5..12u64 {
-        writer.append(&record(100 + i, 333)).unwrap();
-    }
-    reader.refresh().unwrap();
-    assert_eq!(reader.next_position(), 12);
-    for i in 5..12u64 {
-        assert_eq!(reader.read(i).unwrap(), record(100 + i, 333), "record {i}");
-    }
-    assert_eq!(reader.read(4).unwrap(), record(4, 100));
+    let log = open_unsynced(dir.path());
+    log.truncate_front(u64::MAX - 2).unwrap();
+    assert_kind(log.append_batch(&[b"a", b"b", b"c"]), ErrorKind::OutOfRange);
+    assert_eq!(log.next_position(), u64::MAX - 2);
+    assert_eq!(
+        log.append_batch(&[b"a", b"b"]).unwrap(),
+        u64::MAX - 2..u64::MAX
+    );
+    assert_eq!(log.read(u64::MAX - 1).unwrap(), b"b");
+    assert_kind(log.append(b"c"), ErrorKind::OutOfRange);
+    drop(log);
+    let log = open_unsynced(dir.path());
+    assert_eq!(log.next_position(), u64::MAX);
+    assert_eq!(log.read(u64::MAX - 2).unwrap(), b"a");
 }

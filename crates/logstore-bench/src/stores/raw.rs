@@ -30,6 +30,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use logstore_testkit::{Xorshift, GOLDEN};
+
 use super::{Mode, Res, Store};
 
 const FILE: &str = "raw.log";
@@ -495,13 +497,7 @@ pub fn direct_write(dir: &Path, bytes: u64) -> Res<Duration> {
     let result = (|| -> Res<Duration> {
         write_chunks(&file, buf, total)?;
         file.sync_data()?;
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        for chunk in buf.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-        }
+        Xorshift::new(GOLDEN).fill_words(buf);
         let start = Instant::now();
         write_chunks(&file, buf, total)?;
         file.sync_data()?;

@@ -1,45 +1,31 @@
 //! Helpers shared by the behaviour tests: deterministic record contents,
-//! option presets and small file-level fixtures.
+//! option presets and small file-level fixtures (`fixture`).
 
 #![allow(dead_code)]
 
+pub mod fixture;
 pub mod gates;
 pub mod workload;
 
 use std::path::{Path, PathBuf};
 
-use logstore::{ErrorKind, Log, Result};
+use logstore::{Log, Result};
+
+// Each test file uses some of the vocabulary.
+#[allow(unused_imports)]
+pub use fixture::{
+    assert_corruption_at, assert_kind, file_len, fill, fill_three_segments, flip_byte, patch,
+    set_len, shrink, Fixture,
+};
 
 /// Bytes of a segment, index or meta file header.
 pub const FILE_HEADER: usize = 64;
 /// Bytes of a record frame header (CRC, length, position).
 pub const FRAME_HEADER: usize = 16;
 
-/// A record of `len` bytes whose contents depend on `seed`, so that a
-/// record read back at the wrong position or with stale bytes is noticed.
-pub fn record(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ len as u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-/// Asserts that `result` is an error of `kind`, with a readable message.
-#[track_caller]
-pub fn assert_kind<T: std::fmt::Debug>(result: Result<T>, kind: ErrorKind) -> logstore::Error {
-    match result {
-        Ok(v) => panic!("expected a {kind:?} error, got Ok({v:?})"),
-        Err(e) => {
-            assert_eq!(e.kind(), kind, "unexpected error: {e}");
-            e
-        }
-    }
-}
+// `record(seed, len)`: a record whose contents depend on `seed`, so that
+// a record read back at the wrong position or with stale bytes is noticed.
+pub use logstore_testkit::record;
 
 /// Every record of the log, read with `iter` from the first position.
 pub fn all_records(log: &Log) -> Vec<(u64, Vec<u8>)> {
@@ -58,32 +44,6 @@ pub fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
-}
-
-/// Overwrites bytes of a real file at `offset`.
-pub fn patch(path: &Path, offset: u64, bytes: &[u8]) {
-    use std::os::unix::fs::FileExt;
-    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
-    f.write_all_at(bytes, offset).unwrap();
-    f.sync_all().unwrap();
-}
-
-/// XORs one byte of a real file with 0xFF.
-pub fn flip_byte(path: &Path, offset: u64) {
-    let data = std::fs::read(path).unwrap();
-    patch(path, offset, &[data[offset as usize] ^ 0xFF]);
-}
-
-/// Shortens (or zero-extends) a real file.
-pub fn set_len(path: &Path, len: u64) {
-    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
-    f.set_len(len).unwrap();
-    f.sync_all().unwrap();
-}
-
-/// Length of a real file.
-pub fn file_len(path: &Path) -> u64 {
-    std::fs::metadata(path).unwrap().len()
 }
 
 /// A small deterministic generator (splitmix64) for workloads.

@@ -1,7 +1,7 @@
-//! Guards tailing readers against a lost wake-up: when `truncate_front`
-//! moves the log past the position a reader waits for, the reader must
-//! wake and learn that the position was truncated, not sleep until some
-//! later append.
+//! Guards tailing readers (`wait_for`, an iterator waiting at the end)
+//! against a lost wake-up: when `truncate_front` moves the log past the
+//! position a reader waits for, the reader must wake and learn that the
+//! position was truncated, not sleep until some later append.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
