@@ -229,13 +229,32 @@ pub(crate) fn sync_through<'a>(
         drop(st);
         // Its success is believed only once no other sync of these files
         // may have taken their write-back error (see `file_syncs`).
-        let result = sh
-            .sync_files(&ticket.sealed, &active)
-            .and_then(|()| match ticket.dir {
-                true => sh.sync_dir(),
-                false => Ok(()),
-            });
+        // A sync that panics (a bug, or a file system's) has not said
+        // whether the data is on disk: the ticket ends as failed and the
+        // log is poisoned before the panic goes on, or the appenders
+        // waiting for this sync, and every later one, would wait forever.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            sh.sync_files(&ticket.sealed, &active)
+                .and_then(|()| match ticket.dir {
+                    true => sh.sync_dir(),
+                    false => Ok(()),
+                })
+        }));
         st = sh.lock_state();
+        let result = match result {
+            Ok(result) => result,
+            Err(panic) => {
+                st.group.failed();
+                let err = Error::io(
+                    "fdatasync",
+                    &active.1,
+                    std::io::Error::other("the sync panicked"),
+                );
+                sh.poison(&mut st, &err);
+                drop(st);
+                std::panic::resume_unwind(panic);
+            }
+        };
         match result {
             Ok(()) => {
                 for seg in st.group.succeeded(ticket) {

@@ -339,3 +339,51 @@ fn a_panic_while_writing_zeros_does_not_stall_appends() {
     assert!(finishes(&c), "close waited for the job that panicked");
     c.join().unwrap().unwrap();
 }
+
+/// A group-commit leader whose sync panicked left the sync marked as in
+/// flight: the appender that panicked unwound, and every later append
+/// waited for that sync's outcome forever. The sync now ends as failed
+/// and poisons the log before the panic goes on.
+#[test]
+fn a_panic_in_a_leaders_sync_poisons_the_log_instead_of_stalling_it() {
+    let fs = SimFs::new();
+    let opts = Options::default()
+        .simulated(&fs)
+        .sync_policy(SyncPolicy::Always);
+    let log = Arc::new(Log::open(DIR, opts).unwrap());
+    log.wait_reclaimed();
+    log.append(b"before").unwrap();
+    let armed = Arc::new(AtomicBool::new(true));
+    fs.on_call({
+        let armed = armed.clone();
+        move |op, path| {
+            if op == Op::Sync
+                && path.extension().is_some_and(|e| e == "seg")
+                && thread::current().name() == Some("leader")
+                && armed.swap(false, Ordering::SeqCst)
+            {
+                panic!("injected: the leader's fdatasync panics");
+            }
+        }
+    });
+    let leader = thread::Builder::new()
+        .name("leader".into())
+        .spawn({
+            let log = log.clone();
+            move || log.append(b"lost or not")
+        })
+        .unwrap();
+    assert!(finishes(&leader));
+    assert!(leader.join().is_err(), "the panic goes on to the caller");
+    fs.clear_hook();
+    let later = thread::spawn({
+        let log = log.clone();
+        move || log.append(b"after")
+    });
+    assert!(finishes(&later), "an append after the panic stalled");
+    let err = later.join().unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Poisoned, "{err}");
+    drop(log);
+    let log = Log::open(DIR, Options::default().simulated(&fs)).unwrap();
+    assert_eq!(log.read(0).unwrap(), b"before");
+}

@@ -256,12 +256,9 @@ impl Opener<'_> {
                     break;
                 }
             }
-            // Read what the disk holds, not pages a failed write-back
-            // left in the cache (see `FsFile::uncache`): what the scan
-            // finds, the first sync counts durable.
-            f.file
-                .uncache()
-                .map_err(|e| Error::io("drop the cached pages of", &f.path, e))?;
+            // A writer dropped the cached pages when it opened the file
+            // (`Listing::open_segments`): the scan reads what the disk
+            // holds, and what it finds, the first sync counts durable.
             let (off, pos) = self.meta.scan_start(f.first);
             let s = scan::scan(&f.file, off, pos, f.len, self.opts.max_record_size)
                 .map_err(|e| Error::io("read", &f.path, e))?;
