@@ -72,6 +72,7 @@ mod reader;
 mod recovery;
 mod segment;
 mod state;
+mod store;
 mod sync;
 mod truncate;
 mod verify;
@@ -90,6 +91,7 @@ pub use options::{
 };
 pub use reader::Iter;
 pub use recovery::{Cut, RecoveryReport};
+pub use store::{Store, StoreLog, StoreOptions, StoreStats, WriteBatch, MAX_STATE_SIZE};
 pub use verify::{Problem, VerifyReport};
 
 #[cfg(test)]

@@ -389,6 +389,12 @@ impl Log {
         crate::commit::sync_through(&self.shared, st, next)
     }
 
+    /// Makes the records below `end` durable, in one group commit with
+    /// every other append (as [`Log::append`] does for its own).
+    pub(crate) fn sync_to(&self, end: u64) -> Result<()> {
+        crate::commit::sync_through(&self.shared, self.shared.lock_state(), end)
+    }
+
     /// Waits until the space released by earlier truncations has been given
     /// back to the file system.
     pub fn wait_reclaimed(&self) {

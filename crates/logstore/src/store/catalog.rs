@@ -1,0 +1,283 @@
+//! What a store holds in memory: for each log, its range, where each of
+//! its records sits in the shared log, and its state value. Rebuilt at
+//! open by replaying the shared log's entries (`Replay`).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::store::entry::Entry;
+
+/// One log of a store.
+#[derive(Debug)]
+pub(crate) struct LogState {
+    /// The first position kept.
+    pub(crate) first: u64,
+    /// The shared position of each kept record, `first` onwards.
+    pub(crate) locs: VecDeque<u64>,
+    /// The state value.
+    pub(crate) state: Option<Vec<u8>>,
+    /// The shared position of the log's last `Meta` entry, which compaction
+    /// keeps: it says the log exists, and holds its range and state.
+    pub(crate) meta_at: u64,
+    /// The least shared position among `locs` and `meta_at`, if known.
+    lowest: Option<u64>,
+}
+
+impl LogState {
+    pub(crate) fn new(first: u64, meta_at: u64) -> Self {
+        LogState {
+            first,
+            locs: VecDeque::new(),
+            state: None,
+            meta_at,
+            lowest: Some(meta_at),
+        }
+    }
+
+    pub(crate) fn next(&self) -> u64 {
+        self.first + self.locs.len() as u64
+    }
+
+    /// The shared position of the record at `position`, if kept.
+    pub(crate) fn loc(&self, position: u64) -> Option<u64> {
+        let i = usize::try_from(position.checked_sub(self.first)?).ok()?;
+        self.locs.get(i).copied()
+    }
+
+    pub(crate) fn push(&mut self, loc: u64) {
+        self.locs.push_back(loc);
+        if let Some(lowest) = &mut self.lowest {
+            *lowest = (*lowest).min(loc);
+        }
+    }
+
+    /// Records a new `Meta` entry at `at`.
+    pub(crate) fn set_meta(&mut self, at: u64) {
+        self.meta_at = at;
+        self.lowest = None;
+    }
+
+    /// Drops the records before `position` (all of them if it is past the
+    /// end: the log is then empty and the next append gets `position`).
+    pub(crate) fn truncate_front(&mut self, position: u64) {
+        let drop = position.saturating_sub(self.first);
+        let keep = (self.locs.len() as u64).saturating_sub(drop);
+        let gone = self.locs.len() - keep as usize;
+        self.locs.drain(..gone);
+        self.first = self.first.max(position);
+        self.lowest = None;
+    }
+
+    /// Drops the records at `position` and after.
+    pub(crate) fn truncate_back(&mut self, position: u64) {
+        self.locs.truncate((position - self.first) as usize);
+        self.lowest = None;
+    }
+
+    /// Points the record at `position` to its copy at `loc`.
+    pub(crate) fn moved(&mut self, position: u64, loc: u64) {
+        self.locs[(position - self.first) as usize] = loc;
+        self.lowest = None;
+    }
+
+    /// The least shared position the log still needs.
+    pub(crate) fn lowest(&mut self) -> u64 {
+        *self
+            .lowest
+            .get_or_insert_with(|| self.locs.iter().copied().fold(self.meta_at, u64::min))
+    }
+}
+
+/// Every log of a store, by id.
+#[derive(Debug, Default)]
+pub(crate) struct Catalog {
+    pub(crate) logs: HashMap<u64, LogState>,
+}
+
+impl Catalog {
+    /// The least shared position any log needs: every entry before it is
+    /// dead. `end` if no log needs any.
+    pub(crate) fn lowest(&mut self, end: u64) -> u64 {
+        self.logs
+            .values_mut()
+            .map(LogState::lowest)
+            .fold(end, u64::min)
+    }
+
+    /// Records bytes of memory the index takes, roughly.
+    pub(crate) fn index_bytes(&self) -> u64 {
+        let per_log = std::mem::size_of::<(u64, LogState)>() as u64;
+        self.logs
+            .values()
+            .map(|l| per_log + 8 * l.locs.capacity() as u64)
+            .sum()
+    }
+}
+
+/// A log as the replay of the shared log rebuilds it.
+#[derive(Default)]
+struct Rebuilt {
+    /// The `Meta` entry seen last: `(first, next, at)`.
+    meta: Option<(u64, u64, u64)>,
+    state: Option<Vec<u8>>,
+    next: u64,
+    locs: BTreeMap<u64, u64>,
+}
+
+/// Rebuilds the catalog from the shared log's entries, in their order.
+///
+/// The entries before the shared log's first position are gone, so a log's
+/// earlier entries may be missing; its last `Meta` entry never is
+/// (compaction rewrites it before it reclaims it), and every record it
+/// keeps is found after it or among the `Put` and `Moved` entries before.
+#[derive(Default)]
+pub(crate) struct Replay {
+    logs: HashMap<u64, Rebuilt>,
+}
+
+impl Replay {
+    pub(crate) fn apply(&mut self, at: u64, entry: Entry<'_>) {
+        match entry {
+            Entry::Put { log, position, .. } => {
+                let l = self.logs.entry(log).or_default();
+                // A record at `position` was appended when the log ended
+                // there: any record found at or after it was cut off.
+                l.locs.split_off(&position);
+                l.locs.insert(position, at);
+                l.next = position + 1;
+            }
+            Entry::Moved { log, position, .. } => {
+                self.logs.entry(log).or_default().locs.insert(position, at);
+            }
+            Entry::Meta {
+                log,
+                first,
+                next,
+                state,
+            } => {
+                let l = self.logs.entry(log).or_default();
+                l.meta = Some((first, next, at));
+                l.state = state.map(<[u8]>::to_vec);
+                l.next = next;
+                l.locs.split_off(&next);
+                l.locs = l.locs.split_off(&first);
+            }
+            Entry::Drop { log } => {
+                self.logs.remove(&log);
+            }
+        }
+    }
+
+    /// The catalog the entries describe.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Corruption`] if a log has records but no `Meta` entry,
+    /// or a record it keeps is missing: the shared log lost entries it
+    /// should have kept.
+    pub(crate) fn finish(self) -> Result<Catalog> {
+        let mut logs = HashMap::with_capacity(self.logs.len());
+        for (id, l) in self.logs {
+            let Some((first, _, meta_at)) = l.meta else {
+                let at = l.locs.values().next().copied().unwrap_or(0);
+                return Err(Error::new(
+                    ErrorKind::Corruption,
+                    format!("store log {id} has records (one at shared position {at}) but no meta entry"),
+                )
+                .at_position(at));
+            };
+            let mut s = LogState::new(first, meta_at);
+            s.state = l.state;
+            let mut want = first;
+            for (pos, loc) in l.locs.range(first..l.next) {
+                if *pos != want {
+                    break;
+                }
+                s.push(*loc);
+                want += 1;
+            }
+            if want != l.next {
+                return Err(Error::new(
+                    ErrorKind::Corruption,
+                    format!(
+                        "store log {id} holds {first}..{} but its record at {want} is missing",
+                        l.next
+                    ),
+                )
+                .at_position(want));
+            }
+            logs.insert(id, s);
+        }
+        Ok(Catalog { logs })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(log: u64, position: u64) -> Entry<'static> {
+        Entry::Put {
+            log,
+            position,
+            record: b"r",
+        }
+    }
+
+    fn meta(log: u64, first: u64, next: u64) -> Entry<'static> {
+        Entry::Meta {
+            log,
+            first,
+            next,
+            state: None,
+        }
+    }
+
+    #[test]
+    fn a_replay_after_compaction_finds_moved_records_and_the_last_meta() {
+        let mut r = Replay::default();
+        // The front (the creation and positions 0..2) was reclaimed after
+        // compaction rewrote the meta and moved 1..2; 0 was truncated.
+        r.apply(10, put(1, 2));
+        r.apply(11, put(1, 3));
+        r.apply(12, meta(1, 1, 4));
+        r.apply(
+            13,
+            Entry::Moved {
+                log: 1,
+                position: 1,
+                record: b"r",
+            },
+        );
+        r.apply(14, put(1, 4));
+        let c = r.finish().unwrap();
+        let l = &c.logs[&1];
+        assert_eq!((l.first, l.next()), (1, 5));
+        assert_eq!(l.locs, [13, 10, 11, 14]);
+    }
+
+    #[test]
+    fn a_truncation_then_appends_replace_the_cut_records() {
+        let mut r = Replay::default();
+        r.apply(0, meta(1, 0, 0));
+        r.apply(1, put(1, 0));
+        r.apply(2, put(1, 1));
+        r.apply(3, meta(1, 0, 1));
+        r.apply(4, put(1, 1));
+        r.apply(5, Entry::Drop { log: 2 });
+        let c = r.finish().unwrap();
+        assert_eq!(c.logs[&1].locs, [1, 4]);
+    }
+
+    #[test]
+    fn a_missing_record_or_meta_is_corruption() {
+        let mut r = Replay::default();
+        r.apply(3, put(1, 2));
+        r.apply(4, meta(1, 0, 3));
+        let e = r.finish().unwrap_err();
+        assert_eq!((e.kind(), e.position()), (ErrorKind::Corruption, Some(0)));
+        let mut r = Replay::default();
+        r.apply(3, put(2, 2));
+        let e = r.finish().unwrap_err();
+        assert_eq!((e.kind(), e.position()), (ErrorKind::Corruption, Some(3)));
+    }
+}

@@ -1,0 +1,207 @@
+//! Giving a store's space back. An entry of the shared log is live while a
+//! log keeps the record it holds, or while it is a log's last `Meta`
+//! entry; every other entry is dead. Two steps, neither on a caller's
+//! path:
+//! 1. *Reclaim*: the shared log's front is dropped up to the oldest live
+//!    entry ([`Log::truncate_front`]: whole segments deleted, the rest
+//!    punched out). Nothing is copied.
+//! 2. *Compact*: a lagging log pins the front. While the shared log keeps
+//!    more than 1.1 times the live bytes plus two segments, and the oldest
+//!    sealed segment's live entries are fewer than the `compact_below`
+//!    fraction of its entries, they are copied to the tail (records as
+//!    `Moved` entries, metas rewritten whole), and the segment is
+//!    reclaimed. The first rule leaves alone records that die soon on
+//!    their own; the second copies only where each byte copied frees more
+//!    than one.
+//!
+//! [`Log::truncate_front`]: crate::Log::truncate_front
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::store::catalog::Catalog;
+use crate::store::entry::{self, Entry};
+use crate::store::Inner;
+
+/// Segments compacted in one pass at most, so that a pass ends soon.
+const SEGMENTS_PER_PASS: usize = 4;
+/// Compaction runs only while the shared log keeps more than this many
+/// times the live bytes, plus two segments (the active one, and the one
+/// being filled as the oldest is emptied).
+const SPACE_FACTOR: f64 = 1.1;
+/// Bytes copied per batch written to the shared log.
+const COPY_BATCH_BYTES: usize = 4 << 20;
+
+/// The background thread: a pass every `interval` until the store closes.
+/// A pass that fails (the shared log was poisoned) ends the thread; the
+/// store's writes report the failure.
+pub(super) fn run(inner: &Inner, interval: Duration) {
+    let mut cat = inner.lock();
+    while !inner.stop.load(Ordering::SeqCst) {
+        cat = inner
+            .wake
+            .wait_timeout(cat, interval)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+        if inner.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        drop(cat);
+        if compact(inner).is_err() {
+            return;
+        }
+        cat = inner.lock();
+    }
+}
+
+/// One pass: reclaim, then compact old segments while that pays.
+pub(super) fn compact(inner: &Inner) -> Result<()> {
+    reclaim(inner)?;
+    for _ in 0..SEGMENTS_PER_PASS {
+        let shared = inner.shared.stats()?;
+        let [oldest, _, ..] = &shared.segments[..] else {
+            return Ok(()); // The active segment is never compacted.
+        };
+        let (a, b) = (oldest.first_position, oldest.end_position);
+        let mut cat = inner.lock();
+        // Entries of the same size, roughly: the live bytes are the live
+        // entries' share of the bytes kept.
+        let live_entries = cat
+            .logs
+            .values()
+            .map(|l| l.locs.len() as u64 + 1)
+            .sum::<u64>();
+        let live_bytes =
+            live_entries as f64 * shared.retained_bytes as f64 / shared.records.max(1) as f64;
+        if (shared.retained_bytes as f64)
+            <= SPACE_FACTOR * live_bytes + 2.0 * inner.segment_size as f64
+        {
+            return Ok(());
+        }
+        let live = live_in(&mut cat, a, b);
+        drop(cat);
+        let total = b - a;
+        if total == 0
+            || (live.records.len() + live.metas.len()) as f64 >= inner.compact_below * total as f64
+        {
+            return Ok(());
+        }
+        copy(inner, live, b)?;
+        reclaim(inner)?;
+    }
+    Ok(())
+}
+
+/// Drops the shared log's front up to the oldest live entry. The entries
+/// that replaced the dead ones (a later meta, a moved copy) are synced
+/// first: a crash must not take them and keep the truncation.
+fn reclaim(inner: &Inner) -> Result<()> {
+    let log = &inner.shared;
+    let target = inner.lock().lowest(log.next_position());
+    if target <= log.first_position() {
+        return Ok(());
+    }
+    log.sync()?;
+    let before = log.stats()?.retained_bytes;
+    log.truncate_front(target)?;
+    let after = log.stats()?.retained_bytes;
+    inner
+        .reclaimed
+        .fetch_add(before.saturating_sub(after), Ordering::Relaxed);
+    Ok(())
+}
+
+/// The live entries in shared positions `a..b`.
+#[derive(Default)]
+struct Live {
+    /// `(log, position, shared position)` of each record kept.
+    records: Vec<(u64, u64, u64)>,
+    /// The logs whose last meta entry is there.
+    metas: Vec<u64>,
+}
+
+fn live_in(cat: &mut Catalog, a: u64, b: u64) -> Live {
+    let mut live = Live::default();
+    for (&id, log) in cat.logs.iter_mut() {
+        if log.lowest() >= b {
+            continue;
+        }
+        if (a..b).contains(&log.meta_at) {
+            live.metas.push(id);
+        }
+        for (p, &loc) in (log.first..).zip(&log.locs) {
+            if (a..b).contains(&loc) {
+                live.records.push((id, p, loc));
+            }
+        }
+    }
+    live
+}
+
+/// Copies the live entries to the tail, each record unless its log
+/// dropped or moved it meanwhile, then syncs them.
+fn copy(inner: &Inner, live: Live, below: u64) -> Result<()> {
+    let mut metas = live.metas;
+    let mut records = live.records.into_iter().peekable();
+    let mut end = None;
+    while records.peek().is_some() || !metas.is_empty() {
+        let mut chunk = Vec::new();
+        let mut bytes = 0;
+        while bytes < COPY_BATCH_BYTES {
+            let Some((id, p, loc)) = records.next() else {
+                break;
+            };
+            let mut b = inner.shared.read(loc)?;
+            match entry::decode(loc, &b)? {
+                Entry::Put { log, position, .. } | Entry::Moved { log, position, .. }
+                    if (log, position) == (id, p) => {}
+                other => {
+                    return Err(Error::new(
+                        ErrorKind::Corruption,
+                        format!("shared position {loc} should hold log {id} position {p}, it holds {other:?}"),
+                    )
+                    .with_path(inner.shared.dir())
+                    .at_position(loc))
+                }
+            }
+            entry::mark_moved(&mut b);
+            bytes += b.len();
+            chunk.push((id, p, loc, b));
+        }
+        let mut cat = inner.lock();
+        let mut out = Vec::with_capacity(chunk.len() + metas.len());
+        let mut applied = Vec::with_capacity(chunk.len());
+        for id in metas.drain(..) {
+            if let Some(l) = cat.logs.get(&id).filter(|l| l.meta_at < below) {
+                out.push(entry::meta(id, l.first, l.next(), l.state.as_deref()));
+                applied.push((id, None));
+            }
+        }
+        for (id, p, loc, b) in chunk {
+            if cat.logs.get(&id).and_then(|l| l.loc(p)) == Some(loc) {
+                out.push(b);
+                applied.push((id, Some(p)));
+            }
+        }
+        if out.is_empty() {
+            continue;
+        }
+        let copied: usize = out.iter().map(Vec::len).sum();
+        let at = inner.submit(&out)?;
+        for ((id, p), loc) in applied.into_iter().zip(at.clone()) {
+            let l = cat.logs.get_mut(&id).expect("checked under this lock");
+            match p {
+                Some(p) => l.moved(p, loc),
+                None => l.set_meta(loc),
+            }
+        }
+        drop(cat);
+        inner.copied.fetch_add(copied as u64, Ordering::Relaxed);
+        end = Some(at.end);
+    }
+    match end {
+        Some(end) => inner.shared.sync_to(end),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,216 @@
+//! `Store` on the real file system: bad input changes nothing, space comes
+//! back without losing a lagging log's records, ten thousand logs open at
+//! once with a fixed number of files, and appends to many logs share
+//! syncs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use logstore::sim::{Op, SimFs};
+use logstore::{ErrorKind, Options, Store, StoreOptions, SyncPolicy, WriteBatch, MAX_STATE_SIZE};
+use logstore_testkit::record;
+
+fn manual(options: Options) -> StoreOptions {
+    StoreOptions::default()
+        .log_options(options)
+        .background_compaction(false, Duration::from_secs(1))
+}
+
+fn kind<T>(r: logstore::Result<T>) -> ErrorKind {
+    r.map(|_| ()).unwrap_err().kind()
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        manual(Options::default().max_record_size(1 << 10)),
+    )
+    .unwrap();
+    let log = store.create_log(7, 40).unwrap();
+    log.append(b"kept").unwrap();
+    log.set_state(b"v1").unwrap();
+    assert_eq!(kind(store.create_log(7, 0)), ErrorKind::InvalidArgument);
+    assert_eq!(kind(log.append(b"")), ErrorKind::InvalidArgument);
+    assert_eq!(kind(log.append(&[1; 1 << 10])), ErrorKind::InvalidArgument);
+    assert_eq!(
+        kind(log.append_batch(&[&b"ok"[..], b""])),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        kind(log.set_state(&vec![0; MAX_STATE_SIZE + 1])),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(kind(log.truncate_back(39)), ErrorKind::OutOfRange);
+    assert_eq!(kind(log.read(39)), ErrorKind::Truncated);
+    assert_eq!(kind(log.read(41)), ErrorKind::OutOfRange);
+    assert_eq!(kind(log.replay(42, |_, _| true)), ErrorKind::OutOfRange);
+    assert_eq!(kind(store.log(8)), ErrorKind::OutOfRange);
+    assert_eq!(kind(store.drop_log(8)), ErrorKind::OutOfRange);
+    // A batch with one bad part writes none of it.
+    let mut batch = WriteBatch::new();
+    batch
+        .append(7, b"lost")
+        .set_state(7, b"v2")
+        .append(8, b"no log");
+    assert_eq!(kind(store.write(&batch)), ErrorKind::OutOfRange);
+    let mut batch = WriteBatch::new();
+    batch.append(7, b"lost").append(7, b"");
+    assert_eq!(kind(store.write(&batch)), ErrorKind::InvalidArgument);
+    let check = |store: &Store| {
+        let log = store.log(7).unwrap();
+        assert_eq!(
+            (log.first_position().unwrap(), log.next_position().unwrap()),
+            (40, 41)
+        );
+        assert_eq!(log.read(40).unwrap(), b"kept");
+        assert_eq!(log.state().unwrap().as_deref(), Some(&b"v1"[..]));
+        assert_eq!(store.logs(), vec![7]);
+    };
+    check(&store);
+    drop((log, store));
+    check(&Store::open(dir.path(), manual(Options::default())).unwrap());
+}
+
+#[test]
+fn a_second_writer_of_a_store_is_refused_as_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let e = Store::open(dir.path(), StoreOptions::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Locked, "{e}");
+}
+
+/// Logs that truncate their fronts free whole segments without copying;
+/// a lagging log's few records in those segments are copied once, and
+/// bytes on disk settle near the bytes kept.
+#[test]
+fn space_comes_back_and_a_lagging_logs_records_survive_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || {
+        manual(
+            Options::default()
+                .segment_size(256 << 10)
+                .sync_policy(SyncPolicy::Never),
+        )
+    };
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let logs: Vec<_> = (0..50)
+        .map(|id| store.create_log(id, id * 1000).unwrap())
+        .collect();
+    let lagging = store.create_log(99, 0).unwrap();
+    for round in 0..40u64 {
+        lagging.append(&record(round, 300)).unwrap();
+        for (i, log) in logs.iter().enumerate() {
+            for j in 0..5 {
+                log.append(&record(round * 1000 + i as u64 * 10 + j, 300))
+                    .unwrap();
+            }
+            // Each keeps its last 20 records.
+            let next = log.next_position().unwrap();
+            log.truncate_front(next.saturating_sub(20)).unwrap();
+        }
+        store.compact().unwrap();
+    }
+    let stats = store.stats().unwrap();
+    let kept = stats.records * (300 + 17);
+    assert!(stats.copied_bytes > 0, "{stats:?}");
+    assert!(
+        stats.shared.retained_bytes < 3 * kept,
+        "retained {} for {} kept",
+        stats.shared.retained_bytes,
+        kept
+    );
+    // Copies cost far less than what was given back.
+    assert!(stats.copied_bytes * 4 < stats.reclaimed_bytes, "{stats:?}");
+    drop((logs, lagging, store));
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let lagging = store.log(99).unwrap();
+    for round in 0..40 {
+        assert_eq!(lagging.read(round).unwrap(), record(round, 300));
+    }
+    let log = store.log(3).unwrap();
+    assert_eq!(log.next_position().unwrap(), 3000 + 200);
+    assert_eq!(log.read(3199).unwrap(), record(39 * 1000 + 30 + 4, 300));
+}
+
+/// Ten thousand logs: one shared log's few files, whatever the count.
+#[test]
+fn ten_thousand_logs_open_at_once_in_a_fixed_number_of_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || manual(Options::default().sync_policy(SyncPolicy::Never));
+    let store = Store::open(dir.path(), opts()).unwrap();
+    for id in 0..10_000u64 {
+        let log = store.create_log(id, id).unwrap();
+        log.append(&record(id, 40)).unwrap();
+    }
+    store.sync().unwrap();
+    let files = std::fs::read_dir(dir.path()).unwrap().count();
+    assert!(files <= 4, "{files} files for 10,000 logs");
+    drop(store);
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert_eq!(store.logs().len(), 10_000);
+    assert_eq!(
+        store.log(9_999).unwrap().read(9_999).unwrap(),
+        record(9_999, 40)
+    );
+}
+
+/// Durable appends from many threads to many logs share syncs: far
+/// fewer fdatasyncs than appends.
+#[test]
+fn durable_appends_to_many_logs_share_syncs() {
+    let fs = SimFs::new();
+    fs.set_delays(1, 100, Duration::from_millis(2), Duration::ZERO);
+    let store = Arc::new(
+        Store::open(
+            "/s",
+            manual(
+                Options::default()
+                    .simulated(&fs)
+                    .sync_policy(SyncPolicy::Always),
+            ),
+        )
+        .unwrap(),
+    );
+    for id in 0..100 {
+        store.create_log(id, 0).unwrap();
+    }
+    let syncs_before = fs.calls(Op::Sync);
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..50u64 {
+                    let log = store.log((t * 31 + i * 7) % 100).unwrap();
+                    log.append(&record(t * 100 + i, 64)).unwrap();
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    let syncs = fs.calls(Op::Sync) - syncs_before;
+    assert!(syncs < 200, "{syncs} syncs for 400 durable appends");
+    let records: u64 = (0..100)
+        .map(|id| store.log(id).unwrap().next_position().unwrap())
+        .sum();
+    assert_eq!(records, 400);
+}
+
+#[test]
+fn a_tail_read_wakes_when_its_log_is_appended_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let log = store.create_log(1, 5).unwrap();
+    let other = store.create_log(2, 0).unwrap();
+    let waiter = std::thread::spawn({
+        let log = log.clone();
+        move || log.wait_for(5, Some(Duration::from_secs(10)))
+    });
+    other.append(b"not this one").unwrap();
+    assert!(!log.wait_for(5, Some(Duration::from_millis(20))).unwrap());
+    log.append(b"this one").unwrap();
+    assert!(waiter.join().unwrap().unwrap());
+    let got: Vec<_> = log.iter(5).map(|r| r.unwrap()).collect();
+    assert_eq!(got, vec![(5, b"this one".to_vec())]);
+}
