@@ -214,3 +214,15 @@ fn a_tail_read_wakes_when_its_log_is_appended_to() {
     let got: Vec<_> = log.iter(5).map(|r| r.unwrap()).collect();
     assert_eq!(got, vec![(5, b"this one".to_vec())]);
 }
+
+#[test]
+fn a_log_handle_outliving_its_store_is_closed_and_does_not_hold_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let log = store.create_log(1, 0).unwrap();
+    log.append(b"one").unwrap();
+    drop(store);
+    assert_eq!(kind(log.append(b"two")), ErrorKind::Closed);
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(store.log(1).unwrap().next_position().unwrap(), 1);
+}

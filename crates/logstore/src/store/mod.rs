@@ -8,7 +8,7 @@ mod entry;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -127,10 +127,13 @@ pub struct Store {
     compactor: Option<JoinHandle<()>>,
 }
 
-/// One log of a [`Store`]: a cheap handle, valid until the log is dropped.
+/// One log of a [`Store`]: a cheap handle, valid while the store is open
+/// and the log exists (calls fail with [`ErrorKind::Closed`] after the
+/// store is closed or dropped, [`ErrorKind::OutOfRange`] after the log is
+/// dropped).
 #[derive(Clone, Debug)]
 pub struct StoreLog {
-    inner: Arc<Inner>,
+    inner: Weak<Inner>,
     id: u64,
 }
 
@@ -273,7 +276,7 @@ impl Store {
 
     fn handle(&self, id: u64) -> StoreLog {
         StoreLog {
-            inner: self.inner.clone(),
+            inner: Arc::downgrade(&self.inner),
             id,
         }
     }
@@ -448,6 +451,12 @@ impl StoreLog {
         self.id
     }
 
+    fn inner(&self) -> Result<Arc<Inner>> {
+        self.inner
+            .upgrade()
+            .ok_or_else(|| Error::new(ErrorKind::Closed, "the store was closed"))
+    }
+
     /// Appends one record, as [`Log::append`].
     ///
     /// # Errors
@@ -461,7 +470,7 @@ impl StoreLog {
     /// # Errors
     /// As [`StoreLog::append`].
     pub fn append_batch<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<Range<u64>> {
-        let inner = &self.inner;
+        let inner = &self.inner()?;
         for r in records {
             inner.check_record(r.as_ref())?;
         }
@@ -492,23 +501,24 @@ impl StoreLog {
     /// [`ErrorKind::OutOfRange`] at or after the next one (or if the log
     /// was dropped), [`ErrorKind::Corruption`].
     pub fn read(&self, position: u64) -> Result<Vec<u8>> {
+        let inner = self.inner()?;
         loop {
-            let loc = self.inner.with_log(self.id, |l| {
+            let loc = inner.with_log(self.id, |l| {
                 l.loc(position).ok_or_else(|| match position < l.first {
                     true => truncated(position, l.first),
                     false => out_of_range(position, l.first, l.next()),
                 })
             })??;
-            match self.inner.shared.read(loc) {
+            match inner.shared.read(loc) {
                 Ok(mut v) => {
-                    self.check_entry(loc, position, &v)?;
+                    self.check_entry(&inner, loc, position, &v)?;
                     v.drain(..RECORD_HEADER);
                     return Ok(v);
                 }
                 // Compaction moved the record and dropped the old copy
                 // meanwhile: look again.
                 Err(e) if e.kind() == ErrorKind::Truncated => {
-                    let now = self.inner.with_log(self.id, |l| l.loc(position))?;
+                    let now = inner.with_log(self.id, |l| l.loc(position))?;
                     if now == Some(loc) {
                         return Err(e);
                     }
@@ -518,7 +528,7 @@ impl StoreLog {
         }
     }
 
-    fn check_entry(&self, loc: u64, position: u64, b: &[u8]) -> Result<()> {
+    fn check_entry(&self, inner: &Inner, loc: u64, position: u64, b: &[u8]) -> Result<()> {
         match entry::decode(loc, b)? {
             Entry::Put { log, position: p, .. } | Entry::Moved { log, position: p, .. }
                 if log == self.id && p == position =>
@@ -532,7 +542,7 @@ impl StoreLog {
                     self.id
                 ),
             )
-            .with_path(self.inner.shared.dir())
+            .with_path(inner.shared.dir())
             .at_position(loc)),
         }
     }
@@ -588,29 +598,25 @@ impl StoreLog {
     /// [`ErrorKind::OutOfRange`] if the log is dropped,
     /// [`ErrorKind::Closed`] if the store closes while waiting.
     pub fn wait_for(&self, position: u64, timeout: Option<Duration>) -> Result<bool> {
+        let inner = self.inner()?;
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut cat = self.inner.lock();
+        let mut cat = inner.lock();
         loop {
             let log = cat.logs.get(&self.id).ok_or_else(|| no_log(self.id))?;
             if log.next() > position {
                 return Ok(true);
             }
-            if self.inner.stop.load(Ordering::SeqCst) {
+            if inner.stop.load(Ordering::SeqCst) {
                 return Err(Error::new(ErrorKind::Closed, "the store was closed"));
             }
             cat = match deadline {
-                None => self
-                    .inner
-                    .appended
-                    .wait(cat)
-                    .unwrap_or_else(|p| p.into_inner()),
+                None => inner.appended.wait(cat).unwrap_or_else(|p| p.into_inner()),
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return Ok(false);
                     }
-                    let (c, _) = self
-                        .inner
+                    let (c, _) = inner
                         .appended
                         .wait_timeout(cat, left)
                         .unwrap_or_else(|p| p.into_inner());
@@ -622,7 +628,7 @@ impl StoreLog {
 
     /// The log's first and next positions.
     fn range(&self) -> Result<(u64, u64)> {
-        self.inner.with_log(self.id, |l| (l.first, l.next()))
+        self.inner()?.with_log(self.id, |l| (l.first, l.next()))
     }
 
     /// The oldest position kept (equal to the next position when empty).
@@ -646,7 +652,7 @@ impl StoreLog {
     /// # Errors
     /// [`ErrorKind::OutOfRange`] if the log was dropped.
     pub fn state(&self) -> Result<Option<Vec<u8>>> {
-        self.inner.with_log(self.id, |l| l.state.clone())
+        self.inner()?.with_log(self.id, |l| l.state.clone())
     }
 
     /// Replaces the log's state value (up to [`MAX_STATE_SIZE`] bytes),
@@ -667,9 +673,7 @@ impl StoreLog {
     /// # Errors
     /// As [`StoreLog::append`].
     pub fn truncate_front(&self, position: u64) -> Result<()> {
-        self.change(|_| Ok(Change::Front(position)))?;
-        self.inner.wake.notify_all();
-        Ok(())
+        self.change(|_| Ok(Change::Front(position)))
     }
 
     /// Drops the records at `position` and after, durably: the next
@@ -688,7 +692,7 @@ impl StoreLog {
     /// Writes the log's meta entry after the change `plan` returns, then
     /// applies it, durably; nothing changes if it fails.
     fn change(&self, plan: impl FnOnce(&LogState) -> Result<Change>) -> Result<()> {
-        let inner = &self.inner;
+        let inner = &self.inner()?;
         let mut cat = inner.lock();
         let log = cat.logs.get_mut(&self.id).ok_or_else(|| no_log(self.id))?;
         let change = plan(log)?;
