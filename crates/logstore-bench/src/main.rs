@@ -9,6 +9,7 @@
 //! ```
 
 mod child;
+mod multi;
 mod plan;
 mod record;
 mod report;

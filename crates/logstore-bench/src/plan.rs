@@ -10,7 +10,13 @@ use crate::stores::Res;
 use crate::Args;
 
 /// The workloads of the command line.
-pub const WORKLOADS: &[&str] = &["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9"];
+pub const WORKLOADS: &[&str] = &["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9", "w10"];
+
+/// Log counts of W10.
+pub const W10_LOGS: &[u64] = &[1000, 10_000];
+
+/// Stores W10 runs (logstore also as one `Log` per log, `w10-logs-*`).
+const MANY_LOG_STORES: &[&str] = &["logstore", "raft-engine", "rocksdb"];
 
 /// Thread counts of W4.
 pub const W4_THREADS: &[usize] = &[1, 4, 16, 64];
@@ -83,6 +89,8 @@ pub fn step_order() -> Vec<String> {
         .iter()
         .map(|s| s.to_string()),
     );
+    v.extend(W10_LOGS.iter().map(|n| format!("w10-{n}")));
+    v.push("w10-logs-1000".into());
     v
 }
 
@@ -136,6 +144,12 @@ fn steps(store: &str, workloads: &[String]) -> Vec<String> {
     }
     if HUGE_LOG_STORES.contains(&store) && has("w9") {
         v.extend(["w9-fill".into(), "w9".into()]);
+    }
+    if MANY_LOG_STORES.contains(&store) && has("w10") {
+        v.extend(W10_LOGS.iter().map(|n| format!("w10-{n}")));
+        if store == "logstore" {
+            v.push("w10-logs-1000".into());
+        }
     }
     v
 }

@@ -376,6 +376,38 @@ fn targets(r: &Results) -> String {
             "figure in reads/s".into(),
         );
     }
+    for logs in ["1000", "10000"] {
+        let step = format!("w10-{logs}");
+        let store = r.median(&step, "logstore", "appends_per_s");
+        check(
+            format!("W10 {logs} logs: `Store` durable appends ≥ 2× raft-engine"),
+            store
+                .zip(r.median(&step, "raft-engine", "appends_per_s"))
+                .map(|(a, b)| a / b),
+            &|x| x >= 2.0,
+            "ratio".into(),
+        );
+        check(
+            format!("W10 {logs} logs: bytes on disk ≤ 1.1× kept, settled"),
+            r.median(&step, "logstore", "disk_over_kept"),
+            &|x| x <= 1.1,
+            "figure: disk ÷ kept, after the run and two compaction passes".into(),
+        );
+    }
+    let w10 = r.median("w10-1000", "logstore", "appends_per_s");
+    check(
+        "W10 1000 logs: `Store` ≥ 10× one `Log` per log".into(),
+        w10.zip(r.median("w10-logs-1000", "logstore", "appends_per_s"))
+            .map(|(a, b)| a / b),
+        &|x| x >= 10.0,
+        "ratio".into(),
+    );
+    check(
+        "W10 1000 logs: `Store` ≥ 0.8× one log's W4 at 16 threads".into(),
+        w10.zip(w4_16).map(|(a, b)| a / b),
+        &|x| x >= 0.8,
+        "ratio, same run".into(),
+    );
     check(
         "W9 peak RSS ≤ 64 MiB".into(),
         r.median("w9", "logstore", "peak_rss_mib"),

@@ -42,6 +42,9 @@ impl Scale {
     fn w4_duration(self) -> Duration {
         Duration::from_millis(if self.quick { 500 } else { 3000 })
     }
+    fn w10_duration(self) -> Duration {
+        Duration::from_millis(if self.quick { 1500 } else { 10_000 })
+    }
     fn big_records(self) -> u64 {
         self.n(10 * 1024)
     }
@@ -104,11 +107,27 @@ pub fn run(store: &str, name: &str, root: &Path, scale: Scale) -> Res<()> {
         "w8" => random_reads(store, &dir("w1"), scale.w8_reads()),
         "w9-fill" => fill(store, &dir("w9"), scale.w9_records(), 100),
         "w9" => w9(store, &dir("w9"), scale),
+        _ if name.starts_with("w10-") => w10(store, &dir(name), name, scale),
         _ => match name.strip_prefix("w4-").and_then(|t| t.parse().ok()) {
             Some(threads) => w4(store, &dir(name), threads, scale.w4_duration()),
             None => Err(format!("unknown workload {name}").into()),
         },
     }
+}
+
+/// `w10-<logs>` for `store`, or `w10-logs-<logs>`: logstore with one
+/// `Log` per log. Every log keeps its last `100_000 / logs` records (at
+/// least 10), so that the records kept, and the appends before
+/// truncation settles, are the same for every log count.
+fn w10(store: &str, dir: &Path, name: &str, scale: Scale) -> Res<()> {
+    let rest = &name["w10-".len()..];
+    let (store, logs) = match rest.strip_prefix("logs-") {
+        Some(n) => ("logstore-logs", n),
+        None => (store, rest),
+    };
+    let logs: u64 = logs.parse()?;
+    let keep = (scale.n(2_000_000) / 20 / logs).max(10);
+    crate::multi::run(store, dir, logs, keep, scale.w10_duration())
 }
 
 fn secs(t: Duration) -> f64 {

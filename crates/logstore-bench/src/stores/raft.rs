@@ -21,6 +21,16 @@ pub struct Entry {
     data: Vec<u8>,
 }
 
+impl Entry {
+    /// The entry at raft index `index`.
+    pub fn new(index: u64, data: &[u8]) -> Entry {
+        Entry {
+            index,
+            data: data.to_vec(),
+        }
+    }
+}
+
 impl protobuf::Clear for Entry {
     fn clear(&mut self) {
         self.index = 0;

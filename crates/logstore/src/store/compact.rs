@@ -57,6 +57,8 @@ pub(super) fn run(inner: &Inner, interval: Duration) {
 
 /// One pass: reclaim, then compact old segments while that pays.
 pub(super) fn compact(inner: &Inner) -> Result<()> {
+    // One pass at a time: `Store::compact` may race the thread's.
+    let _one = inner.compacting.lock().unwrap_or_else(|p| p.into_inner());
     reclaim(inner)?;
     for _ in 0..SEGMENTS_PER_PASS {
         let shared = inner.shared.stats()?;

@@ -184,6 +184,8 @@ struct Inner {
     /// Notified to stop the compaction thread, or to wake it early.
     wake: Condvar,
     stop: AtomicBool,
+    /// Held by a compaction pass.
+    compacting: Mutex<()>,
     durable_appends: bool,
     max_record: usize,
     compact_below: f64,
@@ -227,6 +229,7 @@ impl Store {
             appended: Condvar::new(),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
+            compacting: Mutex::new(()),
             compact_below: options.compact_below,
             segment_size: options.log.segment_size,
             copied: AtomicU64::new(0),
