@@ -121,8 +121,8 @@ fn space_comes_back_and_a_lagging_logs_records_survive_compaction() {
         stats.shared.retained_bytes,
         kept
     );
-    // Copies cost far less than what was given back.
-    assert!(stats.copied_bytes * 4 < stats.reclaimed_bytes, "{stats:?}");
+    // At the default threshold of 0.5, each byte copied frees at least one.
+    assert!(stats.copied_bytes < stats.reclaimed_bytes, "{stats:?}");
     drop((logs, lagging, store));
     let store = Store::open(dir.path(), opts()).unwrap();
     let lagging = store.log(99).unwrap();

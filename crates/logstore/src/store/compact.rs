@@ -6,13 +6,13 @@
 //!    entry ([`Log::truncate_front`]: whole segments deleted, the rest
 //!    punched out). Nothing is copied.
 //! 2. *Compact*: a lagging log pins the front. While the shared log keeps
-//!    more than 1.1 times the live bytes plus two segments, and the oldest
-//!    sealed segment's live entries are fewer than the `compact_below`
-//!    fraction of its entries, they are copied to the tail (records as
-//!    `Moved` entries, metas rewritten whole), and the segment is
+//!    more than 1.1 times the live bytes plus two segments, the longest run
+//!    of sealed segments from the front whose live entries are fewer than
+//!    the `compact_below` fraction of its entries has them copied to the
+//!    tail (records as `Moved` entries, metas rewritten whole), and is
 //!    reclaimed. The first rule leaves alone records that die soon on
 //!    their own; the second copies only where each byte copied frees more
-//!    than one.
+//!    than one (at the default 0.5).
 //!
 //! [`Log::truncate_front`]: crate::Log::truncate_front
 
@@ -24,8 +24,6 @@ use crate::store::catalog::Catalog;
 use crate::store::entry::{self, Entry};
 use crate::store::Inner;
 
-/// Segments compacted in one pass at most, so that a pass ends soon.
-const SEGMENTS_PER_PASS: usize = 4;
 /// Compaction runs only while the shared log keeps more than this many
 /// times the live bytes, plus two segments (the active one, and the one
 /// being filled as the oldest is emptied).
@@ -55,44 +53,57 @@ pub(super) fn run(inner: &Inner, interval: Duration) {
     }
 }
 
-/// One pass: reclaim, then compact old segments while that pays.
+/// One pass: reclaim, then compact the longest run of old segments whose
+/// live fraction is below the threshold, while the space says it is time.
 pub(super) fn compact(inner: &Inner) -> Result<()> {
     // One pass at a time: `Store::compact` may race the thread's.
     let _one = inner.compacting.lock().unwrap_or_else(|p| p.into_inner());
     reclaim(inner)?;
-    for _ in 0..SEGMENTS_PER_PASS {
-        let shared = inner.shared.stats()?;
-        let [oldest, _, ..] = &shared.segments[..] else {
-            return Ok(()); // The active segment is never compacted.
-        };
-        let (a, b) = (oldest.first_position, oldest.end_position);
-        let mut cat = inner.lock();
-        // Entries of the same size, roughly: the live bytes are the live
-        // entries' share of the bytes kept.
-        let live_entries = cat
-            .logs
-            .values()
-            .map(|l| l.locs.len() as u64 + 1)
-            .sum::<u64>();
-        let live_bytes =
-            live_entries as f64 * shared.retained_bytes as f64 / shared.records.max(1) as f64;
-        if (shared.retained_bytes as f64)
-            <= SPACE_FACTOR * live_bytes + 2.0 * inner.segment_size as f64
-        {
-            return Ok(());
-        }
-        let live = live_in(&mut cat, a, b);
-        drop(cat);
-        let total = b - a;
-        if total == 0
-            || (live.records.len() + live.metas.len()) as f64 >= inner.compact_below * total as f64
-        {
-            return Ok(());
-        }
-        copy(inner, live, b)?;
-        reclaim(inner)?;
+    let shared = inner.shared.stats()?;
+    // The active segment is never compacted: the sealed ones' ends.
+    let sealed = shared.segments.len().saturating_sub(1);
+    let ends: Vec<u64> = shared.segments[..sealed]
+        .iter()
+        .map(|s| s.end_position)
+        .collect();
+    let Some(&last) = ends.last() else {
+        return Ok(());
+    };
+    let mut cat = inner.lock();
+    // Entries of about the same size: the live bytes are the live
+    // entries' share of the bytes kept.
+    let live_entries: u64 = cat.logs.values().map(|l| l.locs.len() as u64 + 1).sum();
+    let live_bytes =
+        live_entries as f64 * shared.retained_bytes as f64 / shared.records.max(1) as f64;
+    if shared.retained_bytes as f64 <= SPACE_FACTOR * live_bytes + 2.0 * inner.segment_size as f64 {
+        return Ok(());
     }
-    Ok(())
+    // Live entries per sealed segment; then the longest prefix of them
+    // whose live share is below the threshold.
+    let mut live_per = vec![0u64; ends.len()];
+    for log in cat.logs.values() {
+        for &loc in log.locs.iter().chain([&log.meta_at]) {
+            if loc < last {
+                live_per[ends.partition_point(|&e| e <= loc)] += 1;
+            }
+        }
+    }
+    let mut upto = None;
+    let mut live = 0;
+    for (end, n) in ends.iter().zip(&live_per) {
+        live += n;
+        let total = end - shared.first_position;
+        if (live as f64) < inner.compact_below * total as f64 {
+            upto = Some(*end);
+        }
+    }
+    let Some(b) = upto else {
+        return Ok(());
+    };
+    let live = live_in(&mut cat, shared.first_position, b);
+    drop(cat);
+    copy(inner, live, b)?;
+    reclaim(inner)
 }
 
 /// Drops the shared log's front up to the oldest live entry. The entries

@@ -1,0 +1,116 @@
+//! A store written by store format 1 (docs/FORMAT.md, "Store entries"),
+//! kept in `tests/fixtures/store-v1`: this build must open it and find
+//! exactly what was written, including records compaction copied (`Moved`
+//! entries), state values, a log cut back and appended again, and a
+//! dropped log. Every record in it was acknowledged durable.
+
+use std::path::Path;
+
+use logstore::{Options, Store, StoreOptions};
+use logstore_testkit::record;
+
+/// What the fixture holds: `(log, first, records (seed, len), state)`.
+fn expected() -> Vec<(u64, u64, Vec<(u64, usize)>, Option<Vec<u8>>)> {
+    let churn = |id: u64| {
+        ((id * 1000 + 150)..(id * 1000 + 160))
+            .map(|s| (s, 150))
+            .collect()
+    };
+    let mut two: Vec<(u64, usize)> = (0..5).map(|i| (2_000_000 + i, 90)).collect();
+    two.extend((0..3).map(|i| (2_100_000 + i, 91)));
+    vec![
+        (1, 150, churn(1), None),
+        (2, 1000, two, Some(b"term=7 vote=2".to_vec())),
+        (
+            4,
+            0,
+            (0..3).map(|i| (4_000_000 + i, 200)).collect(),
+            Some(b"lagging".to_vec()),
+        ),
+        (5, 150, churn(5), None),
+    ]
+}
+
+fn options() -> StoreOptions {
+    StoreOptions::default()
+        .log_options(Options::default().segment_size(4096))
+        .background_compaction(false, std::time::Duration::from_secs(1))
+}
+
+/// How the fixture was made; the test below also checks that a store
+/// written now holds the same.
+fn write_fixture(dir: &Path) {
+    let store = Store::open(dir, options()).unwrap();
+    let four = store.create_log(4, 0).unwrap();
+    for i in 0..3 {
+        four.append(&record(4_000_000 + i, 200)).unwrap();
+    }
+    four.set_state(b"lagging").unwrap();
+    let two = store.create_log(2, 1000).unwrap();
+    for i in 0..8 {
+        two.append(&record(2_000_000 + i, 90)).unwrap();
+    }
+    two.truncate_back(1005).unwrap();
+    for i in 0..3 {
+        two.append(&record(2_100_000 + i, 91)).unwrap();
+    }
+    two.set_state(b"term=7 vote=2").unwrap();
+    store.create_log(3, 0).unwrap().append(b"dropped").unwrap();
+    store.drop_log(3).unwrap();
+    for id in [1, 5] {
+        store.create_log(id, 0).unwrap();
+    }
+    for s in 0..160 {
+        for id in [1, 5] {
+            let log = store.log(id).unwrap();
+            log.append(&record(id * 1000 + s, 150)).unwrap();
+            if s % 10 == 9 {
+                log.truncate_front(s + 1 - 10).unwrap();
+            }
+        }
+        store.compact().unwrap();
+    }
+    let stats = store.stats().unwrap();
+    assert!(stats.copied_bytes > 0, "{stats:?}");
+    store.close().unwrap();
+}
+
+fn check(store: &Store) {
+    let want = expected();
+    assert_eq!(store.logs(), want.iter().map(|w| w.0).collect::<Vec<_>>());
+    for (id, first, records, state) in want {
+        let log = store.log(id).unwrap();
+        assert_eq!(log.first_position().unwrap(), first, "log {id}");
+        assert_eq!(
+            log.next_position().unwrap(),
+            first + records.len() as u64,
+            "log {id}"
+        );
+        for (p, (seed, len)) in (first..).zip(records) {
+            assert_eq!(
+                log.read(p).unwrap(),
+                record(seed, len),
+                "log {id} position {p}"
+            );
+        }
+        assert_eq!(log.state().unwrap(), state, "log {id}");
+    }
+}
+
+#[test]
+fn a_store_of_format_1_opens_with_everything_it_held() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1");
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = 0;
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+        files += 1;
+    }
+    assert!(files >= 2, "the fixture is missing");
+    check(&Store::open(dir.path(), options()).unwrap());
+    // A store written now holds the same.
+    let fresh = tempfile::tempdir().unwrap();
+    write_fixture(fresh.path());
+    check(&Store::open(fresh.path(), options()).unwrap());
+}
