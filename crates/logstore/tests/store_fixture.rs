@@ -9,8 +9,26 @@ use std::path::Path;
 use logstore::{Options, Store, StoreOptions};
 use logstore_testkit::record;
 
-/// What the fixture holds: `(log, first, records (seed, len), state)`.
-fn expected() -> Vec<(u64, u64, Vec<(u64, usize)>, Option<Vec<u8>>)> {
+/// One log the fixture holds.
+struct Want {
+    id: u64,
+    first: u64,
+    /// Each record's `(seed, len)` for `record`.
+    records: Vec<(u64, usize)>,
+    state: Option<Vec<u8>>,
+}
+
+fn want(id: u64, first: u64, records: Vec<(u64, usize)>, state: Option<&[u8]>) -> Want {
+    let state = state.map(<[u8]>::to_vec);
+    Want {
+        id,
+        first,
+        records,
+        state,
+    }
+}
+
+fn expected() -> Vec<Want> {
     let churn = |id: u64| {
         ((id * 1000 + 150)..(id * 1000 + 160))
             .map(|s| (s, 150))
@@ -77,8 +95,14 @@ fn write_fixture(dir: &Path) {
 
 fn check(store: &Store) {
     let want = expected();
-    assert_eq!(store.logs(), want.iter().map(|w| w.0).collect::<Vec<_>>());
-    for (id, first, records, state) in want {
+    assert_eq!(store.logs(), want.iter().map(|w| w.id).collect::<Vec<_>>());
+    for Want {
+        id,
+        first,
+        records,
+        state,
+    } in want
+    {
         let log = store.log(id).unwrap();
         assert_eq!(log.first_position().unwrap(), first, "log {id}");
         assert_eq!(
