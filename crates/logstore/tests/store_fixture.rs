@@ -36,16 +36,12 @@ fn expected() -> Vec<Want> {
     };
     let mut two: Vec<(u64, usize)> = (0..5).map(|i| (2_000_000 + i, 90)).collect();
     two.extend((0..3).map(|i| (2_100_000 + i, 91)));
+    let four = (0..3).map(|i| (4_000_000 + i, 200)).collect();
     vec![
-        (1, 150, churn(1), None),
-        (2, 1000, two, Some(b"term=7 vote=2".to_vec())),
-        (
-            4,
-            0,
-            (0..3).map(|i| (4_000_000 + i, 200)).collect(),
-            Some(b"lagging".to_vec()),
-        ),
-        (5, 150, churn(5), None),
+        want(1, 150, churn(1), None),
+        want(2, 1000, two, Some(b"term=7 vote=2")),
+        want(4, 0, four, Some(b"lagging")),
+        want(5, 150, churn(5), None),
     ]
 }
 
