@@ -39,6 +39,13 @@ fn example(name: &str) -> Vec<u8> {
 }
 
 #[test]
+fn store_entry_examples_match() {
+    use crate::store::entry;
+    assert_eq!(example("store-put"), entry::record(false, 7, 300, b"hi"));
+    assert_eq!(example("store-meta"), entry::meta(7, 5, 9, Some(b"v")));
+}
+
+#[test]
 fn segment_example_matches() {
     let mut bytes = segment::encode_segment_header(&LOG_ID, 5).to_vec();
     frame::encode_into(&mut bytes, 5, b"hi", true);

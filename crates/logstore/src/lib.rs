@@ -23,6 +23,10 @@
 //! assert_eq!(log.next_position(), 4);
 //! ```
 //!
+//! Many logs (a raft group each, say) share one [`Store`]: one directory,
+//! one write path and its group commit, whatever the number of logs; see
+//! [`Store`] for an example.
+//!
 //! # Durability
 //!
 //! - Under [`SyncPolicy::Always`] (the default), `append` returns only once

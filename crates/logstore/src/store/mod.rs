@@ -3,7 +3,7 @@
 
 mod catalog;
 mod compact;
-mod entry;
+pub(crate) mod entry;
 
 use std::ops::Range;
 use std::path::Path;
