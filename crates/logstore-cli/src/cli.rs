@@ -48,7 +48,7 @@ pub enum Command {
     /// Read every segment and check every checksum, length and header.
     /// Exit status 3 if damage is found.
     #[command(after_help = EXIT_STATUS)]
-    Verify(DirArg),
+    Verify(VerifyArgs),
     /// Cut the log at its first damage, keeping the cut bytes in a backup
     /// directory DIR.repair-backup; a damaged or missing meta file is
     /// rebuilt first, from the segment headers. Without --yes, only says
@@ -64,11 +64,14 @@ pub enum Command {
     Tour(TourArgs),
 }
 
-/// Just the log directory.
 #[derive(Args, Debug)]
-pub struct DirArg {
+pub struct VerifyArgs {
     /// The log directory.
     pub dir: PathBuf,
+    /// The directory is a store: also check that every log's every record
+    /// is there and reads back.
+    #[arg(long)]
+    pub store: bool,
 }
 
 #[derive(Args, Debug)]
@@ -113,12 +116,18 @@ pub struct StatArgs {
     /// One JSON object instead of text (stable keys).
     #[arg(long)]
     pub json: bool,
+    /// The directory is a store: list its logs too.
+    #[arg(long)]
+    pub logs: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct ReadArgs {
     /// The log directory.
     pub dir: PathBuf,
+    /// In a store: the log with this id.
+    #[arg(long, value_name = "ID")]
+    pub log: Option<u64>,
     /// The record's position.
     pub position: u64,
 }
@@ -127,6 +136,9 @@ pub struct ReadArgs {
 pub struct ReplayArgs {
     /// The log directory.
     pub dir: PathBuf,
+    /// In a store: the log with this id.
+    #[arg(long, value_name = "ID")]
+    pub log: Option<u64>,
     /// First position to write (default: the log's first position).
     #[arg(long, value_name = "P")]
     pub from: Option<u64>,
@@ -154,6 +166,9 @@ pub enum ReplayFormat {
 pub struct TailArgs {
     /// The log directory.
     pub dir: PathBuf,
+    /// In a store: the log with this id.
+    #[arg(long, value_name = "ID")]
+    pub log: Option<u64>,
     /// First position to print (default: the last 10 records).
     #[arg(long, value_name = "P")]
     pub from: Option<u64>,
@@ -167,6 +182,9 @@ pub struct TailArgs {
 pub struct TruncateArgs {
     /// The log directory.
     pub dir: PathBuf,
+    /// In a store: the log with this id.
+    #[arg(long, value_name = "ID")]
+    pub log: Option<u64>,
     /// Drop every record before P (P becomes the first position).
     #[arg(long, value_name = "P")]
     pub before: Option<u64>,

@@ -8,6 +8,7 @@ mod cmd;
 mod error;
 mod human;
 mod open;
+mod source;
 
 use std::process::ExitCode;
 

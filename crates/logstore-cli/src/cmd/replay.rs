@@ -7,11 +7,11 @@ use base64::Engine as _;
 
 use crate::cli::{ReplayArgs, ReplayFormat};
 use crate::error::{CliError, CliResult};
-use crate::open;
+use crate::{open, source};
 
 pub fn run(a: ReplayArgs) -> CliResult {
-    let log = open::reader(&a.dir)?;
-    let (first, next) = (log.first_position(), log.next_position());
+    let log = source::reader(&a.dir, a.log)?;
+    let (first, next) = log.range()?;
     let from = a.from.unwrap_or(first);
     if from < first || from > next {
         return Err(open::out_of_range("--from", from, first, next));

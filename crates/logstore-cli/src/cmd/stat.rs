@@ -13,11 +13,86 @@ use crate::{human, open};
 pub fn run(a: StatArgs) -> CliResult {
     let log = open::reader(&a.dir)?;
     let stats = log.stats()?;
+    drop(log);
+    let logs = match a.logs {
+        true => Some(store_logs(&a.dir)?),
+        false => None,
+    };
     let mut out = std::io::stdout().lock();
     if a.json {
-        writeln!(out, "{}", to_json(&stats))?;
+        let mut v = to_json(&stats);
+        if let Some(logs) = &logs {
+            v["logs"] = logs_json(logs);
+        }
+        writeln!(out, "{v}")?;
     } else {
         write_text(&mut out, &a.dir, &stats)?;
+        if let Some(logs) = &logs {
+            write_logs(&mut out, logs)?;
+        }
+    }
+    Ok(())
+}
+
+/// One log of a store, as `stat --logs` shows it.
+struct StoreLogLine {
+    id: u64,
+    first: u64,
+    next: u64,
+    state_bytes: Option<usize>,
+}
+
+fn store_logs(dir: &std::path::Path) -> CliResult<Vec<StoreLogLine>> {
+    let store = crate::source::store(dir, false)?;
+    let mut v = Vec::new();
+    for id in store.logs() {
+        let log = store.log(id)?;
+        v.push(StoreLogLine {
+            id,
+            first: log.first_position()?,
+            next: log.next_position()?,
+            state_bytes: log.state()?.map(|s| s.len()),
+        });
+    }
+    Ok(v)
+}
+
+fn logs_json(logs: &[StoreLogLine]) -> serde_json::Value {
+    logs.iter()
+        .map(|l| {
+            json!({
+                "id": l.id,
+                "first_position": l.first,
+                "next_position": l.next,
+                "records": l.next - l.first,
+                "state_bytes": l.state_bytes,
+            })
+        })
+        .collect()
+}
+
+fn write_logs(out: &mut impl Write, logs: &[StoreLogLine]) -> std::io::Result<()> {
+    writeln!(out)?;
+    writeln!(out, "store logs       {}", logs.len())?;
+    writeln!(
+        out,
+        "{:>20} {:>21} {:>10} {:>12}",
+        "log", "positions", "records", "state bytes"
+    )?;
+    for l in logs {
+        let range = match l.next > l.first {
+            true => format!("{}..{}", l.first, l.next - 1),
+            false => "-".to_string(),
+        };
+        let state = l.state_bytes.map_or("-".to_string(), |n| n.to_string());
+        writeln!(
+            out,
+            "{:>20} {:>21} {:>10} {:>12}",
+            l.id,
+            range,
+            l.next - l.first,
+            state
+        )?;
     }
     Ok(())
 }

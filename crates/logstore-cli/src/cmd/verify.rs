@@ -8,11 +8,11 @@ use std::path::Path;
 
 use logstore::{ErrorKind, Log, Options, VerifyReport};
 
-use crate::cli::DirArg;
+use crate::cli::VerifyArgs;
 use crate::error::{CliError, CliResult};
 use crate::{human, open};
 
-pub fn run(a: DirArg) -> CliResult {
+pub fn run(a: VerifyArgs) -> CliResult {
     open::existing_dir(&a.dir)?;
     let mut out = std::io::stdout().lock();
     let log = open_or_report(&mut out, &a.dir)?;
@@ -24,7 +24,49 @@ pub fn run(a: DirArg) -> CliResult {
     });
     bar.finish_and_clear();
     let report = report.map_err(|e| open::explain(&a.dir, e))?;
-    print_report(&mut out, &a.dir, &report)
+    print_report(&mut out, &a.dir, &report)?;
+    drop(log);
+    if a.store {
+        verify_store(&mut out, &a.dir)?;
+    }
+    Ok(())
+}
+
+/// Opens the store (which checks that every log has its description and
+/// every kept position its entry) and reads every record of every log.
+fn verify_store(out: &mut impl Write, dir: &Path) -> CliResult {
+    let log = Options::default().read_only(true).create(false);
+    let store = match logstore::Store::open(dir, logstore::StoreOptions::default().log_options(log))
+    {
+        Ok(store) => store,
+        Err(e) if e.kind() == ErrorKind::Corruption => {
+            writeln!(out, "damage: the store cannot be opened: {e}")?;
+            return Err(CliError::Damage);
+        }
+        Err(e) => return Err(open::explain(dir, e)),
+    };
+    let (mut logs, mut records) = (0u64, 0u64);
+    for id in store.logs() {
+        let log = store.log(id)?;
+        let first = log.first_position()?;
+        let read = log.replay(first, |_, _| true);
+        match read {
+            Ok(n) => records += n,
+            Err(e) => {
+                writeln!(out, "damage: store log {id}: {e}")?;
+                return Err(CliError::Damage);
+            }
+        }
+        logs += 1;
+    }
+    writeln!(
+        out,
+        "{}: store of {}, {}: clean",
+        dir.display(),
+        human::count(logs, "log"),
+        human::count(records, "record")
+    )?;
+    Ok(())
 }
 
 /// Opens the log read-only. Damage found while opening (a header, a

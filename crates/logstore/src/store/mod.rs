@@ -400,6 +400,12 @@ impl Store {
         compact::compact(&self.inner)
     }
 
+    /// Waits until the space the shared log released so far has been given
+    /// back to the file system (see [`Log::wait_reclaimed`]).
+    pub fn wait_reclaimed(&self) {
+        self.inner.shared.wait_reclaimed();
+    }
+
     /// Figures about the store.
     ///
     /// # Errors
