@@ -389,6 +389,15 @@ impl Log {
         crate::commit::sync_through(&self.shared, st, next)
     }
 
+    /// Appends records as one batch without waiting; also says whether the
+    /// sync policy wants them synced before an append would return
+    /// (`Always`, or `Bytes` past its limit).
+    pub(crate) fn submit_wanting(&self, records: &[Vec<u8>]) -> Result<(Range<u64>, bool)> {
+        let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+        let sub = crate::commit::submit_records(&self.shared, &refs)?;
+        Ok((sub.positions, sub.wants_sync))
+    }
+
     /// Makes the records below `end` durable, in one group commit with
     /// every other append (as [`Log::append`] does for its own).
     pub(crate) fn sync_to(&self, end: u64) -> Result<()> {

@@ -25,7 +25,7 @@ fn bad_input_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(
         dir.path(),
-        manual(Options::default().max_record_size(1 << 10)),
+        manual(Options::default().max_record_size(1 << 17)),
     )
     .unwrap();
     let log = store.create_log(7, 40).unwrap();
@@ -33,7 +33,10 @@ fn bad_input_is_refused_and_changes_nothing() {
     log.set_state(b"v1").unwrap();
     assert_eq!(kind(store.create_log(7, 0)), ErrorKind::InvalidArgument);
     assert_eq!(kind(log.append(b"")), ErrorKind::InvalidArgument);
-    assert_eq!(kind(log.append(&[1; 1 << 10])), ErrorKind::InvalidArgument);
+    assert_eq!(
+        kind(log.append(&vec![1; 1 << 17])),
+        ErrorKind::InvalidArgument
+    );
     assert_eq!(
         kind(log.append_batch(&[&b"ok"[..], b""])),
         ErrorKind::InvalidArgument
@@ -225,4 +228,30 @@ fn a_log_handle_outliving_its_store_is_closed_and_does_not_hold_the_lock() {
     assert_eq!(kind(log.append(b"two")), ErrorKind::Closed);
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     assert_eq!(store.log(1).unwrap().next_position().unwrap(), 1);
+}
+
+#[test]
+fn a_submitted_batch_is_reported_durable_with_its_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = manual(Options::default().sync_policy(SyncPolicy::Never));
+    let store = Store::open(dir.path(), opts).unwrap();
+    let log = store.create_log(3, 10).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let got = log
+        .submit_batch_then(&[&b"a"[..], b"b"], move |r| tx.send(r).unwrap())
+        .unwrap();
+    assert_eq!(got, 10..12);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap(),
+        10..12
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let none: [&[u8]; 0] = [];
+    assert_eq!(
+        log.submit_batch_then(&none, move |r| tx.send(r).unwrap())
+            .unwrap(),
+        12..12
+    );
+    assert_eq!(rx.recv().unwrap().unwrap(), 12..12);
+    assert_eq!(log.read(11).unwrap(), b"b");
 }

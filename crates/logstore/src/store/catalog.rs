@@ -21,6 +21,9 @@ pub(crate) struct LogState {
     pub(crate) meta_at: u64,
     /// The least shared position among `locs` and `meta_at`, if known.
     lowest: Option<u64>,
+    /// Which creation of the log id this is: a handle of a dropped log
+    /// does not reach a log created later with the same id.
+    pub(crate) incarnation: u64,
 }
 
 impl LogState {
@@ -31,6 +34,7 @@ impl LogState {
             state: None,
             meta_at,
             lowest: Some(meta_at),
+            incarnation: 0,
         }
     }
 
@@ -92,9 +96,31 @@ impl LogState {
 #[derive(Debug, Default)]
 pub(crate) struct Catalog {
     pub(crate) logs: HashMap<u64, LogState>,
+    /// The incarnation the next log created gets.
+    incarnations: u64,
 }
 
 impl Catalog {
+    /// Adds log `id`, as a new incarnation; returns it.
+    pub(crate) fn insert(&mut self, id: u64, mut log: LogState) -> u64 {
+        self.incarnations += 1;
+        log.incarnation = self.incarnations;
+        self.logs.insert(id, log);
+        self.incarnations
+    }
+
+    /// Log `id`, if it is still incarnation `incarnation`.
+    pub(crate) fn get(&self, id: u64, incarnation: u64) -> Option<&LogState> {
+        self.logs.get(&id).filter(|l| l.incarnation == incarnation)
+    }
+
+    /// As [`Catalog::get`], mutably.
+    pub(crate) fn get_mut(&mut self, id: u64, incarnation: u64) -> Option<&mut LogState> {
+        self.logs
+            .get_mut(&id)
+            .filter(|l| l.incarnation == incarnation)
+    }
+
     /// The least shared position any log needs: every entry before it is
     /// dead. `end` if no log needs any.
     pub(crate) fn lowest(&mut self, end: u64) -> u64 {
@@ -136,15 +162,25 @@ pub(crate) struct Replay {
 }
 
 impl Replay {
-    pub(crate) fn apply(&mut self, at: u64, entry: Entry<'_>) {
+    /// # Errors
+    /// [`ErrorKind::Corruption`] for an entry that cannot follow the ones
+    /// before it: a record appended elsewhere than at its log's end.
+    pub(crate) fn apply(&mut self, at: u64, entry: Entry<'_>) -> Result<()> {
         match entry {
             Entry::Put { log, position, .. } => {
                 let l = self.logs.entry(log).or_default();
-                // A record at `position` was appended when the log ended
-                // there: any record found at or after it was cut off.
+                // Once its meta entry is seen, a log's next position is
+                // known: a record is appended there, and nowhere else.
+                if l.meta.is_some() && position != l.next {
+                    return Err(misplaced(at, log, position, l.next));
+                }
+                // Before it, the record says where the log ended: any
+                // record found at or after it was cut off.
                 l.locs.split_off(&position);
                 l.locs.insert(position, at);
-                l.next = position + 1;
+                l.next = position
+                    .checked_add(1)
+                    .ok_or_else(|| misplaced(at, log, position, l.next))?;
             }
             Entry::Moved { log, position, .. } => {
                 self.logs.entry(log).or_default().locs.insert(position, at);
@@ -166,6 +202,7 @@ impl Replay {
                 self.logs.remove(&log);
             }
         }
+        Ok(())
     }
 
     /// The catalog the entries describe.
@@ -175,7 +212,7 @@ impl Replay {
     /// or a record it keeps is missing: the shared log lost entries it
     /// should have kept.
     pub(crate) fn finish(self) -> Result<Catalog> {
-        let mut logs = HashMap::with_capacity(self.logs.len());
+        let mut catalog = Catalog::default();
         for (id, l) in self.logs {
             let Some((first, _, meta_at)) = l.meta else {
                 let at = l.locs.values().next().copied().unwrap_or(0);
@@ -185,6 +222,9 @@ impl Replay {
                 )
                 .at_position(at));
             };
+            if l.next < first {
+                return Err(misplaced(meta_at, id, l.next, first));
+            }
             let mut s = LogState::new(first, meta_at);
             s.state = l.state;
             let mut want = first;
@@ -205,10 +245,21 @@ impl Replay {
                 )
                 .at_position(want));
             }
-            logs.insert(id, s);
+            catalog.insert(id, s);
         }
-        Ok(Catalog { logs })
+        Ok(catalog)
     }
+}
+
+fn misplaced(at: u64, log: u64, position: u64, next: u64) -> Error {
+    Error::new(
+        ErrorKind::Corruption,
+        format!(
+            "store entry at shared position {at}: a record of log {log} at position {position}, \
+             where the log's next position is {next}"
+        ),
+    )
+    .at_position(at)
 }
 
 #[cfg(test)]
@@ -237,9 +288,9 @@ mod tests {
         let mut r = Replay::default();
         // The front (the creation and positions 0..2) was reclaimed after
         // compaction rewrote the meta and moved 1..2; 0 was truncated.
-        r.apply(10, put(1, 2));
-        r.apply(11, put(1, 3));
-        r.apply(12, meta(1, 1, 4));
+        r.apply(10, put(1, 2)).unwrap();
+        r.apply(11, put(1, 3)).unwrap();
+        r.apply(12, meta(1, 1, 4)).unwrap();
         r.apply(
             13,
             Entry::Moved {
@@ -247,8 +298,9 @@ mod tests {
                 position: 1,
                 record: b"r",
             },
-        );
-        r.apply(14, put(1, 4));
+        )
+        .unwrap();
+        r.apply(14, put(1, 4)).unwrap();
         let c = r.finish().unwrap();
         let l = &c.logs[&1];
         assert_eq!((l.first, l.next()), (1, 5));
@@ -258,25 +310,42 @@ mod tests {
     #[test]
     fn a_truncation_then_appends_replace_the_cut_records() {
         let mut r = Replay::default();
-        r.apply(0, meta(1, 0, 0));
-        r.apply(1, put(1, 0));
-        r.apply(2, put(1, 1));
-        r.apply(3, meta(1, 0, 1));
-        r.apply(4, put(1, 1));
-        r.apply(5, Entry::Drop { log: 2 });
+        r.apply(0, meta(1, 0, 0)).unwrap();
+        r.apply(1, put(1, 0)).unwrap();
+        r.apply(2, put(1, 1)).unwrap();
+        r.apply(3, meta(1, 0, 1)).unwrap();
+        r.apply(4, put(1, 1)).unwrap();
+        r.apply(5, Entry::Drop { log: 2 }).unwrap();
         let c = r.finish().unwrap();
         assert_eq!(c.logs[&1].locs, [1, 4]);
     }
 
     #[test]
+    fn a_record_away_from_its_logs_end_is_corruption() {
+        let mut r = Replay::default();
+        r.apply(0, meta(1, 10, 10)).unwrap();
+        let e = r.apply(1, put(1, 3)).unwrap_err();
+        assert_eq!((e.kind(), e.position()), (ErrorKind::Corruption, Some(1)));
+        let mut r = Replay::default();
+        let e = r.apply(0, put(1, u64::MAX)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corruption);
+        // Records before their log's meta entry, then one below its first.
+        let mut r = Replay::default();
+        r.apply(0, put(1, 3)).unwrap();
+        r.apply(1, meta(1, 10, 10)).unwrap();
+        r.apply(2, put(1, 10)).unwrap();
+        assert!(r.finish().is_ok());
+    }
+
+    #[test]
     fn a_missing_record_or_meta_is_corruption() {
         let mut r = Replay::default();
-        r.apply(3, put(1, 2));
-        r.apply(4, meta(1, 0, 3));
+        r.apply(3, put(1, 2)).unwrap();
+        r.apply(4, meta(1, 0, 3)).unwrap();
         let e = r.finish().unwrap_err();
         assert_eq!((e.kind(), e.position()), (ErrorKind::Corruption, Some(0)));
         let mut r = Replay::default();
-        r.apply(3, put(2, 2));
+        r.apply(3, put(2, 2)).unwrap();
         let e = r.finish().unwrap_err();
         assert_eq!((e.kind(), e.position()), (ErrorKind::Corruption, Some(3)));
     }

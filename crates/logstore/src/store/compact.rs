@@ -31,9 +31,8 @@ const SPACE_FACTOR: f64 = 1.1;
 /// Bytes copied per batch written to the shared log.
 const COPY_BATCH_BYTES: usize = 4 << 20;
 
-/// The background thread: a pass every `interval` until the store closes.
-/// A pass that fails (the shared log was poisoned) ends the thread; the
-/// store's writes report the failure.
+/// The background thread: a pass every `interval` until the store closes,
+/// or until the shared log is poisoned (the store's writes report it).
 pub(super) fn run(inner: &Inner, interval: Duration) {
     let mut cat = inner.lock();
     while !inner.stop.load(Ordering::SeqCst) {
@@ -46,8 +45,13 @@ pub(super) fn run(inner: &Inner, interval: Duration) {
             break;
         }
         drop(cat);
-        if compact(inner).is_err() {
-            return;
+        if let Err(e) = compact(inner) {
+            // A poisoned or closed shared log takes no more writes, and its
+            // callers hear of it; any other failure (a read) is tried again
+            // next time, or the disk would fill.
+            if matches!(e.kind(), ErrorKind::Poisoned | ErrorKind::Closed) {
+                return;
+            }
         }
         cat = inner.lock();
     }

@@ -13,7 +13,7 @@ const DROP: u8 = 4;
 /// kind, the log id and the position.
 pub(crate) const RECORD_HEADER: usize = 17;
 /// Bytes of a `Meta` entry before its state value.
-const META_HEADER: usize = 26;
+pub(crate) const META_HEADER: usize = 26;
 
 /// One entry, as read back.
 #[derive(Debug, PartialEq, Eq)]

@@ -5,6 +5,7 @@ mod catalog;
 mod compact;
 pub(crate) mod entry;
 
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,13 +15,17 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::Log;
-use crate::options::{Options, SyncPolicy};
+use crate::options::Options;
 use crate::reader::{out_of_range, truncated};
 use catalog::{Catalog, LogState, Replay};
 use entry::{Entry, RECORD_HEADER};
 
 /// The largest state value of a log, in bytes.
 pub const MAX_STATE_SIZE: usize = 64 << 10;
+
+/// The least `max_record_size` of a store's shared log: room for a meta
+/// entry with the largest state value.
+const MIN_RECORD_LIMIT: usize = entry::META_HEADER + MAX_STATE_SIZE;
 
 /// How a [`Store`] is opened.
 #[derive(Clone, Debug)]
@@ -51,21 +56,24 @@ impl StoreOptions {
         self
     }
 
-    /// Compaction copies the kept records of the oldest segment to the tail
-    /// of the shared log, so that the segment can go, once they are fewer
-    /// than this fraction of its records (default 0.5; 0 never copies).
-    /// A segment is then copied only when that frees at least as many
-    /// bytes as it writes: each byte copied frees at least one.
+    /// Compaction copies the kept entries of a run of the oldest segments to
+    /// the tail of the shared log, so that they can go, once they are fewer
+    /// than this fraction of the run's entries (default 0.5; 0, or NaN,
+    /// never copies). At 0.5 each byte copied frees at least one.
     pub fn compact_below(mut self, live_fraction: f64) -> Self {
-        self.compact_below = live_fraction.clamp(0.0, 1.0);
+        self.compact_below = match live_fraction.is_nan() {
+            true => 0.0,
+            false => live_fraction.clamp(0.0, 1.0),
+        };
         self
     }
 
     /// Whether a thread of the store's gives space back (default on),
-    /// at most every `interval`; off, [`Store::compact`] does.
+    /// at most every `interval` (at least a millisecond); off,
+    /// [`Store::compact`] does.
     pub fn background_compaction(mut self, on: bool, interval: Duration) -> Self {
         self.background = on;
-        self.interval = interval;
+        self.interval = interval.max(Duration::from_millis(1));
         self
     }
 }
@@ -135,6 +143,7 @@ pub struct Store {
 pub struct StoreLog {
     inner: Weak<Inner>,
     id: u64,
+    incarnation: u64,
 }
 
 /// Appends and state values for any logs of a store, written atomically
@@ -186,7 +195,6 @@ struct Inner {
     stop: AtomicBool,
     /// Held by a compaction pass.
     compacting: Mutex<()>,
-    durable_appends: bool,
     max_record: usize,
     compact_below: f64,
     segment_size: u64,
@@ -202,15 +210,19 @@ impl Store {
     /// As [`Log::open`]; [`ErrorKind::Corruption`] if an entry is malformed
     /// or a kept record is missing.
     pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        if options.log.max_record_size < MIN_RECORD_LIMIT {
+            return Err(Error::invalid(format!(
+                "a store needs a max_record_size of at least {MIN_RECORD_LIMIT} bytes (a \
+                 {MAX_STATE_SIZE}-byte state value and its entry's header), not {}",
+                options.log.max_record_size
+            )));
+        }
         let shared = Log::open(dir, options.log.clone())?;
         let mut replay = Replay::default();
         let mut bad = None;
         shared.replay(shared.first_position(), |at, b| {
-            match entry::decode(at, b) {
-                Ok(e) => {
-                    replay.apply(at, e);
-                    true
-                }
+            match entry::decode(at, b).and_then(|e| replay.apply(at, e)) {
+                Ok(()) => true,
                 Err(e) => {
                     bad = Some(e);
                     false
@@ -222,7 +234,6 @@ impl Store {
         }
         let catalog = replay.finish().map_err(|e| e.with_path(shared.dir()))?;
         let inner = Arc::new(Inner {
-            durable_appends: options.log.sync_policy == SyncPolicy::Always,
             max_record: options.log.max_record_size - RECORD_HEADER,
             shared,
             catalog: Mutex::new(catalog),
@@ -262,10 +273,10 @@ impl Store {
             .inner
             .submit(&[entry::meta(id, first, first, None)])?
             .start;
-        cat.logs.insert(id, LogState::new(first, at));
+        let incarnation = cat.insert(id, LogState::new(first, at));
         drop(cat);
         self.inner.shared.sync_to(at + 1)?;
-        Ok(self.handle(id))
+        Ok(self.handle(id, incarnation))
     }
 
     /// The log `id`.
@@ -273,14 +284,15 @@ impl Store {
     /// # Errors
     /// [`ErrorKind::OutOfRange`] if there is no such log.
     pub fn log(&self, id: u64) -> Result<StoreLog> {
-        self.inner.with_log(id, |_| ())?;
-        Ok(self.handle(id))
+        let incarnation = self.inner.current(id)?;
+        Ok(self.handle(id, incarnation))
     }
 
-    fn handle(&self, id: u64) -> StoreLog {
+    fn handle(&self, id: u64, incarnation: u64) -> StoreLog {
         StoreLog {
             inner: Arc::downgrade(&self.inner),
             id,
+            incarnation,
         }
     }
 
@@ -310,55 +322,53 @@ impl Store {
 
     /// Writes the batch's appends and state values atomically: after a
     /// crash either all of them are found or none. Returns the position of
-    /// each append, in the batch's order. Durable on return under
-    /// [`SyncPolicy::Always`], as an append.
+    /// each append, in the batch's order. Durable on return as an append
+    /// is (under [`crate::SyncPolicy::Always`], or `Bytes` past its limit),
+    /// and always if it sets a state value.
     ///
     /// # Errors
     /// [`ErrorKind::OutOfRange`] if a log does not exist,
     /// [`ErrorKind::InvalidArgument`] for an empty or oversize record or
     /// state value (nothing is written); as [`Log::append`].
     pub fn write(&self, batch: &WriteBatch) -> Result<Vec<u64>> {
+        for op in &batch.ops {
+            match op {
+                BatchOp::Append(_, r) => self.inner.check_record(r)?,
+                BatchOp::State(_, v) => check_state(v.as_deref())?,
+            }
+        }
         let mut cat = self.inner.lock();
-        let mut next: Vec<(u64, u64)> = Vec::new();
+        // Each log's next position as the batch goes, and its last state.
+        let mut next: HashMap<u64, u64> = HashMap::new();
+        let mut states: BTreeMap<u64, Option<Vec<u8>>> = BTreeMap::new();
         let mut records = Vec::with_capacity(batch.ops.len());
         let mut positions = Vec::new();
-        let mut states: Vec<(u64, Option<Vec<u8>>)> = Vec::new();
         for op in &batch.ops {
             let id = match op {
                 BatchOp::Append(id, _) | BatchOp::State(id, _) => *id,
             };
             let log = cat.logs.get(&id).ok_or_else(|| no_log(id))?;
-            let i = match next.iter().position(|(l, _)| *l == id) {
-                Some(i) => i,
-                None => {
-                    next.push((id, log.next()));
-                    next.len() - 1
-                }
-            };
+            let n = next.entry(id).or_insert_with(|| log.next());
             match op {
                 BatchOp::Append(_, r) => {
-                    self.inner.check_record(r)?;
-                    let pos = next[i].1;
-                    next[i].1 = pos.checked_add(1).ok_or_else(|| no_room(id))?;
+                    let pos = *n;
+                    *n = pos.checked_add(1).ok_or_else(|| no_room(id))?;
                     positions.push(pos);
                     records.push(entry::record(false, id, pos, r));
                 }
                 BatchOp::State(_, v) => {
-                    check_state(v.as_deref())?;
-                    states.retain(|(l, _)| *l != id);
-                    states.push((id, v.clone()));
+                    states.insert(id, v.clone());
                 }
             }
         }
         // A state's meta entry comes after the batch's records of its log.
         for (id, v) in &states {
-            let end = next.iter().find(|(l, _)| l == id).map_or(0, |n| n.1);
-            records.push(entry::meta(*id, cat.logs[id].first, end, v.as_deref()));
+            records.push(entry::meta(*id, cat.logs[id].first, next[id], v.as_deref()));
         }
         if records.is_empty() {
             return Ok(positions);
         }
-        let at = self.inner.submit(&records)?;
+        let (at, wants_sync) = self.inner.shared.submit_wanting(&records)?;
         let mut loc = at.start;
         for op in &batch.ops {
             if let BatchOp::Append(id, _) = op {
@@ -374,7 +384,7 @@ impl Store {
         }
         drop(cat);
         self.inner.appended.notify_all();
-        if self.inner.durable_appends || batch.ops.iter().any(|o| matches!(o, BatchOp::State(..))) {
+        if wants_sync || batch.ops.iter().any(|o| matches!(o, BatchOp::State(..))) {
             self.inner.shared.sync_to(at.end)?;
         }
         Ok(positions)
@@ -479,28 +489,77 @@ impl StoreLog {
     /// # Errors
     /// As [`StoreLog::append`].
     pub fn append_batch<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<Range<u64>> {
-        let inner = &self.inner()?;
+        let inner = self.inner()?;
+        let (positions, (at, wants_sync)) =
+            self.submit_with(&inner, records, |_, e| inner.shared.submit_wanting(e))?;
+        if wants_sync {
+            inner.shared.sync_to(at.end)?;
+        }
+        Ok(positions)
+    }
+
+    /// Appends records as one batch without waiting for them to be
+    /// durable, whatever the sync policy, and calls `on_durable` once they
+    /// are, with their positions, or with the error that means they may not
+    /// be: as [`Log::submit_batch_then`], whose group commit it shares.
+    ///
+    /// # Errors
+    /// As [`StoreLog::append`]; `on_durable` is then dropped without
+    /// running.
+    pub fn submit_batch_then<R, F>(&self, records: &[R], on_durable: F) -> Result<Range<u64>>
+    where
+        R: AsRef<[u8]>,
+        F: FnOnce(Result<Range<u64>>) + Send + 'static,
+    {
+        let inner = self.inner()?;
+        let mut on_durable = Some(on_durable);
+        let (positions, _) = self.submit_with(&inner, records, |start, entries| {
+            let n = entries.len() as u64;
+            let f = on_durable.take().expect("called once");
+            let at = inner
+                .shared
+                .submit_batch_then(entries, move |r| f(r.map(|_| start..start + n)))?;
+            Ok((at, false))
+        })?;
+        if let Some(f) = on_durable {
+            // An empty batch: nothing to wait for.
+            f(Ok(positions.clone()));
+        }
+        Ok(positions)
+    }
+
+    /// Gives `records` the log's next positions and writes their entries
+    /// with `write(first position, entries)`, under the catalog lock. Returns the positions and the
+    /// entries' shared positions.
+    fn submit_with<R: AsRef<[u8]>>(
+        &self,
+        inner: &Inner,
+        records: &[R],
+        write: impl FnOnce(u64, &[Vec<u8>]) -> Result<(Range<u64>, bool)>,
+    ) -> Result<(Range<u64>, (Range<u64>, bool))> {
         for r in records {
             inner.check_record(r.as_ref())?;
         }
         let mut cat = inner.lock();
-        let log = cat.logs.get_mut(&self.id).ok_or_else(|| no_log(self.id))?;
+        let log = cat
+            .get_mut(self.id, self.incarnation)
+            .ok_or_else(|| no_log(self.id))?;
         let start = log.next();
         let end = start
             .checked_add(records.len() as u64)
             .ok_or_else(|| no_room(self.id))?;
+        if records.is_empty() {
+            return Ok((start..end, (0..0, false)));
+        }
         let entries: Vec<Vec<u8>> = (start..end)
             .zip(records)
             .map(|(p, r)| entry::record(false, self.id, p, r.as_ref()))
             .collect();
-        let at = inner.submit(&entries)?;
+        let (at, wants_sync) = write(start, &entries)?;
         at.clone().for_each(|loc| log.push(loc));
         drop(cat);
         inner.appended.notify_all();
-        if inner.durable_appends {
-            inner.shared.sync_to(at.end)?;
-        }
-        Ok(start..end)
+        Ok((start..end, (at, wants_sync)))
     }
 
     /// Reads the record at `position`.
@@ -512,7 +571,7 @@ impl StoreLog {
     pub fn read(&self, position: u64) -> Result<Vec<u8>> {
         let inner = self.inner()?;
         loop {
-            let loc = inner.with_log(self.id, |l| {
+            let loc = inner.with_log(self.id, self.incarnation, |l| {
                 l.loc(position).ok_or_else(|| match position < l.first {
                     true => truncated(position, l.first),
                     false => out_of_range(position, l.first, l.next()),
@@ -527,7 +586,7 @@ impl StoreLog {
                 // Compaction moved the record and dropped the old copy
                 // meanwhile: look again.
                 Err(e) if e.kind() == ErrorKind::Truncated => {
-                    let now = inner.with_log(self.id, |l| l.loc(position))?;
+                    let now = inner.with_log(self.id, self.incarnation, |l| l.loc(position))?;
                     if now == Some(loc) {
                         return Err(e);
                     }
@@ -611,7 +670,9 @@ impl StoreLog {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut cat = inner.lock();
         loop {
-            let log = cat.logs.get(&self.id).ok_or_else(|| no_log(self.id))?;
+            let log = cat
+                .get(self.id, self.incarnation)
+                .ok_or_else(|| no_log(self.id))?;
             if log.next() > position {
                 return Ok(true);
             }
@@ -637,7 +698,8 @@ impl StoreLog {
 
     /// The log's first and next positions.
     fn range(&self) -> Result<(u64, u64)> {
-        self.inner()?.with_log(self.id, |l| (l.first, l.next()))
+        self.inner()?
+            .with_log(self.id, self.incarnation, |l| (l.first, l.next()))
     }
 
     /// The oldest position kept (equal to the next position when empty).
@@ -661,7 +723,8 @@ impl StoreLog {
     /// # Errors
     /// [`ErrorKind::OutOfRange`] if the log was dropped.
     pub fn state(&self) -> Result<Option<Vec<u8>>> {
-        self.inner()?.with_log(self.id, |l| l.state.clone())
+        self.inner()?
+            .with_log(self.id, self.incarnation, |l| l.state.clone())
     }
 
     /// Replaces the log's state value (up to [`MAX_STATE_SIZE`] bytes),
@@ -699,11 +762,15 @@ impl StoreLog {
     }
 
     /// Writes the log's meta entry after the change `plan` returns, then
-    /// applies it, durably; nothing changes if it fails.
+    /// applies it, then syncs. Nothing changes if the write fails; if the
+    /// sync fails, the shared log is poisoned (no later write is taken)
+    /// and the change may or may not be found after reopening.
     fn change(&self, plan: impl FnOnce(&LogState) -> Result<Change>) -> Result<()> {
         let inner = &self.inner()?;
         let mut cat = inner.lock();
-        let log = cat.logs.get_mut(&self.id).ok_or_else(|| no_log(self.id))?;
+        let log = cat
+            .get_mut(self.id, self.incarnation)
+            .ok_or_else(|| no_log(self.id))?;
         let change = plan(log)?;
         let (mut first, mut next, mut state) = (log.first, log.next(), log.state.as_deref());
         match &change {
@@ -739,8 +806,20 @@ impl Inner {
         self.catalog.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn with_log<T>(&self, id: u64, f: impl FnOnce(&LogState) -> T) -> Result<T> {
-        self.lock().logs.get(&id).map(f).ok_or_else(|| no_log(id))
+    fn with_log<T>(&self, id: u64, incarnation: u64, f: impl FnOnce(&LogState) -> T) -> Result<T> {
+        self.lock()
+            .get(id, incarnation)
+            .map(f)
+            .ok_or_else(|| no_log(id))
+    }
+
+    /// The incarnation of log `id`.
+    fn current(&self, id: u64) -> Result<u64> {
+        self.lock()
+            .logs
+            .get(&id)
+            .map(|l| l.incarnation)
+            .ok_or_else(|| no_log(id))
     }
 
     fn submit(&self, entries: &[Vec<u8>]) -> Result<Range<u64>> {

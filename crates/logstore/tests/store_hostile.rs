@@ -1,0 +1,246 @@
+//! A store under hostile conditions: every sync policy's promise, handles
+//! of dropped logs, limits too small for a store, forged entries that pass
+//! their checksums, and failures in the middle of compaction.
+
+use std::time::Duration;
+
+use logstore::sim::{CrashMode, FaultError, Op, SimFs};
+use logstore::{ErrorKind, Log, Options, Store, StoreOptions, SyncPolicy};
+
+const DIR: &str = "/store";
+
+fn opts(fs: &SimFs, policy: SyncPolicy) -> StoreOptions {
+    StoreOptions::default()
+        .log_options(
+            Options::default()
+                .simulated(fs)
+                .segment_size(4 << 10)
+                .sync_policy(policy),
+        )
+        .background_compaction(false, Duration::from_secs(1))
+}
+
+/// `SyncPolicy::Bytes(1)`: the append that brings the unsynced bytes to
+/// the limit syncs them and waits. A store's append returned before its
+/// sync, and a power cut then took it.
+#[test]
+fn an_append_under_the_bytes_policy_is_durable_when_it_returns() {
+    // Control: a plain Log honours Bytes(1).
+    {
+        let fs = SimFs::new();
+        let log = Log::open(
+            "/plain",
+            Options::default()
+                .simulated(&fs)
+                .sync_policy(SyncPolicy::Bytes(1)),
+        )
+        .unwrap();
+        log.append(b"x").unwrap();
+        fs.cut_power_now();
+        drop(log);
+        fs.restart(CrashMode::DropUnsynced);
+        let log = Log::open(
+            "/plain",
+            Options::default()
+                .simulated(&fs)
+                .sync_policy(SyncPolicy::Bytes(1)),
+        )
+        .unwrap();
+        assert_eq!(
+            log.next_position(),
+            1,
+            "control: plain Log lost a Bytes(1) append"
+        );
+    }
+    let fs = SimFs::new();
+    let store = Store::open(DIR, opts(&fs, SyncPolicy::Bytes(1))).unwrap();
+    let a = store.create_log(1, 0).unwrap();
+    // Slow syncs down so the background sync cannot win the race.
+    fs.on_call(|op, _| {
+        if op == Op::Sync {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    a.append(b"acknowledged").unwrap();
+    fs.cut_power_now();
+    fs.clear_hook();
+    drop(a);
+    drop(store);
+    fs.restart(CrashMode::DropUnsynced);
+    let store = Store::open(DIR, opts(&fs, SyncPolicy::Bytes(1))).unwrap();
+    assert_eq!(
+        store.log(1).unwrap().next_position().unwrap(),
+        1,
+        "an append acknowledged under SyncPolicy::Bytes(1) was lost"
+    );
+}
+
+/// A handle of a dropped log fails, also once the id is created again: it
+/// wrote into the new log.
+#[test]
+fn a_handle_of_a_dropped_log_does_not_reach_a_new_log_of_the_same_id() {
+    let fs = SimFs::new();
+    let store = Store::open(DIR, opts(&fs, SyncPolicy::Always)).unwrap();
+    let old = store.create_log(1, 0).unwrap();
+    old.append(b"old").unwrap();
+    store.drop_log(1).unwrap();
+    assert_eq!(old.append(b"x").unwrap_err().kind(), ErrorKind::OutOfRange);
+    let new = store.create_log(1, 0).unwrap();
+    let r = old.append(b"written through a handle of the dropped log");
+    assert_eq!(r.unwrap_err().kind(), ErrorKind::OutOfRange);
+    assert_eq!(new.next_position().unwrap(), 0);
+    assert_eq!(store.log(1).unwrap().append(b"new").unwrap(), 0);
+}
+
+/// A record limit too small for a store's entries is refused at open (it
+/// panicked below 17 bytes, and below 26 no log could be created).
+#[test]
+fn a_record_limit_too_small_for_a_store_is_refused() {
+    let fs = SimFs::new();
+    let r = std::panic::catch_unwind(|| {
+        Store::open(
+            DIR,
+            StoreOptions::default()
+                .log_options(Options::default().simulated(&fs).max_record_size(16))
+                .background_compaction(false, Duration::from_secs(1)),
+        )
+        .map(|_| ())
+    });
+    match r {
+        Err(_) => panic!("Store::open panicked on max_record_size(16)"),
+        Ok(r) => assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidArgument),
+    }
+}
+
+fn meta(log: u64, first: u64, next: u64) -> Vec<u8> {
+    let mut v = vec![3];
+    v.extend_from_slice(&log.to_le_bytes());
+    v.extend_from_slice(&first.to_le_bytes());
+    v.extend_from_slice(&next.to_le_bytes());
+    v.push(0);
+    v
+}
+fn put(log: u64, pos: u64) -> Vec<u8> {
+    let mut v = vec![1];
+    v.extend_from_slice(&log.to_le_bytes());
+    v.extend_from_slice(&pos.to_le_bytes());
+    v.push(b'r');
+    v
+}
+
+fn open_forged(entries: &[Vec<u8>]) -> std::thread::Result<logstore::Result<()>> {
+    let fs = SimFs::new();
+    {
+        let log = Log::open(DIR, Options::default().simulated(&fs)).unwrap();
+        for e in entries {
+            log.append(e).unwrap();
+        }
+        log.close().unwrap();
+    }
+    std::panic::catch_unwind(|| Store::open(DIR, opts(&fs, SyncPolicy::Always)).map(|_| ()))
+}
+
+/// Well-formed, checksummed entries in an order a store never writes: a
+/// record below the log's first position after its meta entry. Recovery
+/// panicked.
+#[test]
+fn a_forged_record_below_its_logs_first_position_is_corruption() {
+    let r = open_forged(&[meta(1, 10, 10), put(1, 3)]);
+    assert!(r.is_ok(), "Store::open panicked");
+    assert_eq!(r.unwrap().unwrap_err().kind(), ErrorKind::Corruption);
+}
+
+/// A forged record at position `u64::MAX`: recovery overflowed.
+#[test]
+fn a_forged_record_at_the_last_position_is_corruption() {
+    let r = open_forged(&[meta(1, 0, 0), put(1, u64::MAX)]);
+    assert!(r.is_ok(), "Store::open panicked");
+    assert_eq!(r.unwrap().unwrap_err().kind(), ErrorKind::Corruption);
+}
+
+/// A failed write during compaction's copy poisons the log; the lagging
+/// log's record still reads back.
+#[test]
+fn a_failed_compaction_copy_leaves_the_record_readable() {
+    let fs = SimFs::new();
+    let store = Store::open(
+        DIR,
+        StoreOptions::default()
+            .log_options(
+                Options::default()
+                    .simulated(&fs)
+                    .segment_size(4 << 10)
+                    .sync_policy(SyncPolicy::Always),
+            )
+            .compact_below(0.9)
+            .background_compaction(false, Duration::from_secs(1)),
+    )
+    .unwrap();
+    let lag = store.create_log(1, 0).unwrap();
+    lag.append(b"lagging record").unwrap();
+    let busy = store.create_log(2, 0).unwrap();
+    for i in 0..200u64 {
+        busy.append(&vec![i as u8 + 1; 200]).unwrap();
+    }
+    busy.truncate_front(200).unwrap();
+    assert_eq!(lag.read(0).unwrap(), b"lagging record");
+    // Fail every write from now on (the copy's flush).
+    fs.fail(Op::Write, 1, FaultError::Io, true);
+    assert!(store.compact().is_err());
+    let got = lag.read(0);
+    assert_eq!(
+        got.as_deref().map_err(|e| e.to_string()),
+        Ok(&b"lagging record"[..]),
+        "a durable record became unreadable after a failed compaction"
+    );
+}
+
+/// A read error in compaction's copy ended the background thread for
+/// good: space never came back again.
+#[test]
+fn background_compaction_goes_on_after_a_read_error() {
+    let fs = SimFs::new();
+    let store = Store::open(
+        DIR,
+        StoreOptions::default()
+            .log_options(
+                Options::default()
+                    .simulated(&fs)
+                    .segment_size(4 << 10)
+                    .sync_policy(SyncPolicy::Never),
+            )
+            .compact_below(0.9)
+            .background_compaction(true, Duration::from_millis(10)),
+    )
+    .unwrap();
+    let lag = store.create_log(1, 0).unwrap();
+    lag.append(b"lagging record").unwrap();
+    let busy = store.create_log(2, 0).unwrap();
+    // Every read fails for a moment (a transient EIO).
+    fs.fail(Op::Read, 1, FaultError::Io, true);
+    for i in 0..200u64 {
+        busy.append(&vec![i as u8 + 1; 200]).unwrap();
+    }
+    busy.truncate_front(200).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    fs.clear_faults();
+    let before = store.stats().unwrap();
+    for round in 0..5u64 {
+        for i in 0..200u64 {
+            busy.append(&vec![(i + round) as u8 + 1; 200]).unwrap();
+        }
+        busy.truncate_front(busy.next_position().unwrap()).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let after = store.stats().unwrap();
+
+    store.compact().unwrap();
+    let manual = store.stats().unwrap();
+
+    assert!(
+        after.shared.retained_bytes < 2 * manual.shared.retained_bytes + (16 << 10),
+        "background compaction stopped: {} bytes kept, a manual pass brings it to {}",
+        after.shared.retained_bytes,
+        manual.shared.retained_bytes
+    );
+}
