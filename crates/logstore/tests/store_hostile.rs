@@ -180,7 +180,7 @@ fn a_failed_compaction_copy_leaves_the_record_readable() {
     lag.append(b"lagging record").unwrap();
     let busy = store.create_log(2, 0).unwrap();
     for i in 0..200u64 {
-        busy.append(&vec![i as u8 + 1; 200]).unwrap();
+        busy.append(&[i as u8 + 1; 200]).unwrap();
     }
     busy.truncate_front(200).unwrap();
     assert_eq!(lag.read(0).unwrap(), b"lagging record");
@@ -219,15 +219,14 @@ fn background_compaction_goes_on_after_a_read_error() {
     // Every read fails for a moment (a transient EIO).
     fs.fail(Op::Read, 1, FaultError::Io, true);
     for i in 0..200u64 {
-        busy.append(&vec![i as u8 + 1; 200]).unwrap();
+        busy.append(&[i as u8 + 1; 200]).unwrap();
     }
     busy.truncate_front(200).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     fs.clear_faults();
-    let before = store.stats().unwrap();
     for round in 0..5u64 {
         for i in 0..200u64 {
-            busy.append(&vec![(i + round) as u8 + 1; 200]).unwrap();
+            busy.append(&[(i + round) as u8 + 1; 200]).unwrap();
         }
         busy.truncate_front(busy.next_position().unwrap()).unwrap();
     }

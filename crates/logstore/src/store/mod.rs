@@ -490,12 +490,11 @@ impl StoreLog {
     /// As [`StoreLog::append`].
     pub fn append_batch<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<Range<u64>> {
         let inner = self.inner()?;
-        let (positions, (at, wants_sync)) =
-            self.submit_with(&inner, records, |_, e| inner.shared.submit_wanting(e))?;
-        if wants_sync {
-            inner.shared.sync_to(at.end)?;
+        let w = self.submit_with(&inner, records, |_, e| inner.shared.submit_wanting(e))?;
+        if w.wants_sync {
+            inner.shared.sync_to(w.at.end)?;
         }
-        Ok(positions)
+        Ok(w.positions)
     }
 
     /// Appends records as one batch without waiting for them to be
@@ -513,14 +512,16 @@ impl StoreLog {
     {
         let inner = self.inner()?;
         let mut on_durable = Some(on_durable);
-        let (positions, _) = self.submit_with(&inner, records, |start, entries| {
-            let n = entries.len() as u64;
-            let f = on_durable.take().expect("called once");
-            let at = inner
-                .shared
-                .submit_batch_then(entries, move |r| f(r.map(|_| start..start + n)))?;
-            Ok((at, false))
-        })?;
+        let positions = self
+            .submit_with(&inner, records, |start, entries| {
+                let n = entries.len() as u64;
+                let f = on_durable.take().expect("called once");
+                let at = inner
+                    .shared
+                    .submit_batch_then(entries, move |r| f(r.map(|_| start..start + n)))?;
+                Ok((at, false))
+            })?
+            .positions;
         if let Some(f) = on_durable {
             // An empty batch: nothing to wait for.
             f(Ok(positions.clone()));
@@ -529,14 +530,13 @@ impl StoreLog {
     }
 
     /// Gives `records` the log's next positions and writes their entries
-    /// with `write(first position, entries)`, under the catalog lock. Returns the positions and the
-    /// entries' shared positions.
+    /// with `write(first position, entries)`, under the catalog lock.
     fn submit_with<R: AsRef<[u8]>>(
         &self,
         inner: &Inner,
         records: &[R],
         write: impl FnOnce(u64, &[Vec<u8>]) -> Result<(Range<u64>, bool)>,
-    ) -> Result<(Range<u64>, (Range<u64>, bool))> {
+    ) -> Result<Written> {
         for r in records {
             inner.check_record(r.as_ref())?;
         }
@@ -549,7 +549,11 @@ impl StoreLog {
             .checked_add(records.len() as u64)
             .ok_or_else(|| no_room(self.id))?;
         if records.is_empty() {
-            return Ok((start..end, (0..0, false)));
+            return Ok(Written {
+                positions: start..end,
+                at: 0..0,
+                wants_sync: false,
+            });
         }
         let entries: Vec<Vec<u8>> = (start..end)
             .zip(records)
@@ -559,7 +563,11 @@ impl StoreLog {
         at.clone().for_each(|loc| log.push(loc));
         drop(cat);
         inner.appended.notify_all();
-        Ok((start..end, (at, wants_sync)))
+        Ok(Written {
+            positions: start..end,
+            at,
+            wants_sync,
+        })
     }
 
     /// Reads the record at `position`.
@@ -792,6 +800,16 @@ impl StoreLog {
         drop(cat);
         inner.shared.sync_to(at + 1)
     }
+}
+
+/// Records [`StoreLog::submit_with`] wrote.
+struct Written {
+    /// Their positions in their log.
+    positions: Range<u64>,
+    /// Their entries' positions in the shared log.
+    at: Range<u64>,
+    /// Whether the sync policy wants them synced before an append returns.
+    wants_sync: bool,
 }
 
 /// What [`StoreLog::change`] does.
