@@ -65,12 +65,16 @@ pub fn disk_bytes(dir: &Path) -> Res<u64> {
     use std::os::unix::fs::MetadataExt;
     let mut total = 0;
     for e in std::fs::read_dir(dir)? {
-        let e = e?;
-        let m = e.metadata()?;
-        total += if m.is_dir() {
-            disk_bytes(&e.path())?
-        } else {
-            m.blocks() * 512
+        // A store deletes files while it runs: one gone meanwhile holds
+        // nothing.
+        let m = match e.and_then(|e| Ok((e.metadata()?, e.path()))) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e.into()),
+        };
+        total += match m.0.is_dir() {
+            true => disk_bytes(&m.1)?,
+            false => m.0.blocks() * 512,
         };
     }
     Ok(total)
