@@ -743,7 +743,40 @@ impl StoreLog {
     /// [`StoreLog::append`].
     pub fn set_state(&self, value: &[u8]) -> Result<()> {
         check_state(Some(value))?;
-        self.change(|_| Ok(Change::State(value.to_vec())))
+        let end = self.change(|_| Ok(Change::State(value.to_vec())))?;
+        self.inner()?.shared.sync_to(end)
+    }
+
+    /// Replaces the log's state value atomically without waiting for it to
+    /// be durable: a later sync of the store (any durable write, or
+    /// [`StoreLog::sync`]) makes it durable, with everything written before.
+    /// For a value that is only a hint, such as a raft commit index.
+    ///
+    /// # Errors
+    /// As [`StoreLog::set_state`].
+    pub fn submit_state(&self, value: &[u8]) -> Result<()> {
+        check_state(Some(value))?;
+        self.change(|_| Ok(Change::State(value.to_vec()))).map(|_| ())
+    }
+
+    /// Appends one record without waiting for it to be durable, whatever
+    /// the sync policy; see [`Log::submit`].
+    ///
+    /// # Errors
+    /// As [`StoreLog::append`].
+    pub fn submit(&self, record: &[u8]) -> Result<u64> {
+        let inner = self.inner()?;
+        let w = self.submit_with(&inner, &[record], |_, e| inner.shared.submit_wanting(e))?;
+        Ok(w.positions.start)
+    }
+
+    /// Makes everything written to the store so far durable, this log's
+    /// records among it.
+    ///
+    /// # Errors
+    /// As [`Log::sync`].
+    pub fn sync(&self) -> Result<()> {
+        self.inner()?.shared.sync()
     }
 
     /// Drops every record before `position`, durably, without copying
@@ -753,7 +786,8 @@ impl StoreLog {
     /// # Errors
     /// As [`StoreLog::append`].
     pub fn truncate_front(&self, position: u64) -> Result<()> {
-        self.change(|_| Ok(Change::Front(position)))
+        let end = self.change(|_| Ok(Change::Front(position)))?;
+        self.inner()?.shared.sync_to(end)
     }
 
     /// Drops the records at `position` and after, durably: the next
@@ -763,17 +797,19 @@ impl StoreLog {
     /// [`ErrorKind::OutOfRange`] if `position` is before the first
     /// position (nothing changes); as [`StoreLog::append`].
     pub fn truncate_back(&self, position: u64) -> Result<()> {
-        self.change(|l| match position < l.first {
+        let end = self.change(|l| match position < l.first {
             true => Err(out_of_range(position, l.first, l.next())),
             false => Ok(Change::Back(position)),
-        })
+        })?;
+        self.inner()?.shared.sync_to(end)
     }
 
     /// Writes the log's meta entry after the change `plan` returns, then
-    /// applies it, then syncs. Nothing changes if the write fails; if the
-    /// sync fails, the shared log is poisoned (no later write is taken)
-    /// and the change may or may not be found after reopening.
-    fn change(&self, plan: impl FnOnce(&LogState) -> Result<Change>) -> Result<()> {
+    /// applies it; returns the shared position the caller syncs to, to make
+    /// it durable. Nothing changes if the write fails; if that sync fails,
+    /// the shared log is poisoned (no later write is taken) and the change
+    /// may or may not be found after reopening.
+    fn change(&self, plan: impl FnOnce(&LogState) -> Result<Change>) -> Result<u64> {
         let inner = &self.inner()?;
         let mut cat = inner.lock();
         let log = cat
@@ -797,8 +833,7 @@ impl StoreLog {
             _ => {}
         }
         log.set_meta(at);
-        drop(cat);
-        inner.shared.sync_to(at + 1)
+        Ok(at + 1)
     }
 }
 
