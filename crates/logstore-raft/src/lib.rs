@@ -28,6 +28,14 @@
 //!   saves on every commit and treats as a hint, is only written, and made
 //!   durable by the next synced save or by closing.
 //!
+//! Many raft groups can share one [`logstore::Store`] instead
+//! ([`LogStore::open_in`]): each group's entries are the records of the
+//! store's log of the group's id, its metadata that log's state value
+//! (replaced whole; a vote or purge point synced, the committed id only
+//! written), and the appends of every group share the store's group
+//! commit and files. Open the store with a `max_record_size` of at least
+//! [`MAX_ENTRY_SIZE`] plus 17 bytes for the largest entries.
+//!
 //! `purge` saves the new last purged log id before it drops the prefix, so
 //! after a crash the log never misses entries that the metadata does not
 //! account for; opening finishes a purge that a crash cut short.
@@ -52,6 +60,7 @@
 #![warn(missing_docs)]
 
 mod codec;
+mod entries;
 mod meta;
 mod reader;
 mod store;

@@ -17,7 +17,7 @@
 
 use std::path::Path;
 
-use logstore::{Log, Options, SyncPolicy};
+use logstore::{Log, Options, StoreLog, SyncPolicy};
 use openraft::alias::{LogIdOf, VoteOf};
 use openraft::RaftTypeConfig;
 use serde::{Deserialize, Serialize};
@@ -60,8 +60,16 @@ pub(crate) enum Durability {
 }
 
 pub(crate) struct MetaLog<C: RaftTypeConfig> {
-    log: Log,
+    saved: Saved,
     current: RaftMeta<C>,
+}
+
+/// Where the metadata is saved.
+enum Saved {
+    /// A small log of its own (see the module docs).
+    Log(Log),
+    /// The state value of the group's log in a store, replaced whole.
+    State(StoreLog),
 }
 
 impl<C: RaftTypeConfig> MetaLog<C> {
@@ -74,7 +82,27 @@ impl<C: RaftTypeConfig> MetaLog<C> {
             }
             _ => RaftMeta::default(),
         };
-        Ok(MetaLog { log, current })
+        Ok(MetaLog {
+            saved: Saved::Log(log),
+            current,
+        })
+    }
+
+    /// The metadata of a group kept in a store: its log's state value.
+    pub(crate) fn in_state(log: StoreLog) -> std::io::Result<Self> {
+        let current = match log.state()? {
+            Some(record) => codec::decode(&record).map_err(|what| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("store log {}: metadata state value: {what}", log.id()),
+                )
+            })?,
+            None => RaftMeta::default(),
+        };
+        Ok(MetaLog {
+            saved: Saved::State(log),
+            current,
+        })
     }
 
     pub(crate) fn current(&self) -> &RaftMeta<C> {
@@ -93,7 +121,20 @@ impl<C: RaftTypeConfig> MetaLog<C> {
         let mut next = self.current.clone();
         f(&mut next);
         let record = codec::encode(&next).map_err(|e| e.to_string())?;
-        let pos = self.log.append(&record).map_err(|e| e.to_string())?;
+        let log = match &self.saved {
+            Saved::Log(log) => log,
+            Saved::State(log) => {
+                // Replaced whole, atomically: nothing to compact.
+                match sync {
+                    Durability::Now => log.set_state(&record),
+                    Durability::Later => log.submit_state(&record),
+                }
+                .map_err(|e| e.to_string())?;
+                self.current = next;
+                return Ok(());
+            }
+        };
+        let pos = log.append(&record).map_err(|e| e.to_string())?;
         let compact = pos % COMPACT_EVERY == 0 && pos > 0;
         if sync == Durability::Now || compact {
             // Compacting makes `pos` the durable first position; were the
@@ -103,20 +144,23 @@ impl<C: RaftTypeConfig> MetaLog<C> {
             // once this one is durable the records dropped hold nothing
             // newer. A failed sync poisons the log: no later save can
             // succeed.
-            self.log.sync().map_err(|e| e.to_string())?;
+            log.sync().map_err(|e| e.to_string())?;
         }
         self.current = next;
         if compact {
             // Only older records are dropped; the one just synced stays.
             // On error the record is durable, so the in-memory copy keeps
             // it.
-            self.log.truncate_front(pos).map_err(|e| e.to_string())?;
+            log.truncate_front(pos).map_err(|e| e.to_string())?;
         }
         Ok(())
     }
 
     pub(crate) fn close(&self) -> std::io::Result<()> {
-        Ok(self.log.close()?)
+        match &self.saved {
+            Saved::Log(log) => Ok(log.close()?),
+            Saved::State(log) => Ok(log.sync()?),
+        }
     }
 }
 

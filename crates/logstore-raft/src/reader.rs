@@ -7,13 +7,13 @@ use std::marker::PhantomData;
 use std::ops::{Bound, RangeBounds};
 use std::sync::{Arc, RwLock};
 
-use logstore::Log;
 use openraft::alias::VoteOf;
 use openraft::entry::RaftEntry;
 use openraft::{OptionalSend, RaftLogReader, RaftTypeConfig};
 use serde::de::DeserializeOwned;
 
 use crate::codec;
+use crate::entries::Entries;
 
 /// Bytes of records one [`RaftLogReader::limited_get_log_entries`] call
 /// reads before it stops (it always returns at least one entry), so that a
@@ -23,7 +23,7 @@ pub const READ_BUDGET: usize = 64 << 20;
 /// Reads entries and the vote. Cheap to clone; safe to use while the store
 /// appends.
 pub struct LogReader<C: RaftTypeConfig> {
-    log: Arc<Log>,
+    log: Entries,
     vote: Arc<RwLock<Option<VoteOf<C>>>>,
     _config: PhantomData<fn() -> C>,
 }
@@ -42,7 +42,7 @@ impl<C: RaftTypeConfig> LogReader<C>
 where
     C::Entry: DeserializeOwned,
 {
-    pub(crate) fn new(log: Arc<Log>, vote: Option<VoteOf<C>>) -> Self {
+    pub(crate) fn new(log: Entries, vote: Option<VoteOf<C>>) -> Self {
         LogReader {
             log,
             vote: Arc::new(RwLock::new(vote)),
@@ -63,7 +63,7 @@ where
     /// Decodes the entry at `index`, checking that it claims that index;
     /// `None` for a hole.
     pub(crate) fn entry_or_hole(&self, index: u64) -> io::Result<Option<C::Entry>> {
-        let record = self.log.read(index).map_err(io::Error::from)?;
+        let record = self.log.read(index)?;
         if record == codec::HOLE {
             return Ok(None);
         }
@@ -88,27 +88,34 @@ where
             Bound::Excluded(&e) => e,
             Bound::Unbounded => u64::MAX,
         };
-        let start = start.max(self.log.first_position());
-        let end = end.min(self.log.next_position());
+        let start = start.max(self.log.first_position()?);
+        let end = end.min(self.log.next_position()?);
         if start >= end {
             return Ok(Vec::new());
         }
         let mut out = Vec::with_capacity((end - start).min(1024) as usize);
         let mut read = 0usize;
-        for item in self.log.iter(start) {
-            let (index, record) = item.map_err(io::Error::from)?;
+        let mut bad = None;
+        self.log.replay(start, |index, record| {
             if index >= end {
-                break;
+                return false;
             }
             read = read.saturating_add(record.len());
             if record != codec::HOLE {
-                out.push(decode_at::<C>(index, &record)?);
+                match decode_at::<C>(index, record) {
+                    Ok(e) => out.push(e),
+                    Err(e) => {
+                        bad = Some(e);
+                        return false;
+                    }
+                }
             }
-            if index + 1 == end || (read >= budget && !out.is_empty()) {
-                break;
-            }
+            index + 1 < end && (read < budget || out.is_empty())
+        })?;
+        match bad {
+            Some(e) => Err(e),
+            None => Ok(out),
         }
-        Ok(out)
     }
 }
 

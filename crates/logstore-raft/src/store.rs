@@ -6,7 +6,7 @@ use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use logstore::{Log, Options, SyncPolicy};
+use logstore::{Log, Options, Store, SyncPolicy};
 use openraft::alias::{LogIdOf, VoteOf};
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec;
+use crate::entries::Entries;
 use crate::meta::{Durability, MetaLog, RaftMeta};
 use crate::reader::{invalid, LogReader};
 
@@ -34,7 +35,7 @@ pub const MAX_ENTRY_SIZE: usize = (32 << 20) + (64 << 10);
 /// Raft log storage in a directory; see the crate documentation.
 pub struct LogStore<C: RaftTypeConfig> {
     dir: PathBuf,
-    log: Arc<Log>,
+    log: Entries,
     reader: LogReader<C>,
     meta: MetaLog<C>,
 }
@@ -57,15 +58,42 @@ where
             .sync_policy(SyncPolicy::Never)
             .write_buffer(WRITE_BUFFER)
             .max_record_size(MAX_ENTRY_SIZE);
-        let log = Arc::new(Log::open(dir.join(LOG_DIR), log_options)?);
+        let log = Entries::Log(Arc::new(Log::open(dir.join(LOG_DIR), log_options)?));
+        Self::with(dir, log, meta)
+    }
+
+    /// The storage of raft group `group` in `store`, shared with the
+    /// store's other groups: its entries are the records of the store's
+    /// log `group` (created, empty, if missing), at position = raft index,
+    /// and its metadata is that log's state value. Appends of every group
+    /// share the store's group commit. The store's sync policy applies to
+    /// nothing here: appends report flushed when synced, votes and purge
+    /// points are durable when saved, as for [`LogStore::open`]. The
+    /// store's `max_record_size` bounds an entry (less 17 bytes).
+    ///
+    /// # Errors
+    /// As [`logstore::Store::create_log`], or if the metadata is damaged.
+    pub fn open_in(store: &Store, group: u64) -> io::Result<Self> {
+        let log = match store.logs().binary_search(&group) {
+            Ok(_) => store.log(group)?,
+            Err(_) => store.create_log(group, 0)?,
+        };
+        let meta = MetaLog::in_state(log.clone())?;
+        Self::with(
+            store.dir().join(format!("group-{group}")),
+            Entries::Store(log),
+            meta,
+        )
+    }
+
+    fn with(dir: PathBuf, log: Entries, meta: MetaLog<C>) -> io::Result<Self> {
         if let Some(purged) = &meta.current().last_purged {
             // A purge saves its point before dropping the entries; finish
             // one the process did not get to, so that no entry at or below
             // the point is read back and the last log id is never older
             // than it (as after a purge past the end of the log).
-            if log.first_position() <= purged.index {
-                log.truncate_front(purged.index + 1)
-                    .map_err(io::Error::from)?;
+            if log.first_position()? <= purged.index {
+                log.truncate_front(purged.index + 1)?;
             }
         }
         let reader = LogReader::new(log.clone(), meta.current().vote.clone());
@@ -100,7 +128,7 @@ where
     }
 
     fn last_log_id(&self) -> io::Result<Option<LogIdOf<C>>> {
-        let (first, mut next) = (self.log.first_position(), self.log.next_position());
+        let (first, mut next) = (self.log.first_position()?, self.log.next_position()?);
         while next > first {
             next -= 1;
             if let Some(entry) = self.reader.entry_or_hole(next)? {
@@ -111,16 +139,16 @@ where
     }
 
     fn truncate_from(&mut self, index: u64) -> io::Result<()> {
-        if index >= self.log.next_position() {
+        if index >= self.log.next_position()? {
             return Ok(());
         }
         // Entries before the first position are purged already.
-        let index = index.max(self.log.first_position());
-        Ok(self.log.truncate_back(index)?)
+        let index = index.max(self.log.first_position()?);
+        self.log.truncate_back(index)
     }
 
     fn jump_to(&mut self, index: u64) -> io::Result<()> {
-        if index > self.log.next_position() {
+        if index > self.log.next_position()? {
             self.log.truncate_front(index)?;
         }
         Ok(())
@@ -133,15 +161,9 @@ where
     /// Reports `callback` once everything submitted so far is durable,
     /// for an append that submitted nothing itself.
     fn flushed_when_durable(&self, callback: IOFlushed<C>) {
-        let next = self.log.next_position();
-        let result = if next > self.log.first_position() && self.log.durable_position() < next {
-            // Rare (openraft does not append empty batches): wait for the
-            // sync that the earlier appends' notices asked for.
-            self.log.wait_durable(next - 1, None).map(|_| ())
-        } else {
-            Ok(())
-        };
-        callback.io_completed(result.map_err(io::Error::from));
+        // Rare (openraft does not append empty batches): wait for the sync
+        // that the earlier appends' notices asked for.
+        callback.io_completed(self.log.wait_submitted());
     }
 }
 
@@ -205,10 +227,10 @@ where
         I::IntoIter: OptionalSend,
     {
         let mut records = Vec::new();
-        let mut expected = self.log.next_position();
+        let mut expected = self.log.next_position()?;
         for entry in entries {
             let index = entry.index();
-            if records.is_empty() && index < self.log.first_position() {
+            if records.is_empty() && index < self.log.first_position()? {
                 // Already purged: an entry below the purge point is
                 // covered by the state machine and is not kept.
                 continue;
@@ -225,7 +247,7 @@ where
                     "entry index {index} where {expected} was expected"
                 )));
             }
-            if records.is_empty() && self.log.first_position() == expected {
+            if records.is_empty() && self.log.first_position()? == expected {
                 // An empty log may start anywhere (no hole needed).
                 self.jump_to(index)?;
                 expected = index;
@@ -256,7 +278,7 @@ where
         // callback on its notifier thread once that sync is done (or has
         // failed, which poisons the log), and a group commit serves every
         // append submitted meanwhile.
-        self.log.submit_batch_then(&[last], move |result| {
+        self.log.submit_then(&last, move |result| {
             callback.io_completed(result.map(|_| ()).map_err(io::Error::from));
         })?;
         Ok(())
@@ -282,6 +304,6 @@ where
         // id's term.
         let index = log_id.index;
         self.save(Durability::Now, |m| m.last_purged = Some(log_id))?;
-        Ok(self.log.truncate_front(index + 1)?)
+        self.log.truncate_front(index + 1)
     }
 }

@@ -296,6 +296,11 @@ impl Store {
         }
     }
 
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        self.inner.shared.dir()
+    }
+
     /// The ids of every log, in increasing order.
     pub fn logs(&self) -> Vec<u64> {
         let mut ids: Vec<u64> = self.inner.lock().logs.keys().copied().collect();
@@ -756,7 +761,8 @@ impl StoreLog {
     /// As [`StoreLog::set_state`].
     pub fn submit_state(&self, value: &[u8]) -> Result<()> {
         check_state(Some(value))?;
-        self.change(|_| Ok(Change::State(value.to_vec()))).map(|_| ())
+        self.change(|_| Ok(Change::State(value.to_vec())))
+            .map(|_| ())
     }
 
     /// Appends one record without waiting for it to be durable, whatever
