@@ -388,10 +388,12 @@ fn targets(r: &Results) -> String {
             "ratio".into(),
         );
         check(
-            format!("W10 {logs} logs: bytes on disk ≤ 1.1× kept, settled"),
-            r.median(&step, "logstore", "disk_over_kept"),
-            &|x| x <= 1.1,
-            "figure: disk ÷ kept, after the run and two compaction passes".into(),
+            format!("W10 {logs} logs: bytes on disk ≤ 1.1× kept + 2 segments (128 MiB), settled"),
+            r.median(&step, "logstore", "beyond_1_1x_kept_mib"),
+            &|x| x <= 128.0,
+            "figure: MiB on disk beyond 1.1× kept, after the run and two compaction passes \
+             (`disk_over_kept` gives the plain ratio)"
+                .into(),
         );
     }
     let w10 = r.median("w10-1000", "logstore", "appends_per_s");

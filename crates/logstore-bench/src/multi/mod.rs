@@ -164,6 +164,10 @@ pub fn run(store: &str, dir: &Path, logs: u64, keep: u64, duration: Duration) ->
     out("kept_mib", kept as f64 / (1 << 20) as f64, "MiB");
     out("disk_mib", disk as f64 / (1 << 20) as f64, "MiB");
     out("disk_over_kept", disk as f64 / kept.max(1) as f64, "x");
+    // The target allows 1.1 × kept plus a fixed overhead: what is beyond
+    // 1.1 × kept.
+    let beyond = disk as f64 - 1.1 * kept as f64;
+    out("beyond_1_1x_kept_mib", beyond.max(0.0) / (1 << 20) as f64, "MiB");
     out("worst_disk_over_kept", worst, "x");
     for (m, v, u) in s.figures() {
         out(m, v, u);
