@@ -243,3 +243,41 @@ fn background_compaction_goes_on_after_a_read_error() {
         manual.shared.retained_bytes
     );
 }
+
+/// A byte flipped inside an acknowledged entry is corruption naming the
+/// file, never a torn tail: the store does not open, and nothing is cut.
+#[test]
+fn a_flipped_byte_in_an_acknowledged_entry_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || StoreOptions::default().background_compaction(false, Duration::from_secs(1));
+    let store = Store::open(dir.path(), opts()).unwrap();
+    for id in 0..3 {
+        let log = store.create_log(id, 0).unwrap();
+        for i in 0..20u8 {
+            log.append(&[i + 1; 300]).unwrap();
+        }
+    }
+    store.close().unwrap();
+    let seg = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+        .unwrap();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let before = bytes.clone();
+    // Inside the payload of log 0's record 4 (300 bytes of 5).
+    let at = bytes
+        .windows(300)
+        .position(|w| w.iter().all(|&b| b == 5))
+        .expect("the record is in the first segment");
+    bytes[at + 150] ^= 0x40;
+    std::fs::write(&seg, &bytes).unwrap();
+    let e = Store::open(dir.path(), opts()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corruption, "{e}");
+    assert_eq!(e.path(), Some(seg.as_path()), "{e}");
+    assert_eq!(
+        std::fs::read(&seg).unwrap().len(),
+        before.len(),
+        "the store cut the file"
+    );
+}

@@ -167,7 +167,11 @@ pub fn run(store: &str, dir: &Path, logs: u64, keep: u64, duration: Duration) ->
     // The target allows 1.1 × kept plus a fixed overhead: what is beyond
     // 1.1 × kept.
     let beyond = disk as f64 - 1.1 * kept as f64;
-    out("beyond_1_1x_kept_mib", beyond.max(0.0) / (1 << 20) as f64, "MiB");
+    out(
+        "beyond_1_1x_kept_mib",
+        beyond.max(0.0) / (1 << 20) as f64,
+        "MiB",
+    );
     out("worst_disk_over_kept", worst, "x");
     for (m, v, u) in s.figures() {
         out(m, v, u);
