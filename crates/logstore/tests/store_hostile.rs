@@ -281,3 +281,30 @@ fn a_flipped_byte_in_an_acknowledged_entry_is_corruption() {
         "the store cut the file"
     );
 }
+
+/// `StoreLog::submit` under `SyncPolicy::Always` is synced soon by the
+/// store's own thread, as `Log::submit` is, with no later call to do it.
+#[test]
+fn a_submitted_record_under_the_always_policy_becomes_durable_on_its_own() {
+    let fs = SimFs::new();
+    let store = Store::open(DIR, opts(&fs, SyncPolicy::Always)).unwrap();
+    let log = store.create_log(1, 0).unwrap();
+    // The background jobs (zeros written ahead) are done: a sync from now
+    // on is the one the submit asked for.
+    store.wait_reclaimed();
+    std::thread::sleep(Duration::from_millis(100));
+    let synced = fs.calls(Op::Sync);
+    log.submit(b"submitted").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while fs.calls(Op::Sync) == synced && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(fs.calls(Op::Sync) > synced, "nothing synced the submitted record");
+    // Let that sync finish, then lose the power.
+    std::thread::sleep(Duration::from_millis(50));
+    fs.cut_power_now();
+    drop((log, store));
+    fs.restart(CrashMode::DropUnsynced);
+    let store = Store::open(DIR, opts(&fs, SyncPolicy::Always)).unwrap();
+    assert_eq!(store.log(1).unwrap().read(0).unwrap(), b"submitted");
+}
