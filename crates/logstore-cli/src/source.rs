@@ -37,6 +37,21 @@ pub fn reader(dir: &Path, id: Option<u64>) -> CliResult<Source> {
     }
 }
 
+/// Refuses a command meant for a single log (`what`) on a store's
+/// directory, where it would change the shared log under every log.
+pub fn refuse_store(dir: &Path, what: &str) -> CliResult {
+    match Store::detect(dir) {
+        Ok(Some(logs)) => Err(CliError::failed(format!(
+            "{} holds a store of {logs} log{}, not a single log: {what}",
+            dir.display(),
+            if logs == 1 { "" } else { "s" }
+        ))),
+        // Not a store (or not readable as one): the command's own open
+        // says what is wrong, if anything.
+        _ => Ok(()),
+    }
+}
+
 /// The error for a log id the store does not have, naming those it has.
 pub fn no_log(dir: &Path, store: &Store, id: u64) -> CliError {
     let ids = store.logs();

@@ -80,3 +80,16 @@ fn truncate_takes_a_log_id_and_verify_checks_the_store() {
     assert_eq!(store.log(1).unwrap().first_position().unwrap(), 3);
     assert_eq!(store.log(9).unwrap().next_position().unwrap(), 101);
 }
+
+#[test]
+fn commands_for_a_single_log_refuse_a_store() {
+    let s = store();
+    run(&["truncate", s.dir(), "--before", "2"]).fails(1, &["holds a store of 2 logs", "--log ID"]);
+    common::run_with_input(&["append", s.dir()], b"x\n").fails(1, &["holds a store of 2 logs"]);
+    // Nothing changed.
+    let out = run(&["verify", s.dir(), "--store"]).ok().to_owned();
+    assert!(out.contains("store of 2 logs, 7 records: clean"), "{out}");
+    // A plain log is still a plain log.
+    let plain = Scratch::with_records(3);
+    run(&["truncate", plain.dir(), "--before", "1"]).ok();
+}

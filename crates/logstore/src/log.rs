@@ -199,12 +199,29 @@ impl Log {
         let refs: Vec<&[u8]> = records.iter().map(|r| r.as_ref()).collect();
         let sub = self.submit_refs(&refs)?;
         let positions = sub.positions.clone();
-        let end = positions.end;
-        let call = Call::User(Box::new(move |r: Result<()>| {
-            on_durable(r.map(|()| sub.positions))
-        }));
-        self.notices.notify(&self.shared, end, sub.epoch, call);
-        Ok(positions)
+        self.notify_durable(&sub, move |r| on_durable(r.map(|()| positions)));
+        Ok(sub.positions)
+    }
+
+    /// Appends records as one batch without waiting, for a caller that
+    /// registers its notice with [`Log::notify_durable`] later (outside a
+    /// lock of its own, since a notice may run at once).
+    pub(crate) fn submit_noticed(&self, records: &[Vec<u8>]) -> Result<crate::commit::Submitted> {
+        let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+        self.submit_refs(&refs)
+    }
+
+    /// Calls `on_durable` once the records `sub` submitted (and every one
+    /// before them) are durable, as [`Log::submit_batch_then`] does; on
+    /// this thread if they are already, or if the log is closing.
+    pub(crate) fn notify_durable(
+        &self,
+        sub: &crate::commit::Submitted,
+        on_durable: impl FnOnce(Result<()>) + Send + 'static,
+    ) {
+        let call = Call::User(Box::new(on_durable));
+        self.notices
+            .notify(&self.shared, sub.positions.end, sub.epoch, call);
     }
 
     fn submit_refs(&self, refs: &[&[u8]]) -> Result<crate::commit::Submitted> {

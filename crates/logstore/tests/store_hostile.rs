@@ -299,7 +299,10 @@ fn a_submitted_record_under_the_always_policy_becomes_durable_on_its_own() {
     while fs.calls(Op::Sync) == synced && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert!(fs.calls(Op::Sync) > synced, "nothing synced the submitted record");
+    assert!(
+        fs.calls(Op::Sync) > synced,
+        "nothing synced the submitted record"
+    );
     // Let that sync finish, then lose the power.
     std::thread::sleep(Duration::from_millis(50));
     fs.cut_power_now();
@@ -307,4 +310,71 @@ fn a_submitted_record_under_the_always_policy_becomes_durable_on_its_own() {
     fs.restart(CrashMode::DropUnsynced);
     let store = Store::open(DIR, opts(&fs, SyncPolicy::Always)).unwrap();
     assert_eq!(store.log(1).unwrap().read(0).unwrap(), b"submitted");
+}
+
+/// A durability callback may call the store. When another log's sync had
+/// already covered the records, the notice ran at once, on the caller's
+/// thread, under the store's catalog lock: a callback that called the
+/// store deadlocked every log.
+#[test]
+fn a_durability_callback_that_calls_the_store_does_not_deadlock_it() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Arc};
+
+    let fs = SimFs::new();
+    let store = Arc::new(Store::open(DIR, opts(&fs, SyncPolicy::Always)).unwrap());
+    let a = store.create_log(1, 0).unwrap();
+    let b = store.create_log(2, 0).unwrap();
+    // A hang must fail the test, not block it in `Store::drop`.
+    std::mem::forget(store.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let syncer = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            while !stop.load(Ordering::Relaxed) {
+                b.append(b"other").unwrap();
+            }
+        }
+    });
+    // About 0.4% of the callbacks find their records durable already when
+    // measured here: those ran under the lock.
+    let (tx, rx) = mpsc::channel();
+    for _ in 0..5_000 {
+        let (a2, tx) = (a.clone(), tx.clone());
+        a.submit_batch_then(&[b"mine"], move |r| {
+            r.unwrap();
+            let _ = a2.next_position();
+            let _ = tx.send(());
+        })
+        .unwrap();
+    }
+    for i in 0..5_000 {
+        if rx.recv_timeout(Duration::from_secs(10)).is_err() {
+            stop.store(true, Ordering::Relaxed);
+            panic!("callback {i} never ran: the store is deadlocked");
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    syncer.join().unwrap();
+}
+
+/// An empty `submit_batch_then` reports once every record submitted
+/// before it is durable, as a `Log`'s does; it reported Ok at once, and a
+/// power cut then took the earlier record.
+#[test]
+fn an_empty_submitted_batch_reports_once_earlier_records_are_durable() {
+    let fs = SimFs::new();
+    let store = Store::open(DIR, opts(&fs, SyncPolicy::Never)).unwrap();
+    let a = store.create_log(1, 0).unwrap();
+    a.submit(b"x").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let none: [&[u8]; 0] = [];
+    a.submit_batch_then(&none, move |r| tx.send(r.is_ok()).unwrap())
+        .unwrap();
+    assert!(rx.recv().unwrap(), "reported Ok");
+    fs.cut_power_now();
+    drop((a, store));
+    fs.restart(CrashMode::DropUnsynced);
+    let store = Store::open(DIR, opts(&fs, SyncPolicy::Never)).unwrap();
+    assert_eq!(store.log(1).unwrap().next_position().unwrap(), 1);
 }

@@ -21,6 +21,10 @@ const BATCH_BYTES: usize = 4 << 20;
 const BATCH_RECORDS: usize = 4096;
 
 pub fn run(a: AppendArgs) -> CliResult {
+    crate::source::refuse_store(
+        &a.dir,
+        "appending to a store's log is done with the library (`StoreLog::append`)",
+    )?;
     let policy = match a.sync {
         SyncArg::Always => SyncPolicy::Always,
         SyncArg::Never => SyncPolicy::Never,

@@ -16,6 +16,7 @@ pub fn run(a: TruncateArgs) -> CliResult {
     if let Some(id) = a.log {
         return store_log(&a, id);
     }
+    source::refuse_store(&a.dir, "name the log to truncate with --log ID")?;
     let log = open::writer(&a.dir, Options::default())?;
     let before = log.stats()?;
     let (first, next) = (before.first_position, before.next_position);

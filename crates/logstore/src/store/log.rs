@@ -69,22 +69,29 @@ impl StoreLog {
         F: FnOnce(Result<Range<u64>>) + Send + 'static,
     {
         let inner = self.inner()?;
-        let mut on_durable = Some(on_durable);
-        let positions = self
-            .submit_with(&inner, records, |start, entries| {
-                let n = entries.len() as u64;
-                let f = on_durable.take().expect("called once");
-                let at = inner
+        let mut sub = None;
+        let w = self.submit_with(&inner, records, |_, entries| {
+            let s = inner.shared.submit_noticed(entries)?;
+            let at = s.positions.clone();
+            sub = Some(s);
+            Ok((at, false))
+        })?;
+        // Out of the catalog lock: a notice whose records are durable
+        // already runs at once, and may call the store.
+        let positions = w.positions.clone();
+        match sub {
+            Some(s) => inner
+                .shared
+                .notify_durable(&s, move |r| on_durable(r.map(|()| positions))),
+            // An empty batch: durable once everything before it is.
+            None => {
+                let none: [&[u8]; 0] = [];
+                inner
                     .shared
-                    .submit_batch_then(entries, move |r| f(r.map(|_| start..start + n)))?;
-                Ok((at, false))
-            })?
-            .positions;
-        if let Some(f) = on_durable {
-            // An empty batch: nothing to wait for.
-            f(Ok(positions.clone()));
+                    .submit_batch_then(&none, move |r| on_durable(r.map(|_| positions)))?;
+            }
         }
-        Ok(positions)
+        Ok(w.positions)
     }
 
     /// Gives `records` the log's next positions and writes their entries

@@ -22,6 +22,7 @@ use std::thread::JoinHandle;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::Log;
+use crate::options::Options;
 use catalog::{Catalog, LogState, Replay};
 use entry::RECORD_HEADER;
 
@@ -163,6 +164,30 @@ impl Store {
             None
         };
         Ok(Store { inner, compactor })
+    }
+
+    /// Whether `dir` holds a store rather than a plain log: its first
+    /// record is a store entry and the directory opens as a store (read
+    /// only, without the writer's lock). `Some(number of logs)` for a store;
+    /// `None` for a plain log, an empty one, or no log.
+    ///
+    /// # Errors
+    /// As [`Log::open`] (read-only).
+    pub fn detect(dir: impl AsRef<Path>) -> Result<Option<usize>> {
+        let dir = dir.as_ref();
+        let options = Options::default().read_only(true).create(false);
+        let log = match Log::open(dir, options.clone()) {
+            Ok(log) => log,
+            Err(e) if e.kind() == ErrorKind::Io && !dir.exists() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let first = log.first_position();
+        if first == log.next_position() || entry::decode(first, &log.read(first)?).is_err() {
+            return Ok(None);
+        }
+        drop(log);
+        let store = StoreOptions::default().log_options(options);
+        Ok(Store::open(dir, store).ok().map(|s| s.logs().len()))
     }
 
     /// Creates log `id`, empty, its first record to get position `first`.
