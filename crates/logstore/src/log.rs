@@ -408,7 +408,9 @@ impl Log {
 
     /// Appends records as one batch without waiting; also says whether the
     /// sync policy wants them synced before an append would return
-    /// (`Always`, or `Bytes` past its limit).
+    /// (`Always`, or `Bytes` past its limit). Unlike [`Log::submit`], it
+    /// asks no thread for that sync: the caller makes it with
+    /// [`Log::sync_to`], as an append does.
     pub(crate) fn submit_wanting(&self, records: &[Vec<u8>]) -> Result<(Range<u64>, bool)> {
         let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
         let sub = crate::commit::submit_records(&self.shared, &refs)?;
