@@ -386,7 +386,8 @@ fn w9(store: &str, dir: &Path, scale: Scale) -> Res<()> {
     Ok(())
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
+/// The `p` quantile of sorted nanoseconds, in microseconds.
+pub fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

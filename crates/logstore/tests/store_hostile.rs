@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use logstore::sim::{CrashMode, FaultError, Op, SimFs};
-use logstore::{ErrorKind, Log, Options, Store, StoreOptions, SyncPolicy};
+use logstore::{ErrorKind, Log, Options, Store, StoreLog, StoreOptions, SyncPolicy};
 
 const DIR: &str = "/store";
 
@@ -158,27 +158,31 @@ fn a_forged_record_at_the_last_position_is_corruption() {
     assert_eq!(r.unwrap().unwrap_err().kind(), ErrorKind::Corruption);
 }
 
+/// A store that compacts eagerly (below 0.9 live, 4 KiB segments), in the
+/// background every 10 ms if `background`, with a lagging log 1 holding
+/// one record, and an empty log 2 to fill.
+fn lagging_store(fs: &SimFs, policy: SyncPolicy, background: bool) -> (Store, StoreLog, StoreLog) {
+    let log = Options::default()
+        .simulated(fs)
+        .segment_size(4 << 10)
+        .sync_policy(policy);
+    let options = StoreOptions::default()
+        .log_options(log)
+        .compact_below(0.9)
+        .background_compaction(background, Duration::from_millis(10));
+    let store = Store::open(DIR, options).unwrap();
+    let lag = store.create_log(1, 0).unwrap();
+    lag.append(b"lagging record").unwrap();
+    let busy = store.create_log(2, 0).unwrap();
+    (store, lag, busy)
+}
+
 /// A failed write during compaction's copy poisons the log; the lagging
 /// log's record still reads back.
 #[test]
 fn a_failed_compaction_copy_leaves_the_record_readable() {
     let fs = SimFs::new();
-    let store = Store::open(
-        DIR,
-        StoreOptions::default()
-            .log_options(
-                Options::default()
-                    .simulated(&fs)
-                    .segment_size(4 << 10)
-                    .sync_policy(SyncPolicy::Always),
-            )
-            .compact_below(0.9)
-            .background_compaction(false, Duration::from_secs(1)),
-    )
-    .unwrap();
-    let lag = store.create_log(1, 0).unwrap();
-    lag.append(b"lagging record").unwrap();
-    let busy = store.create_log(2, 0).unwrap();
+    let (store, lag, busy) = lagging_store(&fs, SyncPolicy::Always, false);
     for i in 0..200u64 {
         busy.append(&[i as u8 + 1; 200]).unwrap();
     }
@@ -200,22 +204,7 @@ fn a_failed_compaction_copy_leaves_the_record_readable() {
 #[test]
 fn background_compaction_goes_on_after_a_read_error() {
     let fs = SimFs::new();
-    let store = Store::open(
-        DIR,
-        StoreOptions::default()
-            .log_options(
-                Options::default()
-                    .simulated(&fs)
-                    .segment_size(4 << 10)
-                    .sync_policy(SyncPolicy::Never),
-            )
-            .compact_below(0.9)
-            .background_compaction(true, Duration::from_millis(10)),
-    )
-    .unwrap();
-    let lag = store.create_log(1, 0).unwrap();
-    lag.append(b"lagging record").unwrap();
-    let busy = store.create_log(2, 0).unwrap();
+    let (store, _lag, busy) = lagging_store(&fs, SyncPolicy::Never, true);
     // Every read fails for a moment (a transient EIO).
     fs.fail(Op::Read, 1, FaultError::Io, true);
     for i in 0..200u64 {

@@ -15,6 +15,7 @@ use logstore_testkit::Xorshift;
 
 use crate::record::RecordMaker;
 use crate::stores::Res;
+use crate::workloads::percentile;
 
 mod logstore;
 #[cfg(feature = "raft-engine")]
@@ -184,12 +185,4 @@ pub fn run(store: &str, dir: &Path, logs: u64, keep: u64, duration: Duration) ->
     out("reopen_ms", t0.elapsed().as_secs_f64() * 1e3, "ms");
     again.close()?;
     Ok(())
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i] as f64 / 1e3
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use raft_engine::{Config, Engine, LogBatch, ReadableSize};
+use raft_engine::{Engine, LogBatch};
 
 use super::Multi;
 use crate::stores::raft::{Entry, EntryExt};
@@ -16,18 +16,8 @@ pub struct Groups {
 
 impl Groups {
     pub fn open(dir: &Path) -> Res<Groups> {
-        let cfg = Config {
-            dir: dir
-                .to_str()
-                .ok_or("raft-engine: path is not UTF-8")?
-                .to_owned(),
-            batch_compression_threshold: ReadableSize(0),
-            purge_threshold: ReadableSize::mb(128),
-            target_file_size: ReadableSize::mb(128),
-            ..Config::default()
-        };
         Ok(Groups {
-            engine: Engine::open(cfg)?,
+            engine: Engine::open(crate::stores::raft::config(dir)?)?,
         })
     }
 }

@@ -115,19 +115,7 @@ impl RaftStore {
     /// Opens or creates the engine in `dir`. Batch compression is off, as
     /// for the other stores; purging is not held back by a size threshold.
     pub fn open(dir: &Path, mode: Mode) -> Res<RaftStore> {
-        let cfg = Config {
-            dir: dir
-                .to_str()
-                .ok_or("raft-engine: path is not UTF-8")?
-                .to_owned(),
-            batch_compression_threshold: ReadableSize(0),
-            // purge_expired_files only acts once the files exceed this
-            // (default 10 GiB): a user who truncates to get space back
-            // lowers it, here to its minimum, one file.
-            purge_threshold: ReadableSize::mb(128),
-            target_file_size: ReadableSize::mb(128),
-            ..Config::default()
-        };
+        let cfg = config(dir)?;
         let engine = Engine::open(cfg)?;
         let next = engine.last_index(GROUP).unwrap_or(0);
         Ok(RaftStore {
@@ -212,4 +200,23 @@ impl Store for RaftStore {
     fn close(self: Box<Self>) -> Res<()> {
         self.sync()
     }
+}
+
+/// The engine's configuration in `dir`, for one group or many: batch
+/// compression off, as for the other stores; purging not held back by a
+/// size threshold.
+pub fn config(dir: &Path) -> Res<Config> {
+    Ok(Config {
+        dir: dir
+            .to_str()
+            .ok_or("raft-engine: path is not UTF-8")?
+            .to_owned(),
+        batch_compression_threshold: ReadableSize(0),
+        // purge_expired_files only acts once the files exceed this
+        // (default 10 GiB): a user who truncates to get space back
+        // lowers it, here to its minimum, one file.
+        purge_threshold: ReadableSize::mb(128),
+        target_file_size: ReadableSize::mb(128),
+        ..Config::default()
+    })
 }
