@@ -423,6 +423,15 @@ impl Log {
         crate::commit::sync_through(&self.shared, self.shared.lock_state(), end)
     }
 
+    /// The first position of each segment file, oldest first; the last is
+    /// the active segment's. A position belongs to the last segment whose
+    /// first position is not after it.
+    pub(crate) fn segment_firsts(&self) -> Vec<u64> {
+        let st = self.shared.lock_state();
+        let sealed = st.segs.sealed().iter().map(|s| s.first);
+        sealed.chain([st.segs.active().first]).collect()
+    }
+
     /// Waits until the space released by earlier truncations has been given
     /// back to the file system.
     pub fn wait_reclaimed(&self) {

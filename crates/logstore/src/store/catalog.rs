@@ -2,24 +2,24 @@
 //! its records sits in the shared log, and its state value. Rebuilt at
 //! open by replaying the shared log's entries (`Replay`).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::entry::Entry;
+use crate::store::locs::{Loc, Locs};
 
 /// One log of a store.
 #[derive(Debug)]
 pub(crate) struct LogState {
-    /// The first position kept.
-    pub(crate) first: u64,
-    /// The shared position of each kept record, `first` onwards.
-    pub(crate) locs: VecDeque<u64>,
+    /// Its positions, and where each kept record sits in the shared log.
+    locs: Locs,
     /// The state value.
     pub(crate) state: Option<Vec<u8>>,
     /// The shared position of the log's last `Meta` entry, which compaction
     /// keeps: it says the log exists, and holds its range and state.
     pub(crate) meta_at: u64,
-    /// The least shared position among `locs` and `meta_at`, if known.
+    /// A shared position at or below every entry the log needs (its
+    /// records' and `meta_at`), if known.
     lowest: Option<u64>,
     /// Which creation of the log id this is: a handle of a dropped log
     /// does not reach a log created later with the same id.
@@ -29,8 +29,7 @@ pub(crate) struct LogState {
 impl LogState {
     pub(crate) fn new(first: u64, meta_at: u64) -> Self {
         LogState {
-            first,
-            locs: VecDeque::new(),
+            locs: Locs::new(first),
             state: None,
             meta_at,
             lowest: Some(meta_at),
@@ -38,18 +37,31 @@ impl LogState {
         }
     }
 
-    pub(crate) fn next(&self) -> u64 {
-        self.first + self.locs.len() as u64
+    /// The first position kept.
+    pub(crate) fn first(&self) -> u64 {
+        self.locs.first()
     }
 
-    /// The shared position of the record at `position`, if kept.
-    pub(crate) fn loc(&self, position: u64) -> Option<u64> {
-        let i = usize::try_from(position.checked_sub(self.first)?).ok()?;
-        self.locs.get(i).copied()
+    pub(crate) fn next(&self) -> u64 {
+        self.locs.next()
+    }
+
+    /// Records kept.
+    pub(crate) fn len(&self) -> u64 {
+        self.locs.len()
+    }
+
+    /// Where the record at `position` is, if kept.
+    pub(crate) fn loc(&self, position: u64) -> Option<Loc> {
+        self.locs.get(position)
+    }
+
+    pub(crate) fn locs(&self) -> &Locs {
+        &self.locs
     }
 
     pub(crate) fn push(&mut self, loc: u64) {
-        self.locs.push_back(loc);
+        self.locs.push(loc);
         if let Some(lowest) = &mut self.lowest {
             *lowest = (*lowest).min(loc);
         }
@@ -64,31 +76,34 @@ impl LogState {
     /// Drops the records before `position` (all of them if it is past the
     /// end: the log is then empty and the next append gets `position`).
     pub(crate) fn truncate_front(&mut self, position: u64) {
-        let drop = position.saturating_sub(self.first);
-        let keep = (self.locs.len() as u64).saturating_sub(drop);
-        let gone = self.locs.len() - keep as usize;
-        self.locs.drain(..gone);
-        self.first = self.first.max(position);
+        self.locs.truncate_front(position);
         self.lowest = None;
     }
 
     /// Drops the records at `position` and after.
     pub(crate) fn truncate_back(&mut self, position: u64) {
-        self.locs.truncate((position - self.first) as usize);
+        self.locs.truncate_back(position);
         self.lowest = None;
     }
 
-    /// Points the record at `position` to its copy at `loc`.
-    pub(crate) fn moved(&mut self, position: u64, loc: u64) {
-        self.locs[(position - self.first) as usize] = loc;
+    /// Points the record at `position` to its copy at `loc`, in the shared
+    /// log whose segments start at `segs`.
+    pub(crate) fn moved(&mut self, position: u64, loc: u64, segs: &[u64]) {
+        self.locs.set(position, loc, segs);
         self.lowest = None;
     }
 
-    /// The least shared position the log still needs.
+    /// Holds the records in sealed segments as runs (see [`Locs`]).
+    pub(crate) fn sparsify(&mut self, segs: &[u64]) {
+        self.locs.sparsify(segs);
+    }
+
+    /// A shared position at or below every entry the log still needs.
     pub(crate) fn lowest(&mut self) -> u64 {
+        let (locs, meta_at) = (&self.locs, self.meta_at);
         *self
             .lowest
-            .get_or_insert_with(|| self.locs.iter().copied().fold(self.meta_at, u64::min))
+            .get_or_insert_with(|| locs.lowest().unwrap_or(meta_at).min(meta_at))
     }
 }
 
@@ -130,13 +145,15 @@ impl Catalog {
             .fold(end, u64::min)
     }
 
-    /// Records bytes of memory the index takes, roughly.
+    /// Holds every log's records in sealed segments as runs.
+    pub(crate) fn sparsify(&mut self, segs: &[u64]) {
+        self.logs.values_mut().for_each(|l| l.sparsify(segs));
+    }
+
+    /// Bytes of memory the index takes, roughly.
     pub(crate) fn index_bytes(&self) -> u64 {
         let per_log = std::mem::size_of::<(u64, LogState)>() as u64;
-        self.logs
-            .values()
-            .map(|l| per_log + 8 * l.locs.capacity() as u64)
-            .sum()
+        self.logs.values().map(|l| per_log + l.locs.bytes()).sum()
     }
 }
 
@@ -274,6 +291,16 @@ mod tests {
         }
     }
 
+    /// The shared positions of a log's records, held densely after replay.
+    fn ats(l: &LogState) -> Vec<u64> {
+        (l.first()..l.next())
+            .map(|p| match l.loc(p) {
+                Some(Loc::At(at)) => at,
+                other => panic!("{other:?} at {p}"),
+            })
+            .collect()
+    }
+
     fn meta(log: u64, first: u64, next: u64) -> Entry<'static> {
         Entry::Meta {
             log,
@@ -303,8 +330,8 @@ mod tests {
         r.apply(14, put(1, 4)).unwrap();
         let c = r.finish().unwrap();
         let l = &c.logs[&1];
-        assert_eq!((l.first, l.next()), (1, 5));
-        assert_eq!(l.locs, [13, 10, 11, 14]);
+        assert_eq!((l.first(), l.next()), (1, 5));
+        assert_eq!(ats(l), [13, 10, 11, 14]);
     }
 
     #[test]
@@ -317,7 +344,7 @@ mod tests {
         r.apply(4, put(1, 1)).unwrap();
         r.apply(5, Entry::Drop { log: 2 }).unwrap();
         let c = r.finish().unwrap();
-        assert_eq!(c.logs[&1].locs, [1, 4]);
+        assert_eq!(ats(&c.logs[&1]), [1, 4]);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use std::time::Duration;
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::catalog::Catalog;
 use crate::store::entry::{self, Entry};
+use crate::store::locs::Loc;
 use crate::store::Inner;
 
 /// Compaction runs only while the shared log keeps more than this many
@@ -62,6 +63,7 @@ pub(super) fn run(inner: &Inner, interval: Duration) {
 pub(super) fn compact(inner: &Inner) -> Result<()> {
     // One pass at a time: `Store::compact` may race the thread's.
     let _one = inner.compacting.lock().unwrap_or_else(|p| p.into_inner());
+    inner.lock().sparsify(&inner.shared.segment_firsts());
     reclaim(inner)?;
     let shared = inner.shared.stats()?;
     // The active segment is never compacted: the sealed ones' ends.
@@ -76,7 +78,7 @@ pub(super) fn compact(inner: &Inner) -> Result<()> {
     let mut cat = inner.lock();
     // Entries of about the same size: the live bytes are the live
     // entries' share of the bytes kept.
-    let live_entries: u64 = cat.logs.values().map(|l| l.locs.len() as u64 + 1).sum();
+    let live_entries: u64 = cat.logs.values().map(|l| l.len() + 1).sum();
     let live_bytes =
         live_entries as f64 * shared.retained_bytes as f64 / shared.records.max(1) as f64;
     if shared.retained_bytes as f64 <= SPACE_FACTOR * live_bytes + 2.0 * inner.segment_size as f64 {
@@ -85,11 +87,16 @@ pub(super) fn compact(inner: &Inner) -> Result<()> {
     // Live entries per sealed segment; then the longest prefix of them
     // whose live share is below the threshold.
     let mut live_per = vec![0u64; ends.len()];
+    let mut count = |at: u64, n: u64| {
+        if at < last {
+            live_per[ends.partition_point(|&e| e <= at)] += n;
+        }
+    };
     for log in cat.logs.values() {
-        for &loc in log.locs.iter().chain([&log.meta_at]) {
-            if loc < last {
-                live_per[ends.partition_point(|&e| e <= loc)] += 1;
-            }
+        count(log.meta_at, 1);
+        log.locs().dense().for_each(|(_, at)| count(at, 1));
+        for (positions, low) in log.locs().runs() {
+            count(low, positions.end - positions.start);
         }
     }
     let mut upto = None;
@@ -104,7 +111,7 @@ pub(super) fn compact(inner: &Inner) -> Result<()> {
     let Some(b) = upto else {
         return Ok(());
     };
-    let live = live_in(&mut cat, shared.first_position, b);
+    let live = live_in(&mut cat, b);
     drop(cat);
     copy(inner, live, b)?;
     reclaim(inner)
@@ -129,29 +136,31 @@ fn reclaim(inner: &Inner) -> Result<()> {
     Ok(())
 }
 
-/// The live entries in shared positions `a..b`.
+/// The live entries in the shared log's segments before `b`.
 #[derive(Default)]
 struct Live {
-    /// `(log, position, shared position)` of each record kept.
-    records: Vec<(u64, u64, u64)>,
+    /// `(log, position, where)` of each record kept.
+    records: Vec<(u64, u64, Loc)>,
     /// The logs whose last meta entry is there.
     metas: Vec<u64>,
 }
 
-fn live_in(cat: &mut Catalog, a: u64, b: u64) -> Live {
+fn live_in(cat: &mut Catalog, b: u64) -> Live {
     let mut live = Live::default();
     for (&id, log) in cat.logs.iter_mut() {
         if log.lowest() >= b {
             continue;
         }
-        if (a..b).contains(&log.meta_at) {
+        if log.meta_at < b {
             live.metas.push(id);
         }
-        for (p, &loc) in (log.first..).zip(&log.locs) {
-            if (a..b).contains(&loc) {
-                live.records.push((id, p, loc));
-            }
+        for (positions, low) in log.locs().runs().filter(|(_, low)| *low < b) {
+            live.records
+                .extend(positions.map(|p| (id, p, Loc::In(low))));
         }
+        let dense = log.locs().dense().filter(|(_, at)| *at < b);
+        live.records
+            .extend(dense.map(|(p, at)| (id, p, Loc::At(at))));
     }
     live
 }
@@ -169,17 +178,21 @@ fn copy(inner: &Inner, live: Live, below: u64) -> Result<()> {
             let Some((id, p, loc)) = records.next() else {
                 break;
             };
-            let mut b = inner.shared.read(loc)?;
-            match entry::decode(loc, &b)? {
+            let Some(at) = inner.locate(id, p, loc)? else {
+                // Cut meanwhile; it is checked again below.
+                continue;
+            };
+            let mut b = inner.shared.read(at)?;
+            match entry::decode(at, &b)? {
                 Entry::Put { log, position, .. } | Entry::Moved { log, position, .. }
                     if (log, position) == (id, p) => {}
                 other => {
                     return Err(Error::new(
                         ErrorKind::Corruption,
-                        format!("shared position {loc} should hold log {id} position {p}, it holds {other:?}"),
+                        format!("shared position {at} should hold log {id} position {p}, it holds {other:?}"),
                     )
                     .with_path(inner.shared.dir())
-                    .at_position(loc))
+                    .at_position(at))
                 }
             }
             entry::mark_moved(&mut b);
@@ -191,7 +204,7 @@ fn copy(inner: &Inner, live: Live, below: u64) -> Result<()> {
         let mut applied = Vec::with_capacity(chunk.len());
         for id in metas.drain(..) {
             if let Some(l) = cat.logs.get(&id).filter(|l| l.meta_at < below) {
-                out.push(entry::meta(id, l.first, l.next(), l.state.as_deref()));
+                out.push(entry::meta(id, l.first(), l.next(), l.state.as_deref()));
                 applied.push((id, None));
             }
         }
@@ -206,10 +219,11 @@ fn copy(inner: &Inner, live: Live, below: u64) -> Result<()> {
         }
         let copied: usize = out.iter().map(Vec::len).sum();
         let at = inner.submit(&out)?;
+        let segs = inner.shared.segment_firsts();
         for ((id, p), loc) in applied.into_iter().zip(at.clone()) {
             let l = cat.logs.get_mut(&id).expect("checked under this lock");
             match p {
-                Some(p) => l.moved(p, loc),
+                Some(p) => l.moved(p, loc, &segs),
                 None => l.set_meta(loc),
             }
         }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::catalog::LogState;
 use super::entry::{self, Entry, RECORD_HEADER};
+use super::locs::Loc;
 use super::{check_state, no_log, no_room, Inner};
 use crate::error::{Error, ErrorKind, Result};
 use crate::reader::{out_of_range, truncated};
@@ -145,20 +146,26 @@ impl StoreLog {
         let inner = self.inner()?;
         loop {
             let loc = inner.with_log(self.id, self.incarnation, |l| {
-                l.loc(position).ok_or_else(|| match position < l.first {
-                    true => truncated(position, l.first),
-                    false => out_of_range(position, l.first, l.next()),
+                l.loc(position).ok_or_else(|| match position < l.first() {
+                    true => truncated(position, l.first()),
+                    false => out_of_range(position, l.first(), l.next()),
                 })
             })??;
-            match inner.shared.read(loc) {
-                Ok(mut v) => {
-                    self.check_entry(&inner, loc, position, &v)?;
+            let found = inner
+                .locate(self.id, position, loc)
+                .and_then(|at| match at {
+                    Some(at) => inner.shared.read(at).map(|v| (at, v)),
+                    None => Err(self.missing(&inner, position, loc)),
+                });
+            match found {
+                Ok((at, mut v)) => {
+                    self.check_entry(&inner, at, position, &v)?;
                     v.drain(..RECORD_HEADER);
                     return Ok(v);
                 }
                 // Compaction moved the record and dropped the old copy
-                // meanwhile: look again.
-                Err(e) if e.kind() == ErrorKind::Truncated => {
+                // meanwhile, or a truncation took it: look again.
+                Err(e) if matches!(e.kind(), ErrorKind::Truncated | ErrorKind::Corruption) => {
                     let now = inner.with_log(self.id, self.incarnation, |l| l.loc(position))?;
                     if now == Some(loc) {
                         return Err(e);
@@ -167,6 +174,22 @@ impl StoreLog {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// The record at `position` is not in the segment the catalog says.
+    fn missing(&self, inner: &Inner, position: u64, loc: Loc) -> Error {
+        let near = match loc {
+            Loc::At(at) | Loc::In(at) => at,
+        };
+        Error::new(
+            ErrorKind::Corruption,
+            format!(
+                "store log {}: the shared segment holding position {near} has no record of its position {position}",
+                self.id
+            ),
+        )
+        .with_path(inner.shared.dir())
+        .at_position(near)
     }
 
     fn check_entry(&self, inner: &Inner, loc: u64, position: u64, b: &[u8]) -> Result<()> {
@@ -272,7 +295,7 @@ impl StoreLog {
     /// The log's first and next positions.
     fn range(&self) -> Result<(u64, u64)> {
         self.inner()?
-            .with_log(self.id, self.incarnation, |l| (l.first, l.next()))
+            .with_log(self.id, self.incarnation, |l| (l.first(), l.next()))
     }
 
     /// The oldest position kept (equal to the next position when empty).
@@ -367,8 +390,8 @@ impl StoreLog {
     /// [`ErrorKind::OutOfRange`] if `position` is before the first
     /// position (nothing changes); as [`StoreLog::append`].
     pub fn truncate_back(&self, position: u64) -> Result<()> {
-        let end = self.change(|l| match position < l.first {
-            true => Err(out_of_range(position, l.first, l.next())),
+        let end = self.change(|l| match position < l.first() {
+            true => Err(out_of_range(position, l.first(), l.next())),
             false => Ok(Change::Back(position)),
         })?;
         self.inner()?.shared.sync_to(end)
@@ -386,7 +409,7 @@ impl StoreLog {
             .get_mut(self.id, self.incarnation)
             .ok_or_else(|| no_log(self.id))?;
         let change = plan(log)?;
-        let (mut first, mut next, mut state) = (log.first, log.next(), log.state.as_deref());
+        let (mut first, mut next, mut state) = (log.first(), log.next(), log.state.as_deref());
         match &change {
             Change::Front(p) if *p > first => (first, next) = (*p, next.max(*p)),
             Change::Back(p) if *p < next => next = *p,
@@ -397,7 +420,7 @@ impl StoreLog {
             .submit(&[entry::meta(self.id, first, next, state)])?
             .start;
         match change {
-            Change::Front(p) if p > log.first => log.truncate_front(p),
+            Change::Front(p) if p > log.first() => log.truncate_front(p),
             Change::Back(p) if p < log.next() => log.truncate_back(p),
             Change::State(v) => log.state = Some(v),
             _ => {}

@@ -5,7 +5,9 @@ mod batch;
 mod catalog;
 mod compact;
 pub(crate) mod entry;
+mod locs;
 mod log;
+mod maps;
 mod options;
 
 use batch::BatchOp;
@@ -25,6 +27,8 @@ use crate::log::Log;
 use crate::options::Options;
 use catalog::{Catalog, LogState, Replay};
 use entry::RECORD_HEADER;
+use locs::Loc;
+use maps::Maps;
 
 /// The largest state value of a log, in bytes.
 pub const MAX_STATE_SIZE: usize = 64 << 10;
@@ -94,6 +98,9 @@ pub struct Store {
 struct Inner {
     shared: Log,
     catalog: Mutex<Catalog>,
+    /// The maps of the segments whose runs were read last. Never locked
+    /// while `catalog` is held.
+    maps: Mutex<Maps>,
     /// Notified when records are appended, for tail reads.
     appended: Condvar,
     /// Notified to stop the compaction thread, or to wake it early.
@@ -138,11 +145,13 @@ impl Store {
         if let Some(e) = bad {
             return Err(e.with_path(shared.dir()));
         }
-        let catalog = replay.finish().map_err(|e| e.with_path(shared.dir()))?;
+        let mut catalog = replay.finish().map_err(|e| e.with_path(shared.dir()))?;
+        catalog.sparsify(&shared.segment_firsts());
         let inner = Arc::new(Inner {
             max_record: options.log.max_record_size - RECORD_HEADER,
             shared,
             catalog: Mutex::new(catalog),
+            maps: Mutex::new(Maps::default()),
             appended: Condvar::new(),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
@@ -298,7 +307,12 @@ impl Store {
         }
         // A state's meta entry comes after the batch's records of its log.
         for (id, v) in &states {
-            records.push(entry::meta(*id, cat.logs[id].first, next[id], v.as_deref()));
+            records.push(entry::meta(
+                *id,
+                cat.logs[id].first(),
+                next[id],
+                v.as_deref(),
+            ));
         }
         if records.is_empty() {
             return Ok(positions);
@@ -358,9 +372,10 @@ impl Store {
     pub fn stats(&self) -> Result<StoreStats> {
         let (logs, records, index_bytes) = {
             let cat = self.inner.lock();
-            let records = cat.logs.values().map(|l| l.locs.len() as u64).sum();
+            let records = cat.logs.values().map(LogState::len).sum();
             (cat.logs.len() as u64, records, cat.index_bytes())
         };
+        let index_bytes = index_bytes + self.inner.maps().bytes();
         Ok(StoreStats {
             logs,
             records,
@@ -402,6 +417,22 @@ impl Drop for Store {
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, Catalog> {
         self.catalog.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn maps(&self) -> MutexGuard<'_, Maps> {
+        self.maps.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The shared position of log `id`'s record at `position`, where the
+    /// catalog said it is; `None` if it is not there (any more).
+    ///
+    /// # Errors
+    /// As [`Maps::find`].
+    fn locate(&self, id: u64, position: u64, loc: Loc) -> Result<Option<u64>> {
+        match loc {
+            Loc::At(at) => Ok(Some(at)),
+            Loc::In(near) => self.maps().find(&self.shared, id, position, near),
+        }
     }
 
     fn with_log<T>(&self, id: u64, incarnation: u64, f: impl FnOnce(&LogState) -> T) -> Result<T> {
