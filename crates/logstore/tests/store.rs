@@ -255,3 +255,84 @@ fn a_submitted_batch_is_reported_durable_with_its_positions() {
     assert_eq!(rx.recv().unwrap().unwrap(), 12..12);
     assert_eq!(log.read(11).unwrap(), b"b");
 }
+
+#[test]
+fn records_in_sealed_segments_cost_a_run_per_segment_not_a_position_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = || {
+        manual(
+            Options::default()
+                .segment_size(256 << 10)
+                .sync_policy(SyncPolicy::Never),
+        )
+    };
+    let store = Store::open(dir.path(), options()).unwrap();
+    let logs: Vec<_> = (0..50)
+        .map(|id| store.create_log(id, id * 1000).unwrap())
+        .collect();
+    // 40,000 records of 40 bytes, interleaved over the logs in batches.
+    let mut batch = WriteBatch::new();
+    for i in 0..40_000u64 {
+        batch.append(i % 50, &record(i, 40));
+        if i % 500 == 499 {
+            store.write(&batch).unwrap();
+            batch = WriteBatch::new();
+        }
+    }
+    let dense = store.stats().unwrap().index_bytes;
+    assert!(
+        dense >= 40_000 * 8,
+        "held densely until a pass: {dense} bytes"
+    );
+    store.compact().unwrap();
+    let stats = store.stats().unwrap();
+    let segments = stats.shared.segments.len() as u64;
+    assert!(segments >= 8, "{segments} segments");
+    // 16 bytes a run (a log and a segment), 8 a record of the active
+    // segment, a segment map of the reads below, and a fixed part per log.
+    assert!(
+        stats.index_bytes < 200_000,
+        "{} bytes for 40,000 records in {segments} segments",
+        stats.index_bytes
+    );
+    let check = |store: &Store| {
+        for (n, log) in (0..50u64).zip(store.logs()) {
+            let l = store.log(log).unwrap();
+            assert_eq!(l.first_position().unwrap(), n * 1000);
+            assert_eq!(l.next_position().unwrap(), n * 1000 + 800);
+            let mut want = n;
+            l.replay(n * 1000, |p, r| {
+                assert_eq!((p, r), (n * 1000 + want / 50, &record(want, 40)[..]));
+                want += 50;
+                true
+            })
+            .unwrap();
+            assert_eq!(want, n + 40_000);
+        }
+    };
+    check(&store);
+    // A truncation in the middle of a run, then one past a run's end; reads
+    // by position land on the right records.
+    logs[3].truncate_front(3000 + 333).unwrap();
+    logs[4].truncate_back(4000 + 500).unwrap();
+    logs[4].append(b"after the cut").unwrap();
+    assert_eq!(kind(logs[3].read(3332)), ErrorKind::Truncated);
+    assert_eq!(logs[3].read(3333).unwrap(), record(3 + 333 * 50, 40));
+    assert_eq!(logs[4].read(4499).unwrap(), record(4 + 499 * 50, 40));
+    assert_eq!(logs[4].read(4500).unwrap(), b"after the cut");
+    drop(logs);
+    drop(store);
+    let store = Store::open(dir.path(), options()).unwrap();
+    assert!(store.stats().unwrap().index_bytes < 200_000);
+    let l3 = store.log(3).unwrap();
+    assert_eq!(l3.read(3333).unwrap(), record(3 + 333 * 50, 40));
+    assert_eq!(store.log(4).unwrap().read(4500).unwrap(), b"after the cut");
+    assert_eq!(
+        store.log(4).unwrap().read(4499).unwrap(),
+        record(4 + 499 * 50, 40)
+    );
+    assert_eq!(
+        store.log(7).unwrap().read(7799).unwrap(),
+        record(7 + 799 * 50, 40)
+    );
+}

@@ -192,6 +192,10 @@ impl Locs {
             }
             self.dense_start += 1;
         }
+        // Give back what the records gone to runs held (with room to grow).
+        if self.dense.capacity() > 4 * self.dense.len().max(16) {
+            self.dense.shrink_to(2 * self.dense.len());
+        }
     }
 
     /// A shared position at or below every kept record's.
