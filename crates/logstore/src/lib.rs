@@ -95,7 +95,9 @@ pub use options::{
 };
 pub use reader::Iter;
 pub use recovery::{Cut, RecoveryReport};
-pub use store::{Store, StoreLog, StoreOptions, StoreStats, WriteBatch, MAX_STATE_SIZE};
+pub use store::{
+    Store, StoreLog, StoreOptions, StoreRecovery, StoreStats, WriteBatch, MAX_STATE_SIZE,
+};
 pub use verify::{Problem, VerifyReport};
 
 #[cfg(test)]

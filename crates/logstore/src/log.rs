@@ -432,6 +432,34 @@ impl Log {
         sealed.chain([st.segs.active().first]).collect()
     }
 
+    /// Durably replaces (or creates) the file `name` beside the log's own
+    /// (a store's checkpoint): written aside, synced, renamed, and the
+    /// directory synced.
+    pub(crate) fn replace_side_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let tmp = format!("{name}.tmp");
+        crate::meta::replace_file(self.shared.log_dir(), &tmp, name, bytes)
+    }
+
+    /// The bytes of the file `name` beside the log's own; `None` if there
+    /// is none, or if it claims more bytes than `limit` or than the disk
+    /// holds for it (a sparse file).
+    pub(crate) fn read_side_file(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        let path = self.shared.dir.join(name);
+        let file = match self.shared.fs.open(&path, OpenMode::Read) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("open", &path, e)),
+        };
+        let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
+        let held = file.allocated_bytes().unwrap_or(len);
+        if len > limit || len > held.saturating_add(64 << 10) {
+            return Ok(None);
+        }
+        let mut bytes = vec![0; len as usize];
+        crate::fs::read_exact_at(&*file, &mut bytes, 0).map_err(|e| Error::io("read", &path, e))?;
+        Ok(Some(bytes))
+    }
+
     /// Waits until the space released by earlier truncations has been given
     /// back to the file system.
     pub fn wait_reclaimed(&self) {

@@ -261,6 +261,16 @@ fn a_flipped_byte_in_an_acknowledged_entry_is_corruption() {
         .expect("the record is in the first segment");
     bytes[at + 150] ^= 0x40;
     std::fs::write(&seg, &bytes).unwrap();
+    // The store opens from its checkpoint without reading the entry; the
+    // read finds the damage, and so does a full replay (no checkpoint).
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert!(store.recovery().checkpoint.is_some());
+    let e = store.log(0).unwrap().read(4).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corruption, "{e}");
+    assert_eq!(e.path(), Some(seg.as_path()), "{e}");
+    assert_eq!(store.log(0).unwrap().read(5).unwrap(), [6; 300]);
+    drop(store);
+    std::fs::remove_file(dir.path().join("store.checkpoint")).unwrap();
     let e = Store::open(dir.path(), opts()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corruption, "{e}");
     assert_eq!(e.path(), Some(seg.as_path()), "{e}");

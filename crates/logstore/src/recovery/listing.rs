@@ -60,6 +60,11 @@ pub(super) fn prepare_dir(
     }
 }
 
+/// A store's checkpoint (see `store::checkpoint`), kept beside the files of
+/// its shared log, and the name it is written under first.
+pub(crate) const STORE_CHECKPOINT: &str = "store.checkpoint";
+pub(crate) const STORE_CHECKPOINT_TMP: &str = "store.checkpoint.tmp";
+
 pub(crate) fn list(fs: &dyn Fs, dir: &Path) -> Result<Listing> {
     let raw = fs
         .list_dir(dir)
@@ -82,10 +87,17 @@ pub(crate) fn list(fs: &dyn Fs, dir: &Path) -> Result<Listing> {
             l.segments.push(first);
         } else if let Some(first) = segment::parse_index_name(&name) {
             l.indexes.push(first);
-        } else if name.ends_with(".idx.tmp") || name == "logstore.meta.tmp" || name == cut::CUT_TMP
+        } else if name.ends_with(".idx.tmp")
+            || name == "logstore.meta.tmp"
+            || name == cut::CUT_TMP
+            || name == STORE_CHECKPOINT_TMP
         {
             l.temporary.push(name);
-        } else if name != META_NAME && name != LOCK_NAME && name != cut::CUT_NAME {
+        } else if name != META_NAME
+            && name != LOCK_NAME
+            && name != cut::CUT_NAME
+            && name != STORE_CHECKPOINT
+        {
             l.unknown.push(name);
         }
     }

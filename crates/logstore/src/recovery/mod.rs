@@ -24,6 +24,7 @@ use crate::meta::{self, Meta};
 use crate::options::{Options, Recovery};
 use crate::segment::{self, scan};
 mod listing;
+pub(crate) use listing::STORE_CHECKPOINT;
 mod tail;
 
 use listing::{create_meta, prepare_dir};

@@ -37,6 +37,17 @@ impl LogState {
         }
     }
 
+    /// A log as a checkpoint kept it.
+    pub(crate) fn restored(locs: Locs, state: Option<Vec<u8>>, meta_at: u64) -> Self {
+        LogState {
+            locs,
+            state,
+            meta_at,
+            lowest: None,
+            incarnation: 0,
+        }
+    }
+
     /// The first position kept.
     pub(crate) fn first(&self) -> u64 {
         self.locs.first()
@@ -143,6 +154,74 @@ impl Catalog {
             .values_mut()
             .map(LogState::lowest)
             .fold(end, u64::min)
+    }
+
+    /// Applies the entry at shared position `at`, written after every entry
+    /// the catalog holds (the replay after a checkpoint): each entry must
+    /// follow from the catalog, as it did when it was written. `segs` are
+    /// the shared log's segments' first positions.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Corruption`] for an entry that does not follow.
+    pub(crate) fn apply(&mut self, at: u64, entry: Entry<'_>, segs: &[u64]) -> Result<()> {
+        let wrong = |what: &str| {
+            Error::new(
+                ErrorKind::Corruption,
+                format!(
+                    "store entry at shared position {at} does not follow the checkpoint: {what}"
+                ),
+            )
+            .at_position(at)
+        };
+        match entry {
+            Entry::Put { log, position, .. } => match self.logs.get_mut(&log) {
+                Some(l) if l.next() == position => l.push(at),
+                Some(l) => return Err(misplaced(at, log, position, l.next())),
+                None => {
+                    return Err(wrong(&format!(
+                        "a record of log {log}, which does not exist"
+                    )))
+                }
+            },
+            Entry::Moved { log, position, .. } => match self.logs.get_mut(&log) {
+                Some(l) if l.loc(position).is_some() => l.moved(position, at, segs),
+                _ => {
+                    return Err(wrong(&format!(
+                        "a copy of log {log}'s record {position}, not kept"
+                    )))
+                }
+            },
+            Entry::Meta {
+                log,
+                first,
+                next,
+                state,
+            } => {
+                let l = match self.logs.get_mut(&log) {
+                    Some(l) => l,
+                    None if first == next => {
+                        self.insert(log, LogState::new(first, at));
+                        self.logs.get_mut(&log).expect("just inserted")
+                    }
+                    None => {
+                        return Err(wrong(&format!("log {log} created holding {first}..{next}")))
+                    }
+                };
+                l.truncate_front(first);
+                l.truncate_back(next);
+                if (l.first(), l.next()) != (first, next) {
+                    return Err(wrong(&format!("log {log} cannot hold {first}..{next}")));
+                }
+                l.state = state.map(<[u8]>::to_vec);
+                l.set_meta(at);
+            }
+            Entry::Drop { log } => {
+                if self.logs.remove(&log).is_none() {
+                    return Err(wrong(&format!("log {log} dropped, which does not exist")));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Holds every log's records in sealed segments as runs.

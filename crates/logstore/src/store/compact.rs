@@ -23,7 +23,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::store::catalog::Catalog;
 use crate::store::entry::{self, Entry};
 use crate::store::locs::Loc;
-use crate::store::Inner;
+use crate::store::{checkpoint, Inner, NO_CHECKPOINT};
 
 /// Compaction runs only while the shared log keeps more than this many
 /// times the live bytes, plus two segments (the active one, and the one
@@ -63,7 +63,14 @@ pub(super) fn run(inner: &Inner, interval: Duration) {
 pub(super) fn compact(inner: &Inner) -> Result<()> {
     // One pass at a time: `Store::compact` may race the thread's.
     let _one = inner.compacting.lock().unwrap_or_else(|p| p.into_inner());
-    inner.lock().sparsify(&inner.shared.segment_firsts());
+    let segs = inner.shared.segment_firsts();
+    inner.lock().sparsify(&segs);
+    // A checkpoint each time a segment is sealed: opening then replays
+    // at most about a segment, and reclaim is held back by as much.
+    let at = inner.checkpoint.load(Ordering::SeqCst);
+    if at == NO_CHECKPOINT || at < *segs.last().expect("an active segment") {
+        checkpoint::write(inner)?;
+    }
     reclaim(inner)?;
     let shared = inner.shared.stats()?;
     // The active segment is never compacted: the sealed ones' ends.
@@ -122,7 +129,9 @@ pub(super) fn compact(inner: &Inner) -> Result<()> {
 /// first: a crash must not take them and keep the truncation.
 fn reclaim(inner: &Inner) -> Result<()> {
     let log = &inner.shared;
-    let target = inner.lock().lowest(log.next_position());
+    let lowest = inner.lock().lowest(log.next_position());
+    // The checkpoint's replay needs every entry from its position on.
+    let target = lowest.min(inner.checkpoint.load(Ordering::SeqCst));
     if target <= log.first_position() {
         return Ok(());
     }

@@ -40,6 +40,19 @@ pub(crate) fn segment_of(segs: &[u64], at: u64) -> u64 {
     segs[segs.partition_point(|&f| f <= at).saturating_sub(1)]
 }
 
+/// Adds the record at `position` (the one after the last run's), at shared
+/// position `at`, to the last run if it shares its segment.
+fn join(runs: &mut Vec<Run>, position: u64, at: u64, segs: &[u64]) {
+    let seg = segment_of(segs, at);
+    match runs.last_mut() {
+        Some(last) if segment_of(segs, last.low) == seg => last.low = last.low.min(at),
+        _ => runs.push(Run {
+            start: position,
+            low: at,
+        }),
+    }
+}
+
 /// The positions `first..next` of one log and where their records are.
 #[derive(Debug)]
 pub(crate) struct Locs {
@@ -182,20 +195,53 @@ impl Locs {
         let active = *segs.last().expect("a log has an active segment");
         while let Some(&at) = self.dense.front().filter(|&&at| at < active) {
             self.dense.pop_front();
-            let seg = segment_of(segs, at);
-            match self.runs.last_mut() {
-                Some(last) if segment_of(segs, last.low) == seg => last.low = last.low.min(at),
-                _ => self.runs.push(Run {
-                    start: self.dense_start,
-                    low: at,
-                }),
-            }
+            join(&mut self.runs, self.dense_start, at, segs);
             self.dense_start += 1;
         }
         // Give back what the records gone to runs held (with room to grow).
         if self.dense.capacity() > 4 * self.dense.len().max(16) {
             self.dense.shrink_to(2 * self.dense.len());
         }
+    }
+
+    /// Every record as runs, `(start, low)` each, the dense ones too: what
+    /// a checkpoint keeps.
+    pub(crate) fn all_runs(&self, segs: &[u64]) -> Vec<(u64, u64)> {
+        let mut runs = self.runs.clone();
+        for (p, at) in self.dense() {
+            join(&mut runs, p, at, segs);
+        }
+        runs.into_iter().map(|r| (r.start, r.low)).collect()
+    }
+
+    /// The positions `first..next` held as `runs` (from
+    /// [`Locs::all_runs`]); `None` unless they make sense: sorted, covering
+    /// the range, the first starting at or before `first` and the others
+    /// after it, every bound below `below`.
+    pub(crate) fn from_runs(
+        first: u64,
+        next: u64,
+        runs: &[(u64, u64)],
+        below: u64,
+    ) -> Option<Locs> {
+        let sorted = runs.windows(2).all(|w| w[0].0 < w[1].0);
+        let inside = runs.iter().skip(1).all(|r| r.0 > first && r.0 < next);
+        let covered = match runs.first() {
+            None => first == next,
+            Some(r) => r.0 <= first && first < next,
+        };
+        if !(sorted && inside && covered && runs.iter().all(|r| r.1 < below)) {
+            return None;
+        }
+        Some(Locs {
+            first,
+            runs: runs
+                .iter()
+                .map(|&(start, low)| Run { start, low })
+                .collect(),
+            dense_start: next,
+            dense: VecDeque::new(),
+        })
     }
 
     /// A shared position at or below every kept record's.

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::error::Result;
+use crate::error::{ErrorKind, Result};
 use crate::log::Log;
 use crate::store::entry::{self, Entry};
 use crate::store::locs::segment_of;
@@ -29,6 +29,8 @@ struct SegmentMap {
     /// `(log, position)` to the shared position of its last record there:
     /// a record's live copy is its newest.
     at: HashMap<(u64, u64), u64>,
+    /// The damaged entries the scan passed over.
+    damaged: Vec<u64>,
 }
 
 impl Maps {
@@ -36,8 +38,8 @@ impl Maps {
     /// segment holding shared position `near` holds; `None` if it does not.
     ///
     /// # Errors
-    /// As [`Log::replay`]; [`crate::ErrorKind::Corruption`] if an entry of
-    /// the segment is malformed.
+    /// As [`Log::replay`]; [`ErrorKind::Corruption`] if it is not there
+    /// and an entry of the segment is damaged.
     pub(crate) fn find(
         &mut self,
         shared: &Log,
@@ -56,7 +58,15 @@ impl Maps {
         if map.scanned_to < end {
             scan(shared, map, end)?;
         }
-        Ok(map.at.get(&(log, position)).copied())
+        match map.at.get(&(log, position)) {
+            Some(&at) => Ok(Some(at)),
+            // Not there: a damaged entry may have held it, and reading it
+            // says what the damage is, and where.
+            None => match map.damaged.first() {
+                Some(&at) => shared.read(at).map(|_| None),
+                None => Ok(None),
+            },
+        }
     }
 
     /// Bytes of memory the maps take, roughly.
@@ -83,6 +93,7 @@ impl Maps {
                     first,
                     scanned_to: first,
                     at: HashMap::new(),
+                    damaged: Vec::new(),
                 });
             }
         }
@@ -90,13 +101,15 @@ impl Maps {
     }
 }
 
-/// Adds the map's segment's entries up to shared position `end`.
+/// Adds the map's segment's entries up to shared position `end`. A damaged
+/// entry is noted and passed over: it costs its own record, not the
+/// segment's others.
 fn scan(shared: &Log, map: &mut SegmentMap, end: u64) -> Result<()> {
     // Entries before the shared log's first position are gone, and dead.
-    let from = map.scanned_to.max(shared.first_position());
-    let mut bad = None;
-    if from < end {
-        shared.replay(from, |at, b| {
+    let mut from = map.scanned_to.max(shared.first_position());
+    while from < end {
+        let mut bad = None;
+        let scanned = shared.replay(from, |at, b| {
             if at >= end {
                 return false;
             }
@@ -105,13 +118,20 @@ fn scan(shared: &Log, map: &mut SegmentMap, end: u64) -> Result<()> {
                     map.at.insert((log, position), at);
                 }
                 Ok(_) => {}
-                Err(e) => bad = Some(e),
+                Err(_) => bad = Some(at),
             }
             bad.is_none()
-        })?;
-    }
-    if let Some(e) = bad {
-        return Err(e.with_path(shared.dir()));
+        });
+        let damaged = match (scanned, bad) {
+            (Ok(_), None) => break,
+            (Ok(_), Some(at)) => at,
+            (Err(e), _) => match e.position() {
+                Some(at) if e.kind() == ErrorKind::Corruption && (from..end).contains(&at) => at,
+                _ => return Err(e),
+            },
+        };
+        map.damaged.push(damaged);
+        from = damaged + 1;
     }
     map.scanned_to = end;
     Ok(())

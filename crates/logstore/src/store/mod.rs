@@ -3,6 +3,7 @@
 
 mod batch;
 mod catalog;
+mod checkpoint;
 mod compact;
 pub(crate) mod entry;
 mod locs;
@@ -56,6 +57,21 @@ pub struct StoreStats {
     pub index_bytes: u64,
 }
 
+/// How a store's catalog was rebuilt at open, from [`Store::recovery`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreRecovery {
+    /// The shared position of the checkpoint it started from, if one was
+    /// used (none, or one that does not fit the shared log, means every
+    /// entry was replayed).
+    pub checkpoint: Option<u64>,
+    /// Entries of the shared log replayed.
+    pub replayed: u64,
+}
+
+/// The position that says no checkpoint is on disk.
+const NO_CHECKPOINT: u64 = u64::MAX;
+
 /// A store of many logs, each named by a `u64` id, in one directory.
 ///
 /// Each log has the API of a [`Log`] (through [`StoreLog`]): its own
@@ -101,6 +117,11 @@ struct Inner {
     /// The maps of the segments whose runs were read last. Never locked
     /// while `catalog` is held.
     maps: Mutex<Maps>,
+    /// The position of the checkpoint on disk ([`NO_CHECKPOINT`] if none):
+    /// reclaim keeps every entry from it on, which its replay needs.
+    checkpoint: AtomicU64,
+    /// How the catalog was rebuilt at open.
+    recovery: StoreRecovery,
     /// Notified when records are appended, for tail reads.
     appended: Condvar,
     /// Notified to stop the compaction thread, or to wake it early.
@@ -109,6 +130,7 @@ struct Inner {
     /// Held by a compaction pass.
     compacting: Mutex<()>,
     max_record: usize,
+    read_only: bool,
     compact_below: f64,
     segment_size: u64,
     copied: AtomicU64,
@@ -131,27 +153,26 @@ impl Store {
             )));
         }
         let shared = Log::open(dir, options.log.clone())?;
-        let mut replay = Replay::default();
-        let mut bad = None;
-        shared.replay(shared.first_position(), |at, b| {
-            match entry::decode(at, b).and_then(|e| replay.apply(at, e)) {
-                Ok(()) => true,
-                Err(e) => {
-                    bad = Some(e);
-                    false
-                }
-            }
-        })?;
-        if let Some(e) = bad {
-            return Err(e.with_path(shared.dir()));
-        }
-        let mut catalog = replay.finish().map_err(|e| e.with_path(shared.dir()))?;
-        catalog.sparsify(&shared.segment_firsts());
+        let segs = shared.segment_firsts();
+        let (mut catalog, recovery) = match checkpoint::load(&shared)? {
+            Some((cat, through)) => match replay_after(&shared, cat, through, &segs) {
+                Ok(replayed) => replayed,
+                // The checkpoint does not fit the shared log: it is passed
+                // over, and the shared log alone rebuilds the catalog.
+                Err(e) if e.kind() == ErrorKind::Corruption => replay_all(&shared)?,
+                Err(e) => return Err(e),
+            },
+            None => replay_all(&shared)?,
+        };
+        catalog.sparsify(&segs);
         let inner = Arc::new(Inner {
             max_record: options.log.max_record_size - RECORD_HEADER,
+            read_only: options.log.read_only,
             shared,
             catalog: Mutex::new(catalog),
             maps: Mutex::new(Maps::default()),
+            checkpoint: AtomicU64::new(recovery.checkpoint.unwrap_or(NO_CHECKPOINT)),
+            recovery,
             appended: Condvar::new(),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
@@ -392,7 +413,20 @@ impl Store {
     /// As [`Log::close`].
     pub fn close(mut self) -> Result<()> {
         self.stop_compactor();
+        if !self.inner.read_only {
+            let _one = self
+                .inner
+                .compacting
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            checkpoint::write(&self.inner)?;
+        }
         self.inner.shared.close()
+    }
+
+    /// How the catalog was rebuilt when the store was opened.
+    pub fn recovery(&self) -> StoreRecovery {
+        self.inner.recovery
     }
 
     fn stop_compactor(&mut self) {
@@ -411,6 +445,66 @@ impl Store {
 impl Drop for Store {
     fn drop(&mut self) {
         self.stop_compactor();
+        // So that the next open replays little; a failure loses nothing
+        // (the shared log alone rebuilds the catalog), and `close` reports it.
+        if !self.inner.read_only {
+            let _one = self
+                .inner
+                .compacting
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let _ = checkpoint::write(&self.inner);
+        }
+    }
+}
+
+/// The catalog replayed from every entry of the shared log.
+fn replay_all(shared: &Log) -> Result<(Catalog, StoreRecovery)> {
+    let mut replay = Replay::default();
+    let replayed = each_entry(shared, shared.first_position(), |at, e| replay.apply(at, e))?;
+    let catalog = replay.finish().map_err(|e| e.with_path(shared.dir()))?;
+    let recovery = StoreRecovery {
+        checkpoint: None,
+        replayed,
+    };
+    Ok((catalog, recovery))
+}
+
+/// `catalog`, from a checkpoint at `through`, with the entries after it.
+fn replay_after(
+    shared: &Log,
+    mut catalog: Catalog,
+    through: u64,
+    segs: &[u64],
+) -> Result<(Catalog, StoreRecovery)> {
+    let replayed = each_entry(shared, through, |at, e| catalog.apply(at, e, segs))?;
+    let recovery = StoreRecovery {
+        checkpoint: Some(through),
+        replayed,
+    };
+    Ok((catalog, recovery))
+}
+
+/// Calls `f` with each entry of the shared log from `from` on; returns how
+/// many there were.
+fn each_entry(
+    shared: &Log,
+    from: u64,
+    mut f: impl FnMut(u64, entry::Entry<'_>) -> Result<()>,
+) -> Result<u64> {
+    let mut bad = None;
+    let n = shared.replay(from, |at, b| {
+        match entry::decode(at, b).and_then(|e| f(at, e)) {
+            Ok(()) => true,
+            Err(e) => {
+                bad = Some(e);
+                false
+            }
+        }
+    })?;
+    match bad {
+        Some(e) => Err(e.with_path(shared.dir())),
+        None => Ok(n),
     }
 }
 
