@@ -134,3 +134,36 @@ fn a_store_of_format_1_opens_with_everything_it_held() {
     write_fixture(fresh.path());
     check(&Store::open(fresh.path(), options()).unwrap());
 }
+
+/// The same store with a checkpoint of checkpoint format 1 (docs/FORMAT.md,
+/// "Store checkpoint"), as closing it writes: this build must open it from
+/// the checkpoint, replaying nothing, find the same, and write the same
+/// checkpoint from the store of format 1.
+#[test]
+fn a_checkpoint_of_format_1_opens_the_store_without_a_replay() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let copy = |name: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        for e in std::fs::read_dir(fixtures.join(name)).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+        }
+        dir
+    };
+    let dir = copy("store-v1-checkpoint");
+    let store = Store::open(dir.path(), options()).unwrap();
+    let recovery = store.recovery();
+    assert!(recovery.checkpoint.is_some(), "{recovery:?}");
+    assert_eq!(recovery.replayed, 0, "{recovery:?}");
+    check(&store);
+    drop(store);
+    let want = std::fs::read(fixtures.join("store-v1-checkpoint/store.checkpoint")).unwrap();
+    let dir = copy("store-v1");
+    let store = Store::open(dir.path(), options()).unwrap();
+    assert_eq!(store.recovery().checkpoint, None);
+    store.close().unwrap();
+    assert_eq!(
+        std::fs::read(dir.path().join("store.checkpoint")).unwrap(),
+        want
+    );
+}

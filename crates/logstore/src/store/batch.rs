@@ -36,4 +36,14 @@ impl WriteBatch {
         self.ops.push(BatchOp::State(log, None));
         self
     }
+
+    /// How many appends and state changes it holds.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
 }
