@@ -4,6 +4,7 @@
 //! ```text
 //! store-scale write DIR LOGS RECORDS SIZE [--keep-all]  # fills a new store, closes it
 //! store-scale open DIR [--no-checkpoint]    # opens it, reads a record of every log
+//! store-scale crash DIR RECORDS SIZE        # appends, syncs, exits without closing
 //! ```
 //!
 //! `write` appends `RECORDS` records of `SIZE` bytes round-robin over `LOGS`
@@ -124,9 +125,35 @@ fn open(dir: &Path, checkpoint: bool) -> logstore::Result<()> {
     Ok(())
 }
 
+/// Appends `records` more records of `size` bytes, syncs, and exits without
+/// closing the store (as a crash after the sync would): the next open
+/// replays them after the checkpoint.
+fn crash(dir: &Path, records: u64, size: usize) -> logstore::Result<()> {
+    let store = Store::open(
+        dir,
+        options().background_compaction(false, Duration::from_secs(1)),
+    )?;
+    let logs = store.logs();
+    let record = vec![0xa5; size];
+    let mut batch = WriteBatch::new();
+    for i in 0..records {
+        batch.append(logs[i as usize % logs.len()], &record);
+        if batch.len() == 1000 {
+            store.write(&batch)?;
+            batch = WriteBatch::new();
+        }
+    }
+    if !batch.is_empty() {
+        store.write(&batch)?;
+    }
+    store.sync()?;
+    println!("appended {records} records after the checkpoint; exiting without closing");
+    std::process::exit(0)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: store-scale write DIR LOGS RECORDS SIZE [--keep-all] | store-scale open DIR [--no-checkpoint]";
+    let usage = "usage: store-scale write DIR LOGS RECORDS SIZE [--keep-all] | store-scale open DIR [--no-checkpoint] | store-scale crash DIR RECORDS SIZE";
     let r = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["write", dir, logs, records, size, ref rest @ ..] if rest.len() <= 1 => {
             let n = |v: &str| v.parse::<u64>().expect(usage);
@@ -140,6 +167,10 @@ fn main() {
             )
         }
         ["open", dir] => open(dir.as_ref(), true),
+        ["crash", dir, records, size] => {
+            let n = |v: &str| v.parse::<u64>().expect(usage);
+            crash(dir.as_ref(), n(records), n(size) as usize)
+        }
         ["open", dir, "--no-checkpoint"] => open(dir.as_ref(), false),
         _ => {
             eprintln!("{usage}");

@@ -156,6 +156,9 @@ pub(crate) fn write(inner: &Inner) -> Result<()> {
     inner.shared.sync_to(through)?;
     inner.shared.replace_side_file(STORE_CHECKPOINT, &bytes)?;
     inner.checkpoint.store(through, Ordering::SeqCst);
+    inner
+        .checkpoint_bytes
+        .store(bytes.len() as u64, Ordering::Relaxed);
     Ok(())
 }
 

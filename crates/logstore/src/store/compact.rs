@@ -65,10 +65,14 @@ pub(super) fn compact(inner: &Inner) -> Result<()> {
     let _one = inner.compacting.lock().unwrap_or_else(|p| p.into_inner());
     let segs = inner.shared.segment_firsts();
     inner.lock().sparsify(&segs);
-    // A checkpoint each time a segment is sealed: opening then replays
-    // at most about a segment, and reclaim is held back by as much.
+    // A checkpoint each time a segment is sealed, or each few when it is
+    // large (many logs and segments): writing checkpoints costs at most a
+    // quarter of what is appended, opening replays at most that many
+    // segments, and reclaim is held back by as much.
     let at = inner.checkpoint.load(Ordering::SeqCst);
-    if at == NO_CHECKPOINT || at < *segs.last().expect("an active segment") {
+    let size = inner.checkpoint_bytes.load(Ordering::Relaxed);
+    let every = 1 + 4 * size / inner.segment_size.max(1);
+    if at == NO_CHECKPOINT || segs.iter().filter(|&&f| f > at).count() as u64 >= every {
         checkpoint::write(inner)?;
     }
     reclaim(inner)?;

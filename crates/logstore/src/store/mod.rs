@@ -120,6 +120,8 @@ struct Inner {
     /// The position of the checkpoint on disk ([`NO_CHECKPOINT`] if none):
     /// reclaim keeps every entry from it on, which its replay needs.
     checkpoint: AtomicU64,
+    /// The size of the checkpoint last written, in bytes.
+    checkpoint_bytes: AtomicU64,
     /// How the catalog was rebuilt at open.
     recovery: StoreRecovery,
     /// Notified when records are appended, for tail reads.
@@ -172,6 +174,7 @@ impl Store {
             catalog: Mutex::new(catalog),
             maps: Mutex::new(Maps::default()),
             checkpoint: AtomicU64::new(recovery.checkpoint.unwrap_or(NO_CHECKPOINT)),
+            checkpoint_bytes: AtomicU64::new(0),
             recovery,
             appended: Condvar::new(),
             wake: Condvar::new(),
