@@ -377,3 +377,57 @@ fn an_empty_submitted_batch_reports_once_earlier_records_are_durable() {
     let store = Store::open(DIR, opts(&fs, SyncPolicy::Never)).unwrap();
     assert_eq!(store.log(1).unwrap().next_position().unwrap(), 1);
 }
+
+/// A checkpoint that is checksummed but wrong (it puts a log's records in
+/// each other's segments) never yields a wrong record: reads of them are
+/// corruption, and so is `Store::verify`. One that fails its checksum is
+/// passed over: every entry is replayed, and everything is there.
+#[test]
+fn a_forged_checkpoint_gives_corruption_or_a_full_replay_never_a_wrong_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || {
+        StoreOptions::default()
+            .log_options(Options::default().segment_size(64 << 10))
+            .background_compaction(false, Duration::from_secs(1))
+    };
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let log = store.create_log(1, 0).unwrap();
+    for i in 0..400u32 {
+        log.append(&[(i % 250) as u8 + 1; 400]).unwrap();
+    }
+    assert_eq!(store.verify().unwrap(), 400);
+    drop(log);
+    store.close().unwrap();
+    let path = dir.path().join("store.checkpoint");
+    let good = std::fs::read(&path).unwrap();
+    // One log, no state: its runs start at byte 72, 16 bytes each.
+    let runs = u32::from_le_bytes(good[68..72].try_into().unwrap()) as usize;
+    assert!(runs >= 2, "{runs} runs");
+    let mut forged = good[..good.len() - 4].to_vec();
+    let (a, b) = (72 + 8..72 + 16, 88 + 8..88 + 16);
+    let low_a: Vec<u8> = forged[a.clone()].to_vec();
+    forged.copy_within(b.clone(), a.start);
+    forged[b].copy_from_slice(&low_a);
+    let crc = crc32c::crc32c(&forged);
+    forged.extend_from_slice(&crc.to_le_bytes());
+    std::fs::write(&path, &forged).unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert!(store.recovery().checkpoint.is_some());
+    let log = store.log(1).unwrap();
+    assert_eq!(log.read(0).unwrap_err().kind(), ErrorKind::Corruption);
+    assert_eq!(store.verify().unwrap_err().kind(), ErrorKind::Corruption);
+    drop(log);
+    drop(store);
+    // A flipped byte: the checkpoint is passed over.
+    let mut flipped = good.clone();
+    flipped[80] ^= 1;
+    std::fs::write(&path, &flipped).unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert_eq!(store.recovery().checkpoint, None);
+    assert!(store.recovery().replayed > 400);
+    assert_eq!(store.verify().unwrap(), 400);
+    let log = store.log(1).unwrap();
+    for i in 0..400u32 {
+        assert_eq!(log.read(i as u64).unwrap(), [(i % 250) as u8 + 1; 400]);
+    }
+}

@@ -20,8 +20,9 @@ pub(crate) struct Maps {
     maps: VecDeque<SegmentMap>,
 }
 
+/// Where each record of one segment is.
 #[derive(Debug)]
-struct SegmentMap {
+pub(crate) struct SegmentMap {
     /// The segment's first position.
     first: u64,
     /// Its entries before this shared position are in `at`.
@@ -31,6 +32,58 @@ struct SegmentMap {
     at: HashMap<(u64, u64), u64>,
     /// The damaged entries the scan passed over.
     damaged: Vec<u64>,
+}
+
+impl SegmentMap {
+    /// The map of the segment starting at shared position `first`, of the
+    /// segments `segs`, scanned whole.
+    ///
+    /// # Errors
+    /// As [`Log::replay`].
+    pub(crate) fn of(shared: &Log, first: u64, segs: &[u64]) -> Result<SegmentMap> {
+        let mut map = SegmentMap::new(first);
+        map.fill(shared, segs)?;
+        Ok(map)
+    }
+
+    fn new(first: u64) -> SegmentMap {
+        SegmentMap {
+            first,
+            scanned_to: first,
+            at: HashMap::new(),
+            damaged: Vec::new(),
+        }
+    }
+
+    /// Scans the segment's entries written since the last scan.
+    fn fill(&mut self, shared: &Log, segs: &[u64]) -> Result<()> {
+        let end = segs
+            .iter()
+            .find(|&&f| f > self.first)
+            .copied()
+            .unwrap_or_else(|| shared.next_position());
+        if self.scanned_to < end {
+            scan(shared, self, end)?;
+        }
+        Ok(())
+    }
+
+    /// The shared position of log `log`'s record at `position` in the
+    /// segment; `None` if it has none.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Corruption`] if it has none and an entry of the segment
+    /// is damaged: the error of reading that entry, which says what the
+    /// damage is and where.
+    pub(crate) fn find(&self, shared: &Log, log: u64, position: u64) -> Result<Option<u64>> {
+        match self.at.get(&(log, position)) {
+            Some(&at) => Ok(Some(at)),
+            None => match self.damaged.first() {
+                Some(&at) => shared.read(at).map(|_| None),
+                None => Ok(None),
+            },
+        }
+    }
 }
 
 impl Maps {
@@ -48,25 +101,9 @@ impl Maps {
         near: u64,
     ) -> Result<Option<u64>> {
         let segs = shared.segment_firsts();
-        let first = segment_of(&segs, near);
-        let end = segs
-            .iter()
-            .find(|&&f| f > first)
-            .copied()
-            .unwrap_or_else(|| shared.next_position());
-        let map = self.get(first);
-        if map.scanned_to < end {
-            scan(shared, map, end)?;
-        }
-        match map.at.get(&(log, position)) {
-            Some(&at) => Ok(Some(at)),
-            // Not there: a damaged entry may have held it, and reading it
-            // says what the damage is, and where.
-            None => match map.damaged.first() {
-                Some(&at) => shared.read(at).map(|_| None),
-                None => Ok(None),
-            },
-        }
+        let map = self.get(segment_of(&segs, near));
+        map.fill(shared, &segs)?;
+        map.find(shared, log, position)
     }
 
     /// Bytes of memory the maps take, roughly.
@@ -89,12 +126,7 @@ impl Maps {
                 if self.maps.len() == KEPT {
                     self.maps.pop_front();
                 }
-                self.maps.push_back(SegmentMap {
-                    first,
-                    scanned_to: first,
-                    at: HashMap::new(),
-                    damaged: Vec::new(),
-                });
+                self.maps.push_back(SegmentMap::new(first));
             }
         }
         self.maps.back_mut().expect("just pushed")

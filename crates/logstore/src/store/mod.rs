@@ -427,6 +427,56 @@ impl Store {
         self.inner.shared.close()
     }
 
+    /// Checks that every kept record of every log is in the shared log
+    /// where the store holds it, as an entry of its log at its position,
+    /// reading each segment once. Returns how many records it checked. The
+    /// records' checksums are checked on the way; [`Log::verify`] on the
+    /// shared log checks every byte. Meant for a store nothing writes to
+    /// meanwhile (a read-only one).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Corruption`] naming the first record that is not where
+    /// it should be, or the damage that hid it; as [`Log::replay`].
+    pub fn verify(&self) -> Result<u64> {
+        let shared = &self.inner.shared;
+        let segs = shared.segment_firsts();
+        // What each segment must hold: records of a log, and where if known.
+        let mut want: BTreeMap<u64, Vec<(u64, Range<u64>, Option<u64>)>> = BTreeMap::new();
+        for (&id, l) in &self.inner.lock().logs {
+            for (positions, low) in l.locs().runs().filter(|(p, _)| !p.is_empty()) {
+                let seg = locs::segment_of(&segs, low);
+                want.entry(seg).or_default().push((id, positions, None));
+            }
+            for (p, at) in l.locs().dense() {
+                let seg = locs::segment_of(&segs, at);
+                want.entry(seg).or_default().push((id, p..p + 1, Some(at)));
+            }
+        }
+        let mut checked = 0;
+        for (seg, wants) in want {
+            let map = maps::SegmentMap::of(shared, seg, &segs)?;
+            for (id, positions, exact) in wants {
+                for p in positions {
+                    match map.find(shared, id, p)? {
+                        Some(at) if exact.is_none_or(|e| e == at) => checked += 1,
+                        _ => {
+                            return Err(Error::new(
+                                ErrorKind::Corruption,
+                                format!(
+                                    "store log {id}: its record at position {p} is not in the \
+                                     segment starting at shared position {seg}"
+                                ),
+                            )
+                            .with_path(&shared.dir().join(format!("{seg:020}.seg")))
+                            .at_position(p))
+                        }
+                    }
+                }
+            }
+        }
+        Ok(checked)
+    }
+
     /// How the catalog was rebuilt when the store was opened.
     pub fn recovery(&self) -> StoreRecovery {
         self.inner.recovery
