@@ -69,6 +69,10 @@ pub struct StoreRecovery {
     pub replayed: u64,
 }
 
+/// Records of a log a segment holds: the log, their positions, and their
+/// shared position if known (a record held densely).
+type Held = (u64, Range<u64>, Option<u64>);
+
 /// The position that says no checkpoint is on disk.
 const NO_CHECKPOINT: u64 = u64::MAX;
 
@@ -441,7 +445,7 @@ impl Store {
         let shared = &self.inner.shared;
         let segs = shared.segment_firsts();
         // What each segment must hold: records of a log, and where if known.
-        let mut want: BTreeMap<u64, Vec<(u64, Range<u64>, Option<u64>)>> = BTreeMap::new();
+        let mut want: BTreeMap<u64, Vec<Held>> = BTreeMap::new();
         for (&id, l) in &self.inner.lock().logs {
             for (positions, low) in l.locs().runs().filter(|(p, _)| !p.is_empty()) {
                 let seg = locs::segment_of(&segs, low);
