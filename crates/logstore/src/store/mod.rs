@@ -112,6 +112,8 @@ const NO_CHECKPOINT: u64 = u64::MAX;
 pub struct Store {
     inner: Arc<Inner>,
     compactor: Option<JoinHandle<()>>,
+    /// Whether `close` wrote the last checkpoint (or tried to).
+    checkpointed: bool,
 }
 
 #[derive(Debug)]
@@ -200,7 +202,11 @@ impl Store {
         } else {
             None
         };
-        Ok(Store { inner, compactor })
+        Ok(Store {
+            inner,
+            compactor,
+            checkpointed: false,
+        })
     }
 
     /// Whether `dir` holds a store rather than a plain log: its first
@@ -504,7 +510,7 @@ impl Drop for Store {
         self.stop_compactor();
         // So that the next open replays little; a failure loses nothing
         // (the shared log alone rebuilds the catalog), and `close` reports it.
-        if !self.inner.read_only {
+        if !self.inner.read_only && !self.checkpointed {
             let _one = self
                 .inner
                 .compacting
