@@ -4,7 +4,12 @@
 
 mod common;
 
-use common::{run, Scratch};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{logstore, run, KillOnDrop, Scratch};
 use logstore::{Store, StoreOptions};
 
 /// A store with log 1 at positions 0..5 and log 9 at 100..102, a state.
@@ -61,7 +66,6 @@ fn read_replay_and_tail_take_a_log_id() {
     );
     run(&["read", s.dir(), "7", "--log", "1"]).fails(1, &["position 7 is out of range", "0..5"]);
     run(&["read", s.dir(), "0", "--log", "4"]).fails(1, &["has no log 4", "2 logs: 1, 9"]);
-    run(&["tail", s.dir(), "--log", "1", "--follow"]).fails(1, &["--follow is not supported"]);
 }
 
 #[test]
@@ -92,4 +96,45 @@ fn commands_for_a_single_log_refuse_a_store() {
     // A plain log is still a plain log.
     let plain = Scratch::with_records(3);
     run(&["truncate", plain.dir(), "--before", "1"]).ok();
+}
+
+#[test]
+fn tail_follow_of_a_store_log_prints_what_its_writer_appends() {
+    let s = store();
+    let mut tail = KillOnDrop(
+        logstore()
+            .args(["tail", s.dir(), "--log", "1", "--from", "3", "--follow"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, lines) = mpsc::channel();
+    let stdout = tail.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let next = || {
+        lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("tail printed nothing")
+    };
+    assert_eq!(next(), "one 3");
+    assert_eq!(next(), "one 4");
+    // The writer (this process) appends to log 1 and to another log: only
+    // log 1's records show, as they come.
+    let store = Store::open(&s.log, StoreOptions::default()).unwrap();
+    let one = store.log(1).unwrap();
+    store.log(9).unwrap().append(b"not this log").unwrap();
+    one.append(b"one 5").unwrap();
+    assert_eq!(next(), "one 5");
+    store.log(9).unwrap().append(b"nor this").unwrap();
+    one.append_batch(&[&b"one 6"[..], b"one 7"]).unwrap();
+    assert_eq!(next(), "one 6");
+    assert_eq!(next(), "one 7");
+    assert!(tail.0.try_wait().unwrap().is_none(), "tail --follow exited");
 }

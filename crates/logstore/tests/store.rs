@@ -336,3 +336,38 @@ fn records_in_sealed_segments_cost_a_run_per_segment_not_a_position_each() {
         record(7 + 799 * 50, 40)
     );
 }
+
+#[test]
+fn a_read_only_store_refreshed_sees_what_its_writer_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Store::open(dir.path(), manual(Options::default())).unwrap();
+    let a = writer.create_log(1, 0).unwrap();
+    a.append(b"a0").unwrap();
+    let read_only = Options::default().read_only(true).create(false);
+    let reader = Store::open(dir.path(), manual(read_only)).unwrap();
+    let ra = reader.log(1).unwrap();
+    assert_eq!(ra.next_position().unwrap(), 1);
+    a.append(b"a1").unwrap();
+    let b = writer.create_log(2, 50).unwrap();
+    b.append(b"b50").unwrap();
+    b.set_state(b"s").unwrap();
+    a.truncate_front(1).unwrap();
+    // Nothing changes until the refresh.
+    assert_eq!(ra.next_position().unwrap(), 1);
+    assert_eq!(kind(reader.log(2)), ErrorKind::OutOfRange);
+    reader.refresh().unwrap();
+    assert_eq!(
+        (ra.first_position().unwrap(), ra.next_position().unwrap()),
+        (1, 2)
+    );
+    assert_eq!(ra.read(1).unwrap(), b"a1");
+    let rb = reader.log(2).unwrap();
+    assert_eq!(rb.read(50).unwrap(), b"b50");
+    assert_eq!(rb.state().unwrap().as_deref(), Some(&b"s"[..]));
+    writer.drop_log(2).unwrap();
+    reader.refresh().unwrap();
+    assert_eq!(reader.logs(), vec![1]);
+    assert_eq!(kind(rb.read(50)), ErrorKind::OutOfRange);
+    // The writer is a no-op to refresh.
+    writer.refresh().unwrap();
+}

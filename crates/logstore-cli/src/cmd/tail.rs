@@ -11,7 +11,7 @@ use std::time::Duration;
 use logstore::{ErrorKind, Log};
 
 use crate::cli::TailArgs;
-use crate::error::{CliError, CliResult};
+use crate::error::CliResult;
 use crate::{open, source};
 
 /// Records shown when `--from` is not given.
@@ -36,16 +36,18 @@ pub fn run(a: TailArgs) -> CliResult {
     }
 }
 
-/// The last records of one log of a store. `--follow` needs a handle that
-/// sees another process's appends, which a store does not have yet.
+/// The last records of one log of a store, and with `--follow` those its
+/// writer appends: the read-only store is refreshed to see them.
 fn store_log(a: &TailArgs, id: u64) -> CliResult {
-    if a.follow {
-        return Err(CliError::failed(
-            "--follow is not supported with --log: a store is read as it is when opened",
-        ));
-    }
-    let log = source::reader(&a.dir, Some(id))?;
-    let (first, next) = log.range()?;
+    let store = source::store(&a.dir, false)?;
+    let log = store
+        .log(id)
+        .map_err(|_| source::no_log(&a.dir, &store, id))?;
+    let explain = |e| open::explain(&a.dir, e);
+    let (first, next) = (
+        log.first_position().map_err(explain)?,
+        log.next_position().map_err(explain)?,
+    );
     let from = a
         .from
         .unwrap_or_else(|| next.saturating_sub(DEFAULT_COUNT).max(first));
@@ -53,18 +55,36 @@ fn store_log(a: &TailArgs, id: u64) -> CliResult {
         return Err(open::out_of_range("--from", from, first, next));
     }
     let mut out = BufWriter::new(std::io::stdout().lock());
-    let mut failed = None;
-    log.replay(from, |_, record| {
-        let r = out.write_all(record).and_then(|()| out.write_all(b"\n"));
-        failed = r.err();
-        failed.is_none()
-    })
-    .map_err(|e| open::explain(&a.dir, e))?;
-    if let Some(e) = failed {
-        return Err(e.into());
+    let mut at = from;
+    loop {
+        for item in log.iter(at) {
+            match item {
+                Ok((position, record)) => {
+                    out.write_all(&record)?;
+                    out.write_all(b"\n")?;
+                    at = position + 1;
+                }
+                Err(e) if a.follow && e.kind() == ErrorKind::Truncated => {
+                    let first = log.first_position().map_err(explain)?;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "logstore: note: positions {at}..{first} were truncated before they were shown"
+                    );
+                    at = first;
+                    break;
+                }
+                Err(e) => return Err(explain(e)),
+            }
+        }
+        out.flush()?;
+        if !a.follow {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        store.refresh().map_err(explain)?;
+        // Cut back by the writer below what was shown: go on from there.
+        at = at.min(log.next_position().map_err(explain)?);
     }
-    out.flush()?;
-    Ok(())
 }
 
 fn print_until(log: &Log, from: u64, end: u64) -> CliResult {

@@ -126,6 +126,9 @@ struct Inner {
     /// The position of the checkpoint on disk ([`NO_CHECKPOINT`] if none):
     /// reclaim keeps every entry from it on, which its replay needs.
     checkpoint: AtomicU64,
+    /// For a read-only store: the shared position its catalog is applied
+    /// up to (see [`Store::refresh`]).
+    applied: AtomicU64,
     /// The size of the checkpoint last written, in bytes.
     checkpoint_bytes: AtomicU64,
     /// How the catalog was rebuilt at open.
@@ -173,6 +176,7 @@ impl Store {
             None => replay_all(&shared)?,
         };
         catalog.sparsify(&segs);
+        let applied = shared.next_position();
         let inner = Arc::new(Inner {
             max_record: options.log.max_record_size - RECORD_HEADER,
             read_only: options.log.read_only,
@@ -181,6 +185,7 @@ impl Store {
             maps: Mutex::new(Maps::default()),
             checkpoint: AtomicU64::new(recovery.checkpoint.unwrap_or(NO_CHECKPOINT)),
             checkpoint_bytes: AtomicU64::new(0),
+            applied: AtomicU64::new(applied),
             recovery,
             appended: Condvar::new(),
             wake: Condvar::new(),
@@ -485,6 +490,45 @@ impl Store {
             }
         }
         Ok(checked)
+    }
+
+    /// Catches a read-only store up with what its writer (another
+    /// process) did since it was opened or last refreshed: the shared
+    /// log's new entries are applied to its logs. Does nothing on the
+    /// writer.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Truncated`] if the writer dropped entries this store
+    /// had not seen yet (it fell too far behind: open it again);
+    /// [`ErrorKind::Corruption`] for an entry that does not follow; as
+    /// [`Log::refresh`].
+    pub fn refresh(&self) -> Result<()> {
+        if !self.inner.read_only {
+            return Ok(());
+        }
+        let shared = &self.inner.shared;
+        let mut cat = self.inner.lock();
+        shared.refresh()?;
+        let from = self.inner.applied.load(Ordering::SeqCst);
+        if from >= shared.next_position() {
+            return Ok(());
+        }
+        if from < shared.first_position() {
+            return Err(Error::new(
+                ErrorKind::Truncated,
+                format!(
+                    "the store's writer dropped shared positions {from}..{} before this reader saw them; open the store again",
+                    shared.first_position()
+                ),
+            )
+            .with_path(shared.dir()));
+        }
+        let segs = shared.segment_firsts();
+        let n = each_entry(shared, from, |at, e| cat.apply(at, e, &segs))?;
+        self.inner.applied.store(from + n, Ordering::SeqCst);
+        drop(cat);
+        self.inner.appended.notify_all();
+        Ok(())
     }
 
     /// How the catalog was rebuilt when the store was opened.
