@@ -11,6 +11,7 @@
 mod child;
 mod multi;
 mod plan;
+mod quantile;
 mod record;
 mod report;
 mod stores;

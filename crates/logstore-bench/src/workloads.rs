@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use logstore_testkit::Xorshift;
 
+use crate::quantile::percentile;
 use crate::record::{self, RecordMaker};
 use crate::stores::{self, raw, Mode, Res, Store};
 
@@ -384,15 +385,6 @@ fn w9(store: &str, dir: &Path, scale: Scale) -> Res<()> {
         out("reads_per_s", reads as f64 / secs(t), "1/s");
     }
     Ok(())
-}
-
-/// The `p` quantile of sorted nanoseconds, in microseconds.
-pub fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i] as f64 / 1e3
 }
 
 fn w4(store: &str, dir: &Path, threads: usize, duration: Duration) -> Res<()> {

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use logstore_testkit::Xorshift;
 
+use crate::quantile::percentile;
 use crate::record::RecordMaker;
 use crate::stores::Res;
-use crate::workloads::percentile;
 
 mod logstore;
 #[cfg(feature = "raft-engine")]

@@ -10,11 +10,13 @@ mod locs;
 mod log;
 mod maps;
 mod options;
+mod recover;
 
 use batch::BatchOp;
 pub use batch::WriteBatch;
 pub use log::StoreLog;
 pub use options::StoreOptions;
+pub use recover::StoreRecovery;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -26,10 +28,11 @@ use std::thread::JoinHandle;
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::Log;
 use crate::options::Options;
-use catalog::{Catalog, LogState, Replay};
+use catalog::{Catalog, LogState};
 use entry::RECORD_HEADER;
 use locs::Loc;
 use maps::Maps;
+use recover::{each_entry, replay_after, replay_all};
 
 /// The largest state value of a log, in bytes.
 pub const MAX_STATE_SIZE: usize = 64 << 10;
@@ -56,22 +59,6 @@ pub struct StoreStats {
     /// Memory the in-memory index takes, roughly, in bytes.
     pub index_bytes: u64,
 }
-
-/// How a store's catalog was rebuilt at open, from [`Store::recovery`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct StoreRecovery {
-    /// The shared position of the checkpoint it started from, if one was
-    /// used (none, or one that does not fit the shared log, means every
-    /// entry was replayed).
-    pub checkpoint: Option<u64>,
-    /// Entries of the shared log replayed.
-    pub replayed: u64,
-}
-
-/// Records of a log a segment holds: the log, their positions, and their
-/// shared position if known (a record held densely).
-type Held = (u64, Range<u64>, Option<u64>);
 
 /// The position that says no checkpoint is on disk.
 const NO_CHECKPOINT: u64 = u64::MAX;
@@ -453,43 +440,7 @@ impl Store {
     /// [`ErrorKind::Corruption`] naming the first record that is not where
     /// it should be, or the damage that hid it; as [`Log::replay`].
     pub fn verify(&self) -> Result<u64> {
-        let shared = &self.inner.shared;
-        let segs = shared.segment_firsts();
-        // What each segment must hold: records of a log, and where if known.
-        let mut want: BTreeMap<u64, Vec<Held>> = BTreeMap::new();
-        for (&id, l) in &self.inner.lock().logs {
-            for (positions, low) in l.locs().runs().filter(|(p, _)| !p.is_empty()) {
-                let seg = locs::segment_of(&segs, low);
-                want.entry(seg).or_default().push((id, positions, None));
-            }
-            for (p, at) in l.locs().dense() {
-                let seg = locs::segment_of(&segs, at);
-                want.entry(seg).or_default().push((id, p..p + 1, Some(at)));
-            }
-        }
-        let mut checked = 0;
-        for (seg, wants) in want {
-            let map = maps::SegmentMap::of(shared, seg, &segs)?;
-            for (id, positions, exact) in wants {
-                for p in positions {
-                    match map.find(shared, id, p)? {
-                        Some(at) if exact.is_none_or(|e| e == at) => checked += 1,
-                        _ => {
-                            return Err(Error::new(
-                                ErrorKind::Corruption,
-                                format!(
-                                    "store log {id}: its record at position {p} is not in the \
-                                     segment starting at shared position {seg}"
-                                ),
-                            )
-                            .with_path(&shared.dir().join(format!("{seg:020}.seg")))
-                            .at_position(p))
-                        }
-                    }
-                }
-            }
-        }
-        Ok(checked)
+        recover::verify(&self.inner)
     }
 
     /// Catches a read-only store up with what its writer (another
@@ -562,56 +513,6 @@ impl Drop for Store {
                 .unwrap_or_else(|p| p.into_inner());
             let _ = checkpoint::write(&self.inner);
         }
-    }
-}
-
-/// The catalog replayed from every entry of the shared log.
-fn replay_all(shared: &Log) -> Result<(Catalog, StoreRecovery)> {
-    let mut replay = Replay::default();
-    let replayed = each_entry(shared, shared.first_position(), |at, e| replay.apply(at, e))?;
-    let catalog = replay.finish().map_err(|e| e.with_path(shared.dir()))?;
-    let recovery = StoreRecovery {
-        checkpoint: None,
-        replayed,
-    };
-    Ok((catalog, recovery))
-}
-
-/// `catalog`, from a checkpoint at `through`, with the entries after it.
-fn replay_after(
-    shared: &Log,
-    mut catalog: Catalog,
-    through: u64,
-    segs: &[u64],
-) -> Result<(Catalog, StoreRecovery)> {
-    let replayed = each_entry(shared, through, |at, e| catalog.apply(at, e, segs))?;
-    let recovery = StoreRecovery {
-        checkpoint: Some(through),
-        replayed,
-    };
-    Ok((catalog, recovery))
-}
-
-/// Calls `f` with each entry of the shared log from `from` on; returns how
-/// many there were.
-fn each_entry(
-    shared: &Log,
-    from: u64,
-    mut f: impl FnMut(u64, entry::Entry<'_>) -> Result<()>,
-) -> Result<u64> {
-    let mut bad = None;
-    let n = shared.replay(from, |at, b| {
-        match entry::decode(at, b).and_then(|e| f(at, e)) {
-            Ok(()) => true,
-            Err(e) => {
-                bad = Some(e);
-                false
-            }
-        }
-    })?;
-    match bad {
-        Some(e) => Err(e.with_path(shared.dir())),
-        None => Ok(n),
     }
 }
 

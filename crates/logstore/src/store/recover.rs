@@ -1,0 +1,119 @@
+//! How a store comes back: its catalog from a checkpoint and the entries
+//! after it, or from every entry; and the check that every kept record is
+//! where the catalog holds it.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::log::Log;
+use crate::store::catalog::{Catalog, Replay};
+use crate::store::{entry, locs, maps, Inner};
+
+/// How a store's catalog was rebuilt at open, from [`Store::recovery`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreRecovery {
+    /// The shared position of the checkpoint it started from, if one was
+    /// used (none, or one that does not fit the shared log, means every
+    /// entry was replayed).
+    pub checkpoint: Option<u64>,
+    /// Entries of the shared log replayed.
+    pub replayed: u64,
+}
+
+/// Records of a log a segment holds: the log, their positions, and their
+/// shared position if known (a record held densely).
+type Held = (u64, Range<u64>, Option<u64>);
+
+/// The catalog replayed from every entry of the shared log.
+pub(super) fn replay_all(shared: &Log) -> Result<(Catalog, StoreRecovery)> {
+    let mut replay = Replay::default();
+    let replayed = each_entry(shared, shared.first_position(), |at, e| replay.apply(at, e))?;
+    let catalog = replay.finish().map_err(|e| e.with_path(shared.dir()))?;
+    let recovery = StoreRecovery {
+        checkpoint: None,
+        replayed,
+    };
+    Ok((catalog, recovery))
+}
+
+/// `catalog`, from a checkpoint at `through`, with the entries after it.
+pub(super) fn replay_after(
+    shared: &Log,
+    mut catalog: Catalog,
+    through: u64,
+    segs: &[u64],
+) -> Result<(Catalog, StoreRecovery)> {
+    let replayed = each_entry(shared, through, |at, e| catalog.apply(at, e, segs))?;
+    let recovery = StoreRecovery {
+        checkpoint: Some(through),
+        replayed,
+    };
+    Ok((catalog, recovery))
+}
+
+/// Calls `f` with each entry of the shared log from `from` on; returns how
+/// many there were.
+pub(super) fn each_entry(
+    shared: &Log,
+    from: u64,
+    mut f: impl FnMut(u64, entry::Entry<'_>) -> Result<()>,
+) -> Result<u64> {
+    let mut bad = None;
+    let n = shared.replay(from, |at, b| {
+        match entry::decode(at, b).and_then(|e| f(at, e)) {
+            Ok(()) => true,
+            Err(e) => {
+                bad = Some(e);
+                false
+            }
+        }
+    })?;
+    match bad {
+        Some(e) => Err(e.with_path(shared.dir())),
+        None => Ok(n),
+    }
+}
+
+/// Checks that every kept record of every log is where the store holds
+/// it (see [`Store::verify`](super::Store::verify)).
+pub(super) fn verify(inner: &Inner) -> Result<u64> {
+    let shared = &inner.shared;
+    let segs = shared.segment_firsts();
+    // What each segment must hold: records of a log, and where if known.
+    let mut want: BTreeMap<u64, Vec<Held>> = BTreeMap::new();
+    for (&id, l) in &inner.lock().logs {
+        for (positions, low) in l.locs().runs().filter(|(p, _)| !p.is_empty()) {
+            let seg = locs::segment_of(&segs, low);
+            want.entry(seg).or_default().push((id, positions, None));
+        }
+        for (p, at) in l.locs().dense() {
+            let seg = locs::segment_of(&segs, at);
+            want.entry(seg).or_default().push((id, p..p + 1, Some(at)));
+        }
+    }
+    let mut checked = 0;
+    for (seg, wants) in want {
+        let map = maps::SegmentMap::of(shared, seg, &segs)?;
+        for (id, positions, exact) in wants {
+            for p in positions {
+                match map.find(shared, id, p)? {
+                    Some(at) if exact.is_none_or(|e| e == at) => checked += 1,
+                    _ => {
+                        return Err(Error::new(
+                            ErrorKind::Corruption,
+                            format!(
+                                "store log {id}: its record at position {p} is not in the \
+                                 segment starting at shared position {seg}"
+                            ),
+                        )
+                        .with_path(&shared.dir().join(format!("{seg:020}.seg")))
+                        .at_position(p))
+                    }
+                }
+            }
+        }
+    }
+    Ok(checked)
+}
