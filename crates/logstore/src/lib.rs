@@ -24,8 +24,10 @@
 //! ```
 //!
 //! Many logs (a raft group each, say) share one [`Store`]: one directory,
-//! one write path and its group commit, whatever the number of logs; see
-//! [`Store`] for an example.
+//! one write path and its group commit, whatever the number of logs; an
+//! index of 16 bytes per log and segment for older records; a checkpoint
+//! so that opening replays only what was written since. See [`Store`] for
+//! an example.
 //!
 //! # Durability
 //!
