@@ -6,10 +6,11 @@
 
 mod common;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::{start, start_cluster, wait_applied};
-use logstore_cluster::Router;
+use logstore_cluster::{ClientError, Node, Router};
 use logstore_testkit::{Xorshift, GOLDEN};
 
 const BIG: usize = 32 << 20;
@@ -20,7 +21,30 @@ fn big_record() -> Vec<u8> {
     Xorshift::new(GOLDEN).bytes(BIG)
 }
 
-fn check_node(node: &logstore_cluster::Node, expected: &[(u64, Vec<u8>)]) {
+/// Appends `record` through whichever of `nodes` leads. A leader can lose
+/// its lease while a 32 MiB record goes out on a loaded machine; a node
+/// that is not the leader does nothing with the append (`NotLeader`), so it
+/// is sent again to the leader elected since.
+async fn append(nodes: &[&Arc<Node>], record: Vec<u8>) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let leader = nodes.iter().find(|n| n.leader() == Some(n.id()));
+        if let Some(leader) = leader {
+            match leader.append(record.clone()).await {
+                Ok(p) => return p,
+                Err(ClientError::NotLeader { .. }) => {}
+                Err(e) => panic!("append: {e}"),
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no leader took the append in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn check_node(node: &Node, expected: &[(u64, Vec<u8>)]) {
     for (pos, record) in expected {
         let got = node.read(*pos).unwrap();
         assert_eq!(got.len(), record.len(), "node {} at {pos}", node.id());
@@ -40,20 +64,21 @@ async fn a_32_mib_record_is_replicated_intact_to_every_node() {
     let router = Router::default();
     let mut nodes = start_cluster(dir.path(), &router).await;
     let leader_id = nodes[0].leader().unwrap();
-    let leader = nodes.iter().find(|n| n.id() == leader_id).unwrap().clone();
     let lagging = nodes.iter().position(|n| n.id() != leader_id).unwrap();
 
     let mut expected = Vec::new();
+    let all: Vec<&Arc<Node>> = nodes.iter().collect();
     let small = b"before".to_vec();
-    expected.push((leader.append(small.clone()).await.unwrap(), small));
+    expected.push((append(&all, small.clone()).await, small));
     // One follower is down while the big record is appended.
     let down = nodes[lagging].clone();
     router.remove(down.id());
     down.shutdown().await.unwrap();
+    let up: Vec<&Arc<Node>> = nodes.iter().filter(|n| n.id() != down.id()).collect();
     let big = big_record();
-    expected.push((leader.append(big.clone()).await.unwrap(), big));
+    expected.push((append(&up, big.clone()).await, big));
     let small = b"after".to_vec();
-    expected.push((leader.append(small.clone()).await.unwrap(), small));
+    expected.push((append(&up, small.clone()).await, small));
     assert_eq!(
         expected.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
         [0, 1, 2]
