@@ -431,3 +431,93 @@ fn a_forged_checkpoint_gives_corruption_or_a_full_replay_never_a_wrong_record() 
         assert_eq!(log.read(i as u64).unwrap(), [(i % 250) as u8 + 1; 400]);
     }
 }
+
+/// A read through a handle of a dropped log, which took its record's
+/// location before the log was dropped and made again with other records,
+/// returns no record of the new log: a segment's map holds the newest
+/// record of the id at a position, which is the new log's.
+#[test]
+fn a_read_racing_a_drop_and_recreate_returns_no_record_of_the_new_log() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let fs = SimFs::new();
+    let store = Store::open(DIR, opts(&fs, SyncPolicy::Always)).unwrap();
+    let (a, b) = (
+        store.create_log(1, 0).unwrap(),
+        store.create_log(2, 0).unwrap(),
+    );
+    for i in 0..5u8 {
+        a.append(&[b'o', i]).unwrap();
+        b.append(&[b'b', i]).unwrap();
+    }
+    drop((a, b));
+    store.close().unwrap();
+    // Reopened from the checkpoint, the records are runs: reads go through
+    // the segment's map.
+    let store = Arc::new(Store::open(DIR, opts(&fs, SyncPolicy::Always)).unwrap());
+    assert!(store.recovery().checkpoint.is_some());
+    let old = store.log(1).unwrap();
+    let (hold, reads) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicU64::new(0)));
+    {
+        let (hold, reads) = (hold.clone(), reads.clone());
+        fs.on_call(move |op, p| {
+            let scanning = std::thread::current().name() == Some("scan");
+            if op == Op::Read && scanning && p.to_string_lossy().ends_with(".seg") {
+                reads.fetch_add(1, Ordering::SeqCst);
+                while hold.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        });
+    }
+    // One reader builds the segment's map, held in the middle of its scan.
+    let scan = {
+        let s = store.clone();
+        let t = std::thread::Builder::new().name("scan".into());
+        t.spawn(move || s.log(2).unwrap().read(3)).unwrap()
+    };
+    while reads.load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Another has the location of log 1's record 3 and waits for the map.
+    let stale = std::thread::spawn(move || old.read(3));
+    std::thread::sleep(Duration::from_millis(100));
+    store.drop_log(1).unwrap();
+    let new = store.create_log(1, 0).unwrap();
+    for i in 0..5u8 {
+        new.append(&[b'N', i]).unwrap();
+    }
+    hold.store(false, Ordering::SeqCst);
+    fs.clear_hook();
+    assert_eq!(scan.join().unwrap().unwrap(), [b'b', 3]);
+    match stale.join().unwrap() {
+        Ok(v) => assert_eq!(v, [b'o', 3]),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::OutOfRange, "{e}"),
+    }
+}
+
+/// `close` writes the last checkpoint once, before it lets go of the
+/// directory: the drop that follows writes nothing.
+#[test]
+fn close_writes_the_checkpoint_once() {
+    use std::sync::{Arc, Mutex};
+    let fs = SimFs::new();
+    let store = Store::open(DIR, opts(&fs, SyncPolicy::Always)).unwrap();
+    let log = store.create_log(1, 0).unwrap();
+    for i in 0..50u8 {
+        log.append(&[i; 100]).unwrap();
+    }
+    drop(log);
+    let renames = Arc::new(Mutex::new(0));
+    {
+        let renames = renames.clone();
+        fs.on_call(move |op, p| {
+            if op == Op::Rename && p.to_string_lossy().contains("store.checkpoint") {
+                *renames.lock().unwrap() += 1;
+            }
+        });
+    }
+    store.close().unwrap();
+    fs.clear_hook();
+    assert_eq!(*renames.lock().unwrap(), 1);
+}

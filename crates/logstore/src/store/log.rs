@@ -160,6 +160,16 @@ impl StoreLog {
             match found {
                 Ok((at, mut v)) => {
                     self.check_entry(&inner, at, position, &v)?;
+                    // A segment's map gives the newest record of the log id
+                    // at that position: if the log was dropped and made
+                    // again, or cut and appended to, since its location was
+                    // taken, that is not this record. Look again.
+                    if matches!(loc, Loc::In(_))
+                        && inner.with_log(self.id, self.incarnation, |l| l.loc(position))?
+                            != Some(loc)
+                    {
+                        continue;
+                    }
                     v.drain(..RECORD_HEADER);
                     return Ok(v);
                 }

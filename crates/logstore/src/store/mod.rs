@@ -418,6 +418,9 @@ impl Store {
     /// As [`Log::close`].
     pub fn close(mut self) -> Result<()> {
         self.stop_compactor();
+        // Once closed, the directory is not ours: the drop after this
+        // writes nothing, whatever this does.
+        self.checkpointed = true;
         if !self.inner.read_only {
             let _one = self
                 .inner
