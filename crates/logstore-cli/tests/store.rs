@@ -4,12 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::sync::mpsc;
-use std::time::Duration;
-
-use common::{logstore, run, KillOnDrop, Scratch};
+use common::{run, Scratch};
 use logstore::{Store, StoreOptions};
 
 /// A store with log 1 at positions 0..5 and log 9 at 100..102, a state.
@@ -101,28 +96,9 @@ fn commands_for_a_single_log_refuse_a_store() {
 #[test]
 fn tail_follow_of_a_store_log_prints_what_its_writer_appends() {
     let s = store();
-    let mut tail = KillOnDrop(
-        logstore()
-            .args(["tail", s.dir(), "--log", "1", "--from", "3", "--follow"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let (tx, lines) = mpsc::channel();
-    let stdout = tail.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                return;
-            }
-        }
-    });
-    let next = || {
-        lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("tail printed nothing")
-    };
+    let (mut tail, lines) =
+        common::follow(&["tail", s.dir(), "--log", "1", "--from", "3", "--follow"]);
+    let next = || lines.next();
     assert_eq!(next(), "one 3");
     assert_eq!(next(), "one 4");
     // The writer (this process) appends to log 1 and to another log: only

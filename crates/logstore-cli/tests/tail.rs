@@ -3,10 +3,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::Stdio;
-use std::sync::mpsc;
-use std::time::Duration;
 
 use common::{logstore, run, KillOnDrop, Scratch};
 
@@ -23,28 +21,8 @@ fn tail_prints_the_last_ten_or_from_a_position() {
 #[test]
 fn follow_prints_what_another_process_appends() {
     let s = Scratch::with_records(1);
-    let mut tail = KillOnDrop(
-        logstore()
-            .args(["tail", s.dir(), "--follow"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let (tx, lines) = mpsc::channel();
-    let stdout = tail.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                return;
-            }
-        }
-    });
-    let next = || {
-        lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("tail printed nothing")
-    };
+    let (mut tail, lines) = common::follow(&["tail", s.dir(), "--follow"]);
+    let next = || lines.next();
     assert_eq!(next(), "record 0");
 
     // A second process appends while tail runs (and holds the writer lock

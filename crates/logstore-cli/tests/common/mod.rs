@@ -3,9 +3,11 @@
 
 #![allow(dead_code)]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 /// The binary under test.
 pub fn logstore() -> Command {
@@ -142,6 +144,41 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// A running `logstore` with `args` (a `tail --follow`) and what it prints,
+/// a line at a time: [`Lines::next`] waits for the next one.
+pub fn follow(args: &[&str]) -> (KillOnDrop, Lines) {
+    let mut child = KillOnDrop(
+        logstore()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, lines) = mpsc::channel();
+    let stdout = child.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    (child, Lines(lines))
+}
+
+/// The lines a [`follow`]ed process prints.
+pub struct Lines(mpsc::Receiver<String>);
+
+impl Lines {
+    /// The next line, waiting up to 20 s for it.
+    pub fn next(&self) -> String {
+        self.0
+            .recv_timeout(Duration::from_secs(20))
+            .expect("tail printed nothing")
     }
 }
 
