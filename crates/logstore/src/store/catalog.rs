@@ -236,25 +236,38 @@ impl Catalog {
     }
 }
 
-/// A log as the replay of the shared log rebuilds it.
-#[derive(Default)]
-struct Rebuilt {
+/// A log as the first pass of a replay finds it: where its range ends up,
+/// not where its records are.
+struct Found {
     /// The `Meta` entry seen last: `(first, next, at)`.
     meta: Option<(u64, u64, u64)>,
     state: Option<Vec<u8>>,
     next: u64,
-    locs: BTreeMap<u64, u64>,
+    /// The shared position of its first entry since it was last dropped:
+    /// the entries before belong to a log of the same id dropped before.
+    since: u64,
+    /// The shared position of the first record seen, if any.
+    record_at: Option<u64>,
 }
 
-/// Rebuilds the catalog from the shared log's entries, in their order.
+/// Rebuilds the catalog from the shared log's entries, in two passes over
+/// them, in their order: the first (`Replay::apply`) finds each log's
+/// range and state, the second ([`Place::apply`]) where its kept records
+/// are. So the second holds only records a log keeps, and holds those of
+/// sealed segments as runs as it goes ([`Place::seal`]): the memory a
+/// replay takes is that of the catalog it makes, plus the records of one
+/// segment.
 ///
 /// The entries before the shared log's first position are gone, so a log's
 /// earlier entries may be missing; its last `Meta` entry never is
 /// (compaction rewrites it before it reclaims it), and every record it
 /// keeps is found after it or among the `Put` and `Moved` entries before.
+/// A kept record is where the last `Put` or `Moved` entry of its log and
+/// position says: each was written while the record was kept, and a
+/// record dropped is only kept again by a later `Put`.
 #[derive(Default)]
 pub(crate) struct Replay {
-    logs: HashMap<u64, Rebuilt>,
+    logs: HashMap<u64, Found>,
 }
 
 impl Replay {
@@ -264,22 +277,19 @@ impl Replay {
     pub(crate) fn apply(&mut self, at: u64, entry: Entry<'_>) -> Result<()> {
         match entry {
             Entry::Put { log, position, .. } => {
-                let l = self.logs.entry(log).or_default();
+                let l = found(&mut self.logs, log, at);
                 // Once its meta entry is seen, a log's next position is
                 // known: a record is appended there, and nowhere else.
                 if l.meta.is_some() && position != l.next {
                     return Err(misplaced(at, log, position, l.next));
                 }
-                // Before it, the record says where the log ended: any
-                // record found at or after it was cut off.
-                l.locs.split_off(&position);
-                l.locs.insert(position, at);
+                l.record_at.get_or_insert(at);
                 l.next = position
                     .checked_add(1)
                     .ok_or_else(|| misplaced(at, log, position, l.next))?;
             }
-            Entry::Moved { log, position, .. } => {
-                self.logs.entry(log).or_default().locs.insert(position, at);
+            Entry::Moved { log, .. } => {
+                found(&mut self.logs, log, at).record_at.get_or_insert(at);
             }
             Entry::Meta {
                 log,
@@ -287,12 +297,10 @@ impl Replay {
                 next,
                 state,
             } => {
-                let l = self.logs.entry(log).or_default();
+                let l = found(&mut self.logs, log, at);
                 l.meta = Some((first, next, at));
                 l.state = state.map(<[u8]>::to_vec);
                 l.next = next;
-                l.locs.split_off(&next);
-                l.locs = l.locs.split_off(&first);
             }
             Entry::Drop { log } => {
                 self.logs.remove(&log);
@@ -301,17 +309,16 @@ impl Replay {
         Ok(())
     }
 
-    /// The catalog the entries describe.
+    /// What the second pass needs: each log's range, state and meta entry.
     ///
     /// # Errors
     /// [`ErrorKind::Corruption`] if a log has records but no `Meta` entry,
-    /// or a record it keeps is missing: the shared log lost entries it
-    /// should have kept.
-    pub(crate) fn finish(self) -> Result<Catalog> {
-        let mut catalog = Catalog::default();
+    /// or its records end before its first position.
+    pub(crate) fn finish(self) -> Result<Place> {
+        let mut logs = HashMap::with_capacity(self.logs.len());
         for (id, l) in self.logs {
             let Some((first, _, meta_at)) = l.meta else {
-                let at = l.locs.values().next().copied().unwrap_or(0);
+                let at = l.record_at.unwrap_or(l.since);
                 return Err(Error::new(
                     ErrorKind::Corruption,
                     format!("store log {id} has records (one at shared position {at}) but no meta entry"),
@@ -321,27 +328,111 @@ impl Replay {
             if l.next < first {
                 return Err(misplaced(meta_at, id, l.next, first));
             }
-            let mut s = LogState::new(first, meta_at);
-            s.state = l.state;
-            let mut want = first;
-            for (pos, loc) in l.locs.range(first..l.next) {
-                if *pos != want {
-                    break;
-                }
-                s.push(*loc);
-                want += 1;
+            let placed = Placed {
+                next: l.next,
+                since: l.since,
+                meta_at,
+                state: l.state,
+                locs: Locs::new(first),
+                ahead: BTreeMap::new(),
+            };
+            logs.insert(id, placed);
+        }
+        Ok(Place { logs })
+    }
+}
+
+/// Log `log` as found so far, its first entry since it was last dropped
+/// (if any) at `at`.
+fn found(logs: &mut HashMap<u64, Found>, log: u64, at: u64) -> &mut Found {
+    logs.entry(log).or_insert_with(|| Found {
+        meta: None,
+        state: None,
+        next: 0,
+        since: at,
+        record_at: None,
+    })
+}
+
+/// A log as the second pass of a replay rebuilds it.
+struct Placed {
+    next: u64,
+    since: u64,
+    meta_at: u64,
+    state: Option<Vec<u8>>,
+    /// Its records found so far, from its first position on.
+    locs: Locs,
+    /// Records found after a gap in `locs` (a record before them is found
+    /// later: its copy, moved by a compaction after they were written).
+    ahead: BTreeMap<u64, u64>,
+}
+
+/// The second pass of a [`Replay`].
+pub(crate) struct Place {
+    logs: HashMap<u64, Placed>,
+}
+
+impl Place {
+    /// Places the record an entry at shared position `at` holds, if its log
+    /// keeps it there. `segs` are the shared log's segments' first
+    /// positions.
+    pub(crate) fn apply(&mut self, at: u64, entry: Entry<'_>, segs: &[u64]) {
+        let (Entry::Put { log, position, .. } | Entry::Moved { log, position, .. }) = entry else {
+            return;
+        };
+        let Some(l) = self.logs.get_mut(&log) else {
+            return;
+        };
+        if at < l.since || position < l.locs.first() || position >= l.next {
+            return;
+        }
+        let end = l.locs.next();
+        if position < end {
+            l.locs.set(position, at, segs);
+        } else if position > end {
+            l.ahead.insert(position, at);
+        } else {
+            l.locs.push(at);
+            while let Some(at) = l.ahead.remove(&l.locs.next()) {
+                l.locs.push(at);
             }
+        }
+    }
+
+    /// Holds the records found in sealed segments as runs: `segs` are the
+    /// first positions of the segments up to the one being replayed.
+    /// Returns the bytes the index takes, roughly.
+    pub(crate) fn seal(&mut self, segs: &[u64]) -> u64 {
+        let per_log = std::mem::size_of::<(u64, Placed)>() as u64;
+        let mut bytes = 0;
+        for l in self.logs.values_mut() {
+            l.locs.sparsify(segs);
+            bytes += per_log + l.locs.bytes() + 32 * l.ahead.len() as u64;
+        }
+        bytes
+    }
+
+    /// The catalog.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Corruption`] if a record a log keeps is missing: the
+    /// shared log lost entries it should have kept.
+    pub(crate) fn finish(self) -> Result<Catalog> {
+        let mut catalog = Catalog::default();
+        for (id, l) in self.logs {
+            let want = l.locs.next();
             if want != l.next {
                 return Err(Error::new(
                     ErrorKind::Corruption,
                     format!(
-                        "store log {id} holds {first}..{} but its record at {want} is missing",
+                        "store log {id} holds {}..{} but its record at {want} is missing",
+                        l.locs.first(),
                         l.next
                     ),
                 )
                 .at_position(want));
             }
-            catalog.insert(id, s);
+            catalog.insert(id, LogState::restored(l.locs, l.state, l.meta_at));
         }
         Ok(catalog)
     }
@@ -380,6 +471,39 @@ mod tests {
             .collect()
     }
 
+    /// The catalog both passes of a replay rebuild from `entries`, in
+    /// segments of 10 shared positions: 0, 10, 20, ...
+    fn rebuild(entries: &[(u64, Entry<'static>)]) -> Result<Catalog> {
+        let segs: Vec<u64> = (0..10).map(|i| i * 10).collect();
+        let mut r = Replay::default();
+        for (at, e) in entries {
+            r.apply(*at, *e)?;
+        }
+        let mut place = r.finish()?;
+        let mut sealed = 0;
+        for (at, e) in entries {
+            if *at / 10 > sealed {
+                sealed = *at / 10;
+                place.seal(&segs[..=sealed as usize]);
+            }
+            place.apply(*at, *e, &segs);
+        }
+        place.finish()
+    }
+
+    /// Where the records of log `id` are: a shared position, or the first
+    /// of their segment for a record held in a run.
+    fn wheres(c: &Catalog, id: u64) -> Vec<u64> {
+        let l = &c.logs[&id];
+        (l.first()..l.next())
+            .map(|p| match l.loc(p) {
+                Some(Loc::At(at)) => at,
+                Some(Loc::In(low)) => low / 10 * 10,
+                None => panic!("no record at {p}"),
+            })
+            .collect()
+    }
+
     fn meta(log: u64, first: u64, next: u64) -> Entry<'static> {
         Entry::Meta {
             log,
@@ -389,25 +513,26 @@ mod tests {
         }
     }
 
+    fn moved(log: u64, position: u64) -> Entry<'static> {
+        Entry::Moved {
+            log,
+            position,
+            record: b"r",
+        }
+    }
+
     #[test]
     fn a_replay_after_compaction_finds_moved_records_and_the_last_meta() {
-        let mut r = Replay::default();
         // The front (the creation and positions 0..2) was reclaimed after
         // compaction rewrote the meta and moved 1..2; 0 was truncated.
-        r.apply(10, put(1, 2)).unwrap();
-        r.apply(11, put(1, 3)).unwrap();
-        r.apply(12, meta(1, 1, 4)).unwrap();
-        r.apply(
-            13,
-            Entry::Moved {
-                log: 1,
-                position: 1,
-                record: b"r",
-            },
-        )
+        let c = rebuild(&[
+            (10, put(1, 2)),
+            (11, put(1, 3)),
+            (12, meta(1, 1, 4)),
+            (13, moved(1, 1)),
+            (14, put(1, 4)),
+        ])
         .unwrap();
-        r.apply(14, put(1, 4)).unwrap();
-        let c = r.finish().unwrap();
         let l = &c.logs[&1];
         assert_eq!((l.first(), l.next()), (1, 5));
         assert_eq!(ats(l), [13, 10, 11, 14]);
@@ -415,15 +540,36 @@ mod tests {
 
     #[test]
     fn a_truncation_then_appends_replace_the_cut_records() {
-        let mut r = Replay::default();
-        r.apply(0, meta(1, 0, 0)).unwrap();
-        r.apply(1, put(1, 0)).unwrap();
-        r.apply(2, put(1, 1)).unwrap();
-        r.apply(3, meta(1, 0, 1)).unwrap();
-        r.apply(4, put(1, 1)).unwrap();
-        r.apply(5, Entry::Drop { log: 2 }).unwrap();
-        let c = r.finish().unwrap();
+        let c = rebuild(&[
+            (0, meta(1, 0, 0)),
+            (1, put(1, 0)),
+            (2, put(1, 1)),
+            (3, meta(1, 0, 1)),
+            (4, put(1, 1)),
+            (5, Entry::Drop { log: 2 }),
+        ])
+        .unwrap();
         assert_eq!(ats(&c.logs[&1]), [1, 4]);
+    }
+
+    #[test]
+    fn records_of_sealed_segments_are_runs_while_the_replay_goes_on() {
+        // Log 1: 0..30 in segments 10..30, then cut back to 10 and 10..20
+        // written again in segment 50; its records 0..5 moved to segment
+        // 60. Log 2: a record, then dropped and created again.
+        let mut entries = vec![(0, meta(1, 0, 0)), (1, meta(2, 0, 0)), (2, put(2, 0))];
+        entries.extend((0..30).map(|p| (10 + p, put(1, p))));
+        entries.extend([(40, Entry::Drop { log: 2 }), (41, meta(2, 7, 7))]);
+        entries.extend([(42, put(2, 7)), (49, meta(1, 0, 10))]);
+        entries.extend((10..20).map(|p| (40 + p, put(1, p))));
+        entries.extend((0..5).map(|p| (60 + p, moved(1, p))));
+        let c = rebuild(&entries).unwrap();
+        let mut want: Vec<u64> = vec![60; 5];
+        want.extend([10; 5]);
+        want.extend([50; 10]);
+        assert_eq!(wheres(&c, 1), want);
+        assert_eq!(c.logs[&1].locs().runs().count(), 3);
+        assert_eq!((c.logs[&2].first(), wheres(&c, 2)), (7, vec![40]));
     }
 
     #[test]
@@ -436,23 +582,33 @@ mod tests {
         let e = r.apply(0, put(1, u64::MAX)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Corruption);
         // Records before their log's meta entry, then one below its first.
-        let mut r = Replay::default();
-        r.apply(0, put(1, 3)).unwrap();
-        r.apply(1, meta(1, 10, 10)).unwrap();
-        r.apply(2, put(1, 10)).unwrap();
-        assert!(r.finish().is_ok());
+        let c = rebuild(&[(0, put(1, 3)), (1, meta(1, 10, 10)), (2, put(1, 10))]).unwrap();
+        assert_eq!(ats(&c.logs[&1]), [2]);
     }
 
     #[test]
     fn a_missing_record_or_meta_is_corruption() {
-        let mut r = Replay::default();
-        r.apply(3, put(1, 2)).unwrap();
-        r.apply(4, meta(1, 0, 3)).unwrap();
-        let e = r.finish().unwrap_err();
+        let e = rebuild(&[(3, put(1, 2)), (4, meta(1, 0, 3))]).unwrap_err();
         assert_eq!((e.kind(), e.position()), (ErrorKind::Corruption, Some(0)));
-        let mut r = Replay::default();
-        r.apply(3, put(2, 2)).unwrap();
-        let e = r.finish().unwrap_err();
+        let e = rebuild(&[(3, put(2, 2))]).unwrap_err();
         assert_eq!((e.kind(), e.position()), (ErrorKind::Corruption, Some(3)));
+        // A gap the entries after it never fill.
+        let e = rebuild(&[
+            (0, meta(1, 0, 0)),
+            (1, put(1, 0)),
+            (12, meta(1, 0, 3)),
+            (13, moved(1, 2)),
+        ]);
+        assert_eq!(e.unwrap_err().position(), Some(1));
+        // A record of the log dropped before does not stand in for one the
+        // log created since lost.
+        let e = rebuild(&[
+            (0, meta(1, 0, 0)),
+            (1, put(1, 0)),
+            (2, Entry::Drop { log: 1 }),
+            (3, meta(1, 0, 0)),
+            (4, meta(1, 0, 1)),
+        ]);
+        assert_eq!(e.unwrap_err().position(), Some(0));
     }
 }

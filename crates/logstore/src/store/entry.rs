@@ -16,7 +16,7 @@ pub(crate) const RECORD_HEADER: usize = 17;
 pub(crate) const META_HEADER: usize = 26;
 
 /// One entry, as read back.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Entry<'a> {
     /// A record appended to `log` at `position`.
     Put {

@@ -152,17 +152,16 @@ impl Store {
         }
         let shared = Log::open(dir, options.log.clone())?;
         let segs = shared.segment_firsts();
-        let (mut catalog, recovery) = match checkpoint::load(&shared)? {
+        let (catalog, recovery) = match checkpoint::load(&shared)? {
             Some((cat, through)) => match replay_after(&shared, cat, through, &segs) {
                 Ok(replayed) => replayed,
                 // The checkpoint does not fit the shared log: it is passed
                 // over, and the shared log alone rebuilds the catalog.
-                Err(e) if e.kind() == ErrorKind::Corruption => replay_all(&shared)?,
+                Err(e) if e.kind() == ErrorKind::Corruption => replay_all(&shared, &segs)?,
                 Err(e) => return Err(e),
             },
-            None => replay_all(&shared)?,
+            None => replay_all(&shared, &segs)?,
         };
-        catalog.sparsify(&segs);
         let applied = shared.next_position();
         let inner = Arc::new(Inner {
             max_record: options.log.max_record_size - RECORD_HEADER,

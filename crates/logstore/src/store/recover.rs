@@ -20,20 +20,42 @@ pub struct StoreRecovery {
     pub checkpoint: Option<u64>,
     /// Entries of the shared log replayed.
     pub replayed: u64,
+    /// The most memory the index took while it was rebuilt, in bytes,
+    /// roughly: a replay of every entry holds the records of sealed
+    /// segments as runs as it goes, so this stays near the index's size
+    /// after the open, plus a segment's records.
+    pub index_peak: u64,
 }
 
 /// Records of a log a segment holds: the log, their positions, and their
 /// shared position if known (a record held densely).
 type Held = (u64, Range<u64>, Option<u64>);
 
-/// The catalog replayed from every entry of the shared log.
-pub(super) fn replay_all(shared: &Log) -> Result<(Catalog, StoreRecovery)> {
+/// The catalog replayed from every entry of the shared log, whose
+/// segments start at `segs`: two passes over the entries (see [`Replay`]).
+pub(super) fn replay_all(shared: &Log, segs: &[u64]) -> Result<(Catalog, StoreRecovery)> {
+    let from = shared.first_position();
     let mut replay = Replay::default();
-    let replayed = each_entry(shared, shared.first_position(), |at, e| replay.apply(at, e))?;
-    let catalog = replay.finish().map_err(|e| e.with_path(shared.dir()))?;
+    let replayed = each_entry(shared, from, |at, e| replay.apply(at, e))?;
+    let mut place = replay.finish().map_err(|e| e.with_path(shared.dir()))?;
+    let end = from + replayed;
+    let (mut seg, mut index_peak) = (0, 0);
+    each_entry(shared, from, |at, e| {
+        if at < end {
+            while seg + 1 < segs.len() && at >= segs[seg + 1] {
+                seg += 1;
+                index_peak = index_peak.max(place.seal(&segs[..=seg]));
+            }
+            place.apply(at, e, segs);
+        }
+        Ok(())
+    })?;
+    let mut catalog = place.finish().map_err(|e| e.with_path(shared.dir()))?;
+    catalog.sparsify(segs);
     let recovery = StoreRecovery {
         checkpoint: None,
         replayed,
+        index_peak: index_peak.max(catalog.index_bytes()),
     };
     Ok((catalog, recovery))
 }
@@ -46,9 +68,11 @@ pub(super) fn replay_after(
     segs: &[u64],
 ) -> Result<(Catalog, StoreRecovery)> {
     let replayed = each_entry(shared, through, |at, e| catalog.apply(at, e, segs))?;
+    catalog.sparsify(segs);
     let recovery = StoreRecovery {
         checkpoint: Some(through),
         replayed,
+        index_peak: catalog.index_bytes(),
     };
     Ok((catalog, recovery))
 }
