@@ -23,6 +23,7 @@ use openraft::RaftTypeConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
+use crate::entries::Entries;
 
 /// Saves between two `truncate_front`s of the metadata log.
 const COMPACT_EVERY: u64 = 256;
@@ -154,6 +155,28 @@ impl<C: RaftTypeConfig> MetaLog<C> {
             log.truncate_front(pos).map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    /// Saves `log_id` as the purge point, durably, and drops the entries up
+    /// to it from `entries`. In a store (where `entries` is the log whose
+    /// state value this is) one entry does both: atomically, with one sync.
+    /// With logs of their own the point is saved first: if the process
+    /// dies before the entries are dropped, opening drops them (see
+    /// `LogStore::open`); the reverse order would lose the purged id's
+    /// term.
+    pub(crate) fn purge(&mut self, log_id: LogIdOf<C>, entries: &Entries) -> std::io::Result<()> {
+        let front = log_id.index + 1;
+        if let Saved::State(log) = &self.saved {
+            let mut next = self.current.clone();
+            next.last_purged = Some(log_id);
+            let record = codec::encode(&next).map_err(std::io::Error::other)?;
+            log.truncate_front_with_state(front, &record)?;
+            self.current = next;
+            return Ok(());
+        }
+        self.update(Durability::Now, |m| m.last_purged = Some(log_id))
+            .map_err(std::io::Error::other)?;
+        entries.truncate_front(front)
     }
 
     pub(crate) fn close(&self) -> std::io::Result<()> {

@@ -298,12 +298,6 @@ where
         {
             return Ok(());
         }
-        // The purge point is saved first: if the process dies between the
-        // two steps, reopening finds entries the metadata says are purged
-        // and drops them (see `open`); the reverse would lose the purged
-        // id's term.
-        let index = log_id.index;
-        self.save(Durability::Now, |m| m.last_purged = Some(log_id))?;
-        self.log.truncate_front(index + 1)
+        self.meta.purge(log_id, &self.log)
     }
 }

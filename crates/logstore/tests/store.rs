@@ -389,3 +389,52 @@ fn a_read_only_store_refreshed_sees_what_its_writer_did() {
     // The writer is a no-op to refresh.
     writer.refresh().unwrap();
 }
+
+#[test]
+fn a_front_truncation_with_a_state_is_one_entry_that_reopens_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), manual(Options::default())).unwrap();
+    let log = store.create_log(9, 0).unwrap();
+    for i in 0..10u64 {
+        log.append(&record(i, 30)).unwrap();
+    }
+    log.set_state(b"vote 1").unwrap();
+    // Too large a state: refused, and neither part is done.
+    let big = vec![1; logstore::MAX_STATE_SIZE + 1];
+    assert_eq!(
+        kind(log.truncate_front_with_state(4, &big)),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(log.first_position().unwrap(), 0);
+    let entries = store.stats().unwrap().shared.next_position;
+    log.truncate_front_with_state(4, b"vote 1, purged 3")
+        .unwrap();
+    assert_eq!(store.stats().unwrap().shared.next_position, entries + 1);
+    assert_eq!(kind(log.read(3)), ErrorKind::Truncated);
+    assert_eq!(log.read(4).unwrap(), record(4, 30));
+    // Past the end: the log is empty and goes on from there.
+    log.truncate_front_with_state(20, b"vote 1, purged 19")
+        .unwrap();
+    assert_eq!(
+        (log.first_position().unwrap(), log.next_position().unwrap()),
+        (20, 20)
+    );
+    log.append(b"twenty").unwrap();
+    drop(log);
+    store.close().unwrap();
+    for checkpoint in [true, false] {
+        if !checkpoint {
+            std::fs::remove_file(dir.path().join("store.checkpoint")).unwrap();
+        }
+        let store = Store::open(dir.path(), manual(Options::default())).unwrap();
+        assert_eq!(store.recovery().checkpoint.is_some(), checkpoint);
+        let log = store.log(9).unwrap();
+        assert_eq!(log.state().unwrap().unwrap(), b"vote 1, purged 19");
+        assert_eq!(
+            (log.first_position().unwrap(), log.next_position().unwrap()),
+            (20, 21)
+        );
+        assert_eq!(log.read(20).unwrap(), b"twenty");
+        store.close().unwrap();
+    }
+}

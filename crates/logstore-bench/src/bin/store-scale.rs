@@ -5,6 +5,7 @@
 //! store-scale write DIR LOGS RECORDS SIZE [--keep-all]  # fills a new store, closes it
 //! store-scale open DIR [--no-checkpoint]    # opens it, reads a record of every log
 //! store-scale crash DIR RECORDS SIZE        # appends, syncs, exits without closing
+//! store-scale read DIR READS                # reads records at random, times each
 //! ```
 //!
 //! `write` appends `RECORDS` records of `SIZE` bytes round-robin over `LOGS`
@@ -13,7 +14,10 @@
 //! keep its last half (unless `--keep-all`). It prints the index memory after the background
 //! pass has made its runs. `open` runs in its own process, so that its peak
 //! RSS (`VmHWM`) is the open's; `--no-checkpoint` moves the checkpoint
-//! aside first, for the replay of every entry (and puts it back).
+//! aside first, for the replay of every entry (and puts it back). `read`
+//! reads `READS` records, each of a log and at a position drawn at random
+//! (most of them old records, held in runs), and prints the quantiles of
+//! their times.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -107,10 +111,11 @@ fn open(dir: &Path, checkpoint: bool) -> logstore::Result<()> {
     }
     let read = t.elapsed();
     println!(
-        "open: {:.1} ms ({} entries replayed, checkpoint {}); peak RSS {:.1} MiB (+{:.1} over the process before); index {:.1} MiB; first and last record of {} logs read in {:.0} ms",
+        "open: {:.1} ms ({} entries replayed, checkpoint {}, index peak {:.1} MiB); peak RSS {:.1} MiB (+{:.1} over the process before); index {:.1} MiB; first and last record of {} logs read in {:.0} ms",
         opened.as_secs_f64() * 1e3,
         r.replayed,
         if r.checkpoint.is_some() { "used" } else { "none" },
+        r.index_peak as f64 / (1 << 20) as f64,
         rss as f64 / 1024.0,
         rss.saturating_sub(rss_before) as f64 / 1024.0,
         s.index_bytes as f64 / (1 << 20) as f64,
@@ -151,9 +156,53 @@ fn crash(dir: &Path, records: u64, size: usize) -> logstore::Result<()> {
     std::process::exit(0)
 }
 
+/// Reads `reads` records at random: a log, then a position among those it
+/// keeps.
+fn read(dir: &Path, reads: u64) -> logstore::Result<()> {
+    let store = Store::open(
+        dir,
+        options().background_compaction(false, Duration::from_secs(1)),
+    )?;
+    let logs: Vec<_> = store
+        .logs()
+        .into_iter()
+        .map(|id| store.log(id))
+        .collect::<logstore::Result<_>>()?;
+    // A fixed xorshift sequence: the same reads each run.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut draw = |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n.max(1)
+    };
+    let mut times = Vec::with_capacity(reads as usize);
+    let total = Instant::now();
+    for _ in 0..reads {
+        let log = &logs[draw(logs.len() as u64) as usize];
+        let (first, next) = (log.first_position()?, log.next_position()?);
+        let position = first + draw(next - first);
+        let t = Instant::now();
+        log.read(position)?;
+        times.push(t.elapsed());
+    }
+    let total = total.elapsed();
+    times.sort();
+    let q = |f: f64| times[((times.len() - 1) as f64 * f) as usize].as_secs_f64() * 1e3;
+    println!(
+        "{reads} random reads in {:.1} s: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        total.as_secs_f64(),
+        q(0.5),
+        q(0.9),
+        q(0.99),
+        q(1.0)
+    );
+    Ok(())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: store-scale write DIR LOGS RECORDS SIZE [--keep-all] | store-scale open DIR [--no-checkpoint] | store-scale crash DIR RECORDS SIZE";
+    let usage = "usage: store-scale write DIR LOGS RECORDS SIZE [--keep-all] | store-scale open DIR [--no-checkpoint] | store-scale crash DIR RECORDS SIZE | store-scale read DIR READS";
     let r = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["write", dir, logs, records, size, ref rest @ ..] if rest.len() <= 1 => {
             let n = |v: &str| v.parse::<u64>().expect(usage);
@@ -172,6 +221,7 @@ fn main() {
             crash(dir.as_ref(), n(records), n(size) as usize)
         }
         ["open", dir, "--no-checkpoint"] => open(dir.as_ref(), false),
+        ["read", dir, reads] => read(dir.as_ref(), reads.parse().expect(usage)),
         _ => {
             eprintln!("{usage}");
             std::process::exit(2);

@@ -341,7 +341,12 @@ impl StoreLog {
     /// [`StoreLog::append`].
     pub fn set_state(&self, value: &[u8]) -> Result<()> {
         check_state(Some(value))?;
-        let end = self.change(|_| Ok(Change::State(value.to_vec())))?;
+        let end = self.change(|_| {
+            Ok(Change {
+                state: Some(value.to_vec()),
+                ..Change::default()
+            })
+        })?;
         self.inner()?.shared.sync_to(end)
     }
 
@@ -354,8 +359,13 @@ impl StoreLog {
     /// As [`StoreLog::set_state`].
     pub fn submit_state(&self, value: &[u8]) -> Result<()> {
         check_state(Some(value))?;
-        self.change(|_| Ok(Change::State(value.to_vec())))
-            .map(|_| ())
+        self.change(|_| {
+            Ok(Change {
+                state: Some(value.to_vec()),
+                ..Change::default()
+            })
+        })
+        .map(|_| ())
     }
 
     /// Appends one record without waiting for it to be durable, whatever
@@ -389,7 +399,31 @@ impl StoreLog {
     /// # Errors
     /// As [`StoreLog::append`].
     pub fn truncate_front(&self, position: u64) -> Result<()> {
-        let end = self.change(|_| Ok(Change::Front(position)))?;
+        let end = self.change(|_| {
+            Ok(Change {
+                front: Some(position),
+                ..Change::default()
+            })
+        })?;
+        self.inner()?.shared.sync_to(end)
+    }
+
+    /// Drops every record before `position` and replaces the log's state
+    /// value, both in one entry: atomically (after a crash, both or
+    /// neither) and with one sync. For a raft purge, whose purge point is
+    /// kept in the state value.
+    ///
+    /// # Errors
+    /// As [`StoreLog::set_state`].
+    pub fn truncate_front_with_state(&self, position: u64, value: &[u8]) -> Result<()> {
+        check_state(Some(value))?;
+        let end = self.change(|_| {
+            Ok(Change {
+                front: Some(position),
+                state: Some(value.to_vec()),
+                ..Change::default()
+            })
+        })?;
         self.inner()?.shared.sync_to(end)
     }
 
@@ -402,7 +436,10 @@ impl StoreLog {
     pub fn truncate_back(&self, position: u64) -> Result<()> {
         let end = self.change(|l| match position < l.first() {
             true => Err(out_of_range(position, l.first(), l.next())),
-            false => Ok(Change::Back(position)),
+            false => Ok(Change {
+                back: Some(position),
+                ..Change::default()
+            }),
         })?;
         self.inner()?.shared.sync_to(end)
     }
@@ -419,21 +456,25 @@ impl StoreLog {
             .get_mut(self.id, self.incarnation)
             .ok_or_else(|| no_log(self.id))?;
         let change = plan(log)?;
-        let (mut first, mut next, mut state) = (log.first(), log.next(), log.state.as_deref());
-        match &change {
-            Change::Front(p) if *p > first => (first, next) = (*p, next.max(*p)),
-            Change::Back(p) if *p < next => next = *p,
-            Change::State(v) => state = Some(v),
-            _ => {}
+        let (mut first, mut next) = (log.first(), log.next());
+        if let Some(p) = change.front.filter(|&p| p > first) {
+            (first, next) = (p, next.max(p));
         }
+        if let Some(p) = change.back {
+            next = next.min(p);
+        }
+        let state = change.state.as_deref().or(log.state.as_deref());
         let at = inner
             .submit(&[entry::meta(self.id, first, next, state)])?
             .start;
-        match change {
-            Change::Front(p) if p > log.first() => log.truncate_front(p),
-            Change::Back(p) if p < log.next() => log.truncate_back(p),
-            Change::State(v) => log.state = Some(v),
-            _ => {}
+        if let Some(p) = change.front {
+            log.truncate_front(p);
+        }
+        if let Some(p) = change.back {
+            log.truncate_back(p);
+        }
+        if let Some(v) = change.state {
+            log.state = Some(v);
         }
         log.set_meta(at);
         Ok(at + 1)
@@ -450,9 +491,13 @@ struct Written {
     wants_sync: bool,
 }
 
-/// What [`StoreLog::change`] does.
-enum Change {
-    Front(u64),
-    Back(u64),
-    State(Vec<u8>),
+/// What [`StoreLog::change`] does: the parts set.
+#[derive(Default)]
+struct Change {
+    /// Drops the records before it.
+    front: Option<u64>,
+    /// Drops the records at it and after.
+    back: Option<u64>,
+    /// The new state value.
+    state: Option<Vec<u8>>,
 }
