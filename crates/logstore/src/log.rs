@@ -460,6 +460,24 @@ impl Log {
         Ok(Some(bytes))
     }
 
+    /// The first positions of the segments a store has an index file of
+    /// beside the log's files, in order.
+    pub(crate) fn store_indexes(&self) -> Result<Vec<u64>> {
+        Ok(recovery::list(&*self.shared.fs, &self.shared.dir)?.store_indexes)
+    }
+
+    /// Removes the file `name` beside the log's own, if it is there. Not
+    /// made durable: for a file that is only a shortcut, which a reader
+    /// checks before it uses it.
+    pub(crate) fn remove_side_file(&self, name: &str) -> Result<()> {
+        let path = self.shared.dir.join(name);
+        match self.shared.fs.remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("remove", &path, e)),
+        }
+    }
+
     /// Waits until the space released by earlier truncations has been given
     /// back to the file system.
     pub fn wait_reclaimed(&self) {

@@ -167,3 +167,24 @@ fn a_checkpoint_of_format_1_opens_the_store_without_a_replay() {
         want
     );
 }
+
+/// The same store with an index of its sealed segment, of index format 1
+/// (docs/FORMAT.md, "Store segment index"), as a compaction pass writes it:
+/// this build must write the same index from the store of format 1, and
+/// read the store through it.
+#[test]
+fn a_segment_index_of_format_1_is_written_and_read_as_documented() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let name = "00000000000000000404.sidx";
+    let want = std::fs::read(fixtures.join("store-v1-index").join(name)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(fixtures.join("store-v1")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+    }
+    let store = Store::open(dir.path(), options()).unwrap();
+    store.compact().unwrap();
+    assert_eq!(std::fs::read(dir.path().join(name)).unwrap(), want);
+    check(&store);
+    assert_eq!(store.verify().unwrap(), 31);
+}

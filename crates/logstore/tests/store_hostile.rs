@@ -521,3 +521,123 @@ fn close_writes_the_checkpoint_once() {
     fs.clear_hook();
     assert_eq!(*renames.lock().unwrap(), 1);
 }
+
+/// The index files of a store's sealed segments, by name.
+fn store_indexes(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".sidx"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Each sealed segment gets an index, which reads of its records use. An
+/// index that is damaged, of another segment, or sparse is passed over
+/// (the segment is scanned); one that is checksummed but wrong never
+/// yields a wrong record, and `verify` names it. Indexes go with their
+/// segments, and open removes those of no sealed segment.
+#[test]
+fn segment_indexes_serve_reads_and_a_bad_one_never_gives_a_wrong_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || {
+        StoreOptions::default()
+            .log_options(Options::default().segment_size(64 << 10))
+            .background_compaction(false, Duration::from_secs(1))
+    };
+    let body = |log: u64, i: u64| vec![(log * 7 + i) as u8 | 1; 100];
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let logs = [
+        store.create_log(1, 0).unwrap(),
+        store.create_log(2, 50).unwrap(),
+    ];
+    for i in 0..1000u64 {
+        for (n, log) in logs.iter().enumerate() {
+            log.submit(&body(n as u64 + 1, i)).unwrap();
+        }
+    }
+    store.sync().unwrap();
+    store.compact().unwrap();
+    let segments = store.stats().unwrap().shared.segments.len();
+    assert!(segments >= 4, "{segments} segments");
+    let names = store_indexes(dir.path());
+    assert_eq!(
+        names.len(),
+        segments - 1,
+        "one per sealed segment: {names:?}"
+    );
+    let check = |store: &Store| {
+        for (n, first) in [(1u64, 0u64), (2, 50)] {
+            let log = store.log(n).unwrap();
+            for i in (0..1000).rev() {
+                assert_eq!(
+                    log.read(first + i).unwrap(),
+                    body(n, i),
+                    "log {n}, record {i}"
+                );
+            }
+        }
+        assert_eq!(store.verify().unwrap(), 2000);
+    };
+    drop(logs);
+    store.close().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    check(&store);
+    drop(store);
+
+    let path = dir.path().join(&names[0]);
+    let good = std::fs::read(&path).unwrap();
+    // Header of 44 bytes, groups of 20, then 4-byte offsets: swap log 1's
+    // first two offsets, with a right checksum.
+    let groups = u32::from_le_bytes(good[36..40].try_into().unwrap()) as usize;
+    let offsets = 44 + 20 * groups;
+    let mut forged = good[..good.len() - 4].to_vec();
+    let first_two: Vec<u8> = forged[offsets..offsets + 8].to_vec();
+    forged[offsets..offsets + 4].copy_from_slice(&first_two[4..]);
+    forged[offsets + 4..offsets + 8].copy_from_slice(&first_two[..4]);
+    let crc = crc32c::crc32c(&forged);
+    forged.extend_from_slice(&crc.to_le_bytes());
+    std::fs::write(&path, &forged).unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let log = store.log(1).unwrap();
+    assert_eq!(log.read(0).unwrap_err().kind(), ErrorKind::Corruption);
+    assert_eq!(log.read(1).unwrap_err().kind(), ErrorKind::Corruption);
+    let e = store.verify().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corruption);
+    assert_eq!(e.path(), Some(path.as_path()), "{e}");
+    drop(log);
+    drop(store);
+
+    // Damaged, of another segment, sparse and huge: each passed over.
+    let mut flipped = good.clone();
+    flipped[50] ^= 1;
+    let other = std::fs::read(dir.path().join(&names[1])).unwrap();
+    for bad in [flipped, other] {
+        std::fs::write(&path, &bad).unwrap();
+        let store = Store::open(dir.path(), opts()).unwrap();
+        check(&store);
+    }
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(8 << 30).unwrap();
+    drop(f);
+    let store = Store::open(dir.path(), opts()).unwrap();
+    check(&store);
+    std::fs::write(&path, &good).unwrap();
+
+    // Indexes go with their segments; a stray one goes at open.
+    for (n, first) in [(1u64, 0u64), (2, 50)] {
+        store.log(n).unwrap().truncate_front(first + 990).unwrap();
+    }
+    store.compact().unwrap();
+    store.wait_reclaimed();
+    let left = store.stats().unwrap().shared.segments.len();
+    assert!(left < segments, "{left} segments left of {segments}");
+    assert_eq!(store_indexes(dir.path()).len(), left - 1);
+    drop(store);
+    let stray = dir.path().join("00000000000099999999.sidx");
+    std::fs::write(&stray, b"not an index").unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert!(!stray.exists());
+    assert_eq!(store.log(2).unwrap().read(50 + 995).unwrap(), body(2, 995));
+}

@@ -19,6 +19,8 @@ pub(crate) struct Listing {
     pub(super) indexes: Vec<u64>,
     pub(super) temporary: Vec<String>,
     pub(super) unknown: Vec<String>,
+    /// The segments a store has indexed (`store::index`), by first position.
+    pub(crate) store_indexes: Vec<u64>,
 }
 
 pub(super) fn prepare_dir(
@@ -87,7 +89,10 @@ pub(crate) fn list(fs: &dyn Fs, dir: &Path) -> Result<Listing> {
             l.segments.push(first);
         } else if let Some(first) = segment::parse_index_name(&name) {
             l.indexes.push(first);
+        } else if let Some(first) = segment::parse_store_index_name(&name) {
+            l.store_indexes.push(first);
         } else if name.ends_with(".idx.tmp")
+            || name.ends_with(".sidx.tmp")
             || name == "logstore.meta.tmp"
             || name == cut::CUT_TMP
             || name == STORE_CHECKPOINT_TMP
@@ -105,6 +110,7 @@ pub(crate) fn list(fs: &dyn Fs, dir: &Path) -> Result<Listing> {
     l.unknown.extend(raw.others);
     l.unknown.sort();
     l.segments.sort_unstable();
+    l.store_indexes.sort_unstable();
     Ok(l)
 }
 

@@ -8,6 +8,7 @@ pub(crate) use crate::header::HEADER_LEN as SEGMENT_HEADER_LEN;
 
 const SEGMENT_SUFFIX: &str = ".seg";
 const INDEX_SUFFIX: &str = ".idx";
+const STORE_INDEX_SUFFIX: &str = ".sidx";
 const DIGITS: usize = 20;
 
 /// File name of the segment whose first record is at `first`: zero-padded so
@@ -19,6 +20,17 @@ pub(crate) fn segment_name(first: u64) -> String {
 /// File name of the index of the segment starting at `first`.
 pub(crate) fn index_name(first: u64) -> String {
     format!("{first:0DIGITS$}{INDEX_SUFFIX}")
+}
+
+/// File name of a store's index of the segment starting at `first` (see
+/// `store::index`).
+pub(crate) fn store_index_name(first: u64) -> String {
+    format!("{first:0DIGITS$}{STORE_INDEX_SUFFIX}")
+}
+
+/// The first position named by a store index's file name.
+pub(crate) fn parse_store_index_name(name: &str) -> Option<u64> {
+    parse(name, STORE_INDEX_SUFFIX)
 }
 
 fn parse(name: &str, suffix: &str) -> Option<u64> {

@@ -103,23 +103,29 @@ pub(crate) fn decode(b: &[u8]) -> Option<(Catalog, u64)> {
     (r.at == body.len()).then_some((cat, through))
 }
 
-struct Reader<'a> {
+/// Reads little-endian fields of a file's bytes in turn.
+pub(crate) struct Reader<'a> {
     b: &'a [u8],
     at: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    /// A reader of `b` from byte `at` on.
+    pub(crate) fn new(b: &'a [u8], at: usize) -> Self {
+        Reader { b, at }
+    }
+
     fn bytes(&mut self, n: usize) -> Option<&[u8]> {
         let v = self.b.get(self.at..self.at.checked_add(n)?)?;
         self.at += n;
         Some(v)
     }
 
-    fn u32(&mut self) -> Option<u32> {
+    pub(crate) fn u32(&mut self) -> Option<u32> {
         Some(u32::from_le_bytes(self.bytes(4)?.try_into().ok()?))
     }
 
-    fn u64(&mut self) -> Option<u64> {
+    pub(crate) fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.bytes(8)?.try_into().ok()?))
     }
 }

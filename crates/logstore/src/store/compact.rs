@@ -23,7 +23,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::store::catalog::Catalog;
 use crate::store::entry::{self, Entry};
 use crate::store::locs::Loc;
-use crate::store::{checkpoint, Inner, NO_CHECKPOINT};
+use crate::store::{checkpoint, index, Inner, NO_CHECKPOINT};
 
 /// Compaction runs only while the shared log keeps more than this many
 /// times the live bytes, plus two segments (the active one, and the one
@@ -76,6 +76,10 @@ pub(super) fn compact(inner: &Inner) -> Result<()> {
         checkpoint::write(inner)?;
     }
     reclaim(inner)?;
+    // Indexes of the sealed segments reclaim left.
+    if !inner.read_only {
+        index::write_new(inner, &segs)?;
+    }
     let shared = inner.shared.stats()?;
     // The active segment is never compacted: the sealed ones' ends.
     let sealed = shared.segments.len().saturating_sub(1);
@@ -142,6 +146,7 @@ fn reclaim(inner: &Inner) -> Result<()> {
     log.sync()?;
     let before = log.stats()?.retained_bytes;
     log.truncate_front(target)?;
+    index::remove_dropped(inner)?;
     let after = log.stats()?.retained_bytes;
     inner
         .reclaimed

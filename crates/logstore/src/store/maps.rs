@@ -1,13 +1,15 @@
 //! Where each record of a segment is: the lookup behind a run of
-//! [`super::locs`]. A segment's map is built by one scan of its entries and
-//! kept while it is among the few used last, so reading a run's records in
-//! order scans its segment once.
+//! [`super::locs`]. A segment's map is its index on disk ([`super::index`])
+//! if it has one that fits, or else is built by one scan of its entries; it
+//! is kept while it is among the few used last, so reading a run's records
+//! in order loads or scans its segment once.
 
 use std::collections::{HashMap, VecDeque};
 
 use crate::error::{ErrorKind, Result};
 use crate::log::Log;
 use crate::store::entry::{self, Entry};
+use crate::store::index::{self, SegmentIndex};
 use crate::store::locs::segment_of;
 
 /// How many segments' maps are kept.
@@ -32,6 +34,8 @@ pub(crate) struct SegmentMap {
     at: HashMap<(u64, u64), u64>,
     /// The damaged entries the scan passed over.
     damaged: Vec<u64>,
+    /// The segment's index, which stands in for a scan.
+    index: Option<SegmentIndex>,
 }
 
 impl SegmentMap {
@@ -52,7 +56,13 @@ impl SegmentMap {
             scanned_to: first,
             at: HashMap::new(),
             damaged: Vec::new(),
+            index: None,
         }
+    }
+
+    /// What the scan found, unless it passed over a damaged entry.
+    pub(crate) fn scanned(&self) -> Option<&HashMap<(u64, u64), u64>> {
+        self.damaged.is_empty().then_some(&self.at)
     }
 
     /// Scans the segment's entries written since the last scan.
@@ -76,6 +86,9 @@ impl SegmentMap {
     /// is damaged: the error of reading that entry, which says what the
     /// damage is and where.
     pub(crate) fn find(&self, shared: &Log, log: u64, position: u64) -> Result<Option<u64>> {
+        if let Some(index) = &self.index {
+            return Ok(index.find(log, position));
+        }
         match self.at.get(&(log, position)) {
             Some(&at) => Ok(Some(at)),
             None => match self.damaged.first() {
@@ -101,7 +114,7 @@ impl Maps {
         near: u64,
     ) -> Result<Option<u64>> {
         let segs = shared.segment_firsts();
-        let map = self.get(segment_of(&segs, near));
+        let map = self.get(shared, segment_of(&segs, near), &segs)?;
         map.fill(shared, &segs)?;
         map.find(shared, log, position)
     }
@@ -111,25 +124,37 @@ impl Maps {
         let entry = std::mem::size_of::<((u64, u64), u64)>() + 1;
         self.maps
             .iter()
-            .map(|m| (m.at.capacity() * entry) as u64)
+            .map(|m| (m.at.capacity() * entry) as u64 + m.index.as_ref().map_or(0, |i| i.bytes()))
             .sum()
     }
 
-    /// The map of the segment starting at `first`, made the one used last.
-    fn get(&mut self, first: u64) -> &mut SegmentMap {
+    /// The map of the segment starting at `first`, of the segments `segs`,
+    /// made the one used last; a new one from the segment's index if it is
+    /// sealed and has one.
+    ///
+    /// # Errors
+    /// As [`index::load`].
+    fn get(&mut self, shared: &Log, first: u64, segs: &[u64]) -> Result<&mut SegmentMap> {
         match self.maps.iter().position(|m| m.first == first) {
             Some(i) => {
                 let m = self.maps.remove(i).expect("found");
                 self.maps.push_back(m);
             }
             None => {
+                let mut map = SegmentMap::new(first);
+                if let Some(&end) = segs.iter().find(|&&f| f > first) {
+                    map.index = index::load(shared, first, end)?;
+                    if map.index.is_some() {
+                        map.scanned_to = end;
+                    }
+                }
                 if self.maps.len() == KEPT {
                     self.maps.pop_front();
                 }
-                self.maps.push_back(SegmentMap::new(first));
+                self.maps.push_back(map);
             }
         }
-        self.maps.back_mut().expect("just pushed")
+        Ok(self.maps.back_mut().expect("just pushed"))
     }
 }
 

@@ -6,6 +6,7 @@ mod catalog;
 mod checkpoint;
 mod compact;
 pub(crate) mod entry;
+mod index;
 mod locs;
 mod log;
 mod maps;
@@ -18,7 +19,7 @@ pub use log::StoreLog;
 pub use options::StoreOptions;
 pub use recover::StoreRecovery;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -110,6 +111,9 @@ struct Inner {
     /// The maps of the segments whose runs were read last. Never locked
     /// while `catalog` is held.
     maps: Mutex<Maps>,
+    /// The sealed segments with an index on disk, or found damaged when
+    /// one was to be written (see [`index`]).
+    indexed: Mutex<BTreeSet<u64>>,
     /// The position of the checkpoint on disk ([`NO_CHECKPOINT`] if none):
     /// reclaim keeps every entry from it on, which its replay needs.
     checkpoint: AtomicU64,
@@ -162,6 +166,10 @@ impl Store {
             },
             None => replay_all(&shared, &segs)?,
         };
+        let indexed = match options.log.read_only {
+            true => BTreeSet::new(),
+            false => index::tidy(&shared, &segs)?.into_iter().collect(),
+        };
         let applied = shared.next_position();
         let inner = Arc::new(Inner {
             max_record: options.log.max_record_size - RECORD_HEADER,
@@ -169,6 +177,7 @@ impl Store {
             shared,
             catalog: Mutex::new(catalog),
             maps: Mutex::new(Maps::default()),
+            indexed: Mutex::new(indexed),
             checkpoint: AtomicU64::new(recovery.checkpoint.unwrap_or(NO_CHECKPOINT)),
             checkpoint_bytes: AtomicU64::new(0),
             applied: AtomicU64::new(applied),
@@ -521,6 +530,10 @@ impl Drop for Store {
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, Catalog> {
         self.catalog.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn indexed(&self) -> MutexGuard<'_, BTreeSet<u64>> {
+        self.indexed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn maps(&self) -> MutexGuard<'_, Maps> {

@@ -7,8 +7,9 @@ use std::ops::Range;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::Log;
+use crate::segment::store_index_name;
 use crate::store::catalog::{Catalog, Replay};
-use crate::store::{entry, locs, maps, Inner};
+use crate::store::{entry, index, locs, maps, Inner};
 
 /// How a store's catalog was rebuilt at open, from [`Store::recovery`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,9 +121,28 @@ pub(super) fn verify(inner: &Inner) -> Result<u64> {
     let mut checked = 0;
     for (seg, wants) in want {
         let map = maps::SegmentMap::of(shared, seg, &segs)?;
+        // Its index, if it has one, must say what the scan says.
+        let end = segs.iter().find(|&&f| f > seg).copied();
+        let index = match end {
+            Some(end) => index::load(shared, seg, end)?,
+            None => None,
+        };
         for (id, positions, exact) in wants {
             for p in positions {
-                match map.find(shared, id, p)? {
+                let found = map.find(shared, id, p)?;
+                if let Some(index) = index.as_ref().filter(|i| i.find(id, p) != found) {
+                    return Err(Error::new(
+                        ErrorKind::Corruption,
+                        format!(
+                            "store log {id}: the index of the segment starting at shared position \
+                             {seg} puts its record at position {p} at {:?}, the segment at {found:?}",
+                            index.find(id, p)
+                        ),
+                    )
+                    .with_path(&shared.dir().join(store_index_name(seg)))
+                    .at_position(p));
+                }
+                match found {
                     Some(at) if exact.is_none_or(|e| e == at) => checked += 1,
                     _ => {
                         return Err(Error::new(
