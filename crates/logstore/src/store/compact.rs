@@ -20,9 +20,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::segment::store_index_name;
 use crate::store::catalog::Catalog;
 use crate::store::entry::{self, Entry};
 use crate::store::locs::Loc;
+use crate::store::maps::SegmentMap;
 use crate::store::{checkpoint, index, Inner, NO_CHECKPOINT};
 
 /// Compaction runs only while the shared log keeps more than this many
@@ -78,7 +80,7 @@ pub(super) fn compact(inner: &Inner) -> Result<()> {
     reclaim(inner)?;
     // Indexes of the sealed segments reclaim left.
     if !inner.read_only {
-        index::write_new(inner, &segs)?;
+        write_indexes(inner, &segs)?;
     }
     let shared = inner.shared.stats()?;
     // The active segment is never compacted: the sealed ones' ends.
@@ -151,6 +153,34 @@ fn reclaim(inner: &Inner) -> Result<()> {
     inner
         .reclaimed
         .fetch_add(before.saturating_sub(after), Ordering::Relaxed);
+    Ok(())
+}
+
+/// Writes an index of each sealed segment of `segs` (the shared log's
+/// segments' first positions) that has none yet, once its entries are
+/// durable. A segment with a damaged entry gets none: reading it scans it,
+/// and reports the damage.
+///
+/// # Errors
+/// As [`Log::sync`] and [`Log::replay`]; an index written before the error
+/// stays.
+fn write_indexes(inner: &Inner, segs: &[u64]) -> Result<()> {
+    let shared = &inner.shared;
+    for w in segs.windows(2) {
+        let (first, end) = (w[0], w[1]);
+        // Offsets are 32 bits: a segment of more entries gets no index.
+        let fits = end - first <= u32::MAX as u64;
+        if !fits || end <= shared.first_position() || inner.indexed().contains(&first) {
+            continue;
+        }
+        shared.sync_to(end)?;
+        let map = SegmentMap::of(shared, first, segs)?;
+        if let (Some(at), Some(crc)) = (map.scanned(), index::last_crc(shared, end)) {
+            let bytes = index::SegmentIndex::build(first, at).encode(end, crc);
+            shared.replace_side_file(&store_index_name(first), &bytes)?;
+        }
+        inner.indexed().insert(first);
+    }
     Ok(())
 }
 

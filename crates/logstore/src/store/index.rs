@@ -8,7 +8,8 @@
 //! its segment by its first and end positions and by the checksum of its
 //! last entry, so an index left from a segment cut back and filled again
 //! does not fit. The background pass writes one for each segment sealed,
-//! once its entries are durable, and removes it with its segment. Format
+//! once its entries are durable (`compact::write_indexes`), and removes it
+//! with its segment. Format
 //! in docs/FORMAT.md, "Store segment index".
 
 use std::collections::HashMap;
@@ -18,7 +19,6 @@ use crate::error::Result;
 use crate::log::Log;
 use crate::segment::store_index_name;
 use crate::store::checkpoint::Reader;
-use crate::store::maps::SegmentMap;
 use crate::store::Inner;
 
 const MAGIC: &[u8; 8] = b"LSSINDX\x01";
@@ -186,7 +186,7 @@ impl SegmentIndex {
 
 /// The checksum of the last entry of the segment ending at `end`, which
 /// an index of it names; `None` if that entry cannot be read.
-fn last_crc(shared: &Log, end: u64) -> Option<u32> {
+pub(crate) fn last_crc(shared: &Log, end: u64) -> Option<u32> {
     let last = end.checked_sub(1)?;
     shared.read(last).ok().map(|b| crc32c(&b))
 }
@@ -204,34 +204,6 @@ pub(crate) fn load(shared: &Log, first: u64, end: u64) -> Result<Option<SegmentI
         return Ok(None);
     };
     Ok(SegmentIndex::decode(&bytes, first, end, crc))
-}
-
-/// Writes an index of each sealed segment of `segs` (the shared log's
-/// segments' first positions) that has none yet, once its entries are
-/// durable. A segment with a damaged entry gets none: reading it scans it,
-/// and reports the damage.
-///
-/// # Errors
-/// As [`Log::sync`] and [`Log::replay`]; an index written before the error
-/// stays.
-pub(crate) fn write_new(inner: &Inner, segs: &[u64]) -> Result<()> {
-    let shared = &inner.shared;
-    for w in segs.windows(2) {
-        let (first, end) = (w[0], w[1]);
-        // Offsets are 32 bits: a segment of more entries gets no index.
-        let fits = end - first <= u32::MAX as u64;
-        if !fits || end <= shared.first_position() || inner.indexed().contains(&first) {
-            continue;
-        }
-        shared.sync_to(end)?;
-        let map = SegmentMap::of(shared, first, segs)?;
-        if let (Some(at), Some(crc)) = (map.scanned(), last_crc(shared, end)) {
-            let bytes = SegmentIndex::build(first, at).encode(end, crc);
-            shared.replace_side_file(&store_index_name(first), &bytes)?;
-        }
-        inner.indexed().insert(first);
-    }
-    Ok(())
 }
 
 /// Removes the indexes of segments the shared log no longer has.
