@@ -196,7 +196,8 @@ pub(crate) fn last_crc(shared: &Log, end: u64) -> Option<u32> {
 /// # Errors
 /// [`crate::ErrorKind::Io`] if the file is there but cannot be read.
 pub(crate) fn load(shared: &Log, first: u64, end: u64) -> Result<Option<SegmentIndex>> {
-    let limit = (HEADER + 4) as u64 + (end - first) * (GROUP as u64 + 4);
+    let entries = end.saturating_sub(first);
+    let limit = (HEADER as u64 + 4).saturating_add(entries.saturating_mul(GROUP as u64 + 4));
     let Some(bytes) = shared.read_side_file(&store_index_name(first), limit)? else {
         return Ok(None);
     };
